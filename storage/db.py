@@ -1,0 +1,149 @@
+"""The node's one LevelDB: world state, block store, indexes and the head record.
+
+Rules:
+- a block is committed with exactly one ``WriteBatch(sync=True)`` that holds the block, its
+  certificate, its indexes, the world-state write set and the new head record. LevelDB applies a
+  batch atomically and the sync makes it durable before we answer COMMITTED, so after a crash the
+  head names the last block whose every effect is on disk, and nothing of a later block is;
+- the head record is the only source of truth for "where the chain is"; there is no second store to
+  disagree with it (Iroha 1 issue #1467 cannot happen);
+- this module knows bytes, not ledger records: callers encode values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import plyvel
+
+from storage import keys
+
+HEAD_FORMAT_VERSION = 1
+
+
+class StorageError(RuntimeError):
+    """The database cannot be used as asked; ``code`` is stable for operators and tests."""
+
+    code = "storage_error"
+
+
+class DatabaseLocked(StorageError):
+    code = "database_locked"
+
+
+class CorruptHead(StorageError):
+    code = "corrupt_head"
+
+
+class ChainMismatch(StorageError):
+    code = "chain_mismatch"
+
+
+@dataclass(frozen=True)
+class Head:
+    """Where the committed chain ends."""
+
+    height: int
+    """Height of the last committed block (0 = genesis)."""
+    block_hash: bytes
+    """Hash of that block."""
+    state_root: bytes
+    """World-state commitment after that block."""
+
+    def encode(self) -> bytes:
+        if len(self.block_hash) != 32 or len(self.state_root) != 32:
+            raise ValueError("head hashes are 32 bytes")
+        return bytes([HEAD_FORMAT_VERSION]) + keys.height_bytes(self.height) + self.block_hash + self.state_root
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "Head":
+        if len(raw) != 73 or raw[0] != HEAD_FORMAT_VERSION:
+            raise CorruptHead("the head record is damaged; the database cannot be trusted")
+        return cls(int.from_bytes(raw[1:9], "big"), raw[9:41], raw[41:73])
+
+
+class LedgerStore:
+    """One LevelDB holding everything a node keeps (see ``storage.keys`` for the families)."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = str(path)
+        try:
+            self._db = plyvel.DB(
+                self.path,
+                create_if_missing=create,
+                lru_cache_size=64 * 1024 * 1024,
+                write_buffer_size=32 * 1024 * 1024,
+                bloom_filter_bits=10,
+            )
+        except plyvel.IOError as exc:
+            if "lock" in str(exc).lower():
+                raise DatabaseLocked(f"database {self.path} is in use by another process") from exc
+            raise StorageError(f"cannot open database {self.path}: {exc}") from exc
+        except plyvel.Error as exc:
+            raise StorageError(f"cannot open database {self.path}: {exc}") from exc
+        self._head = self._read_head()
+
+    # ---- head ----
+
+    def _read_head(self) -> Head | None:
+        raw = self._db.get(keys.HEAD)
+        return None if raw is None else Head.decode(raw)
+
+    @property
+    def head(self) -> Head | None:
+        """The last committed block, or None for an empty database."""
+        return self._head
+
+    # ---- reads ----
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._db.get(key)
+
+    def scan(
+        self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False, limit: int | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Rows whose key starts with ``prefix``, from ``start`` (inclusive) when given."""
+        if start is None:
+            it = self._db.iterator(prefix=prefix, reverse=reverse)
+        elif reverse:
+            it = self._db.iterator(prefix=prefix, stop=start + b"\x00", reverse=True)
+        else:
+            it = self._db.iterator(prefix=prefix, start=start)
+        count = 0
+        with it:
+            for key, value in it:
+                if limit is not None and count >= limit:
+                    return
+                count += 1
+                yield key, value
+
+    # ---- writes ----
+
+    def commit(self, writes: Mapping[bytes, bytes | None], head: Head) -> None:
+        """Apply ``writes`` (None deletes) and the new head in one durable, atomic batch."""
+        with self._db.write_batch(sync=True) as batch:
+            for key, value in writes.items():
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+            batch.put(keys.HEAD, head.encode())
+        self._head = head
+
+    def put_durable(self, key: bytes, value: bytes) -> None:
+        """One synced write outside block commit (consensus safety records, meta)."""
+        if key == keys.HEAD:
+            raise ValueError("the head moves only with a block commit")
+        self._db.put(key, value, sync=True)
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._db.close()
+
+    def __enter__(self) -> "LedgerStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,115 @@
+"""Key families of the node's single LevelDB.
+
+Each family has a one-byte prefix; ids are ASCII and never contain NUL, so ``\\x00`` separates the
+parts of composite keys and a prefix scan over ``family + id + \\x00`` finds exactly one owner's rows.
+Heights are 8-byte big-endian so keys sort by height.
+
+World state (covered by the state root): D A X M R G K P.
+Block store and indexes (written with each block, derived from it): B b C T h t.
+Node-local records: H (head), V (consensus safety), m (meta: chain id, schema).
+"""
+
+from __future__ import annotations
+
+SEP = b"\x00"
+
+HEAD = b"H"
+META = b"m"
+BLOCK = b"B"          # height -> block bytes
+BLOCK_HASH = b"b"     # block hash -> height
+CERTIFICATE = b"C"    # height -> commit certificate bytes
+TX_INDEX = b"T"       # tx hash -> [height, index, status, command index, error code]
+ACCOUNT_TXS = b"h"    # account, height, index -> tx hash (every tx the account created or took part in)
+ACCOUNT_ASSET_TXS = b"t"  # account, asset, height, index -> tx hash
+CONSENSUS = b"V"      # consensus safety records (last signed vote, lock)
+
+DOMAIN = b"D"         # domain -> [default role]
+ACCOUNT = b"A"        # account -> [quorum, roles, signatories]
+ASSET = b"X"          # asset -> [precision]
+BALANCE = b"M"        # account \0 asset -> amount in minor units
+ROLE = b"R"           # role -> sorted permissions
+GRANT = b"G"          # grantee \0 grantor -> sorted grantable permissions
+DETAIL = b"K"         # account \0 writer \0 key -> value
+PEER = b"P"           # public key -> [address, name, syncing]
+
+WORLD_STATE_FAMILIES = (DOMAIN, ACCOUNT, ASSET, BALANCE, ROLE, GRANT, DETAIL, PEER)
+
+
+def height_bytes(height: int) -> bytes:
+    return height.to_bytes(8, "big")
+
+
+def _join(*parts: str) -> bytes:
+    return SEP.join(p.encode() for p in parts)
+
+
+def block(height: int) -> bytes:
+    return BLOCK + height_bytes(height)
+
+
+def block_hash(digest: bytes) -> bytes:
+    return BLOCK_HASH + digest
+
+
+def certificate(height: int) -> bytes:
+    return CERTIFICATE + height_bytes(height)
+
+
+def tx_index(tx_hash: bytes) -> bytes:
+    return TX_INDEX + tx_hash
+
+
+def account_tx(account: str, height: int, index: int) -> bytes:
+    return ACCOUNT_TXS + account.encode() + SEP + height_bytes(height) + index.to_bytes(4, "big")
+
+
+def account_txs_prefix(account: str) -> bytes:
+    return ACCOUNT_TXS + account.encode() + SEP
+
+
+def account_asset_tx(account: str, asset: str, height: int, index: int) -> bytes:
+    return ACCOUNT_ASSET_TXS + _join(account, asset) + SEP + height_bytes(height) + index.to_bytes(4, "big")
+
+
+def account_asset_txs_prefix(account: str, asset: str) -> bytes:
+    return ACCOUNT_ASSET_TXS + _join(account, asset) + SEP
+
+
+def domain(name: str) -> bytes:
+    return DOMAIN + name.encode()
+
+
+def account(account_id: str) -> bytes:
+    return ACCOUNT + account_id.encode()
+
+
+def asset(asset_id: str) -> bytes:
+    return ASSET + asset_id.encode()
+
+
+def balance(account_id: str, asset_id: str) -> bytes:
+    return BALANCE + _join(account_id, asset_id)
+
+
+def balances_prefix(account_id: str) -> bytes:
+    return BALANCE + account_id.encode() + SEP
+
+
+def role(name: str) -> bytes:
+    return ROLE + name.encode()
+
+
+def grant(grantee: str, grantor: str) -> bytes:
+    return GRANT + _join(grantee, grantor)
+
+
+def detail(account_id: str, writer: str, key: str) -> bytes:
+    return DETAIL + _join(account_id, writer, key)
+
+
+def details_prefix(account_id: str) -> bytes:
+    return DETAIL + account_id.encode() + SEP
+
+
+def peer(public_key: bytes) -> bytes:
+    return PEER + public_key

@@ -1,0 +1,74 @@
+"""The ledger's typed errors. Every one carries a stable machine-readable ``code``.
+
+- ``StatelessError``: the transaction or query is malformed or badly signed; it never reaches a block
+  (status STATELESS_VALIDATION_FAILED, HTTP 400).
+- ``CommandError``: a command failed against the state; the transaction is REJECTED with the index of
+  the failing command and this code.
+- ``QueryError``: a query cannot be answered (missing entity, no permission).
+- ``InvalidBlock``: a block that must not be committed (a peer's fault, or our own bug).
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    code = "ledger_error"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class StatelessError(LedgerError):
+    """Refused before any state is consulted."""
+
+
+class CommandError(LedgerError):
+    """A command cannot be applied to the current state."""
+
+
+class QueryError(LedgerError):
+    """A query cannot be answered."""
+
+
+class InvalidBlock(LedgerError):
+    """A block breaks a rule that no honest proposer breaks."""
+
+
+# Stable error codes, shared by the executor, queries, API and CLI.
+PERMISSION_DENIED = "permission_denied"
+NO_SUCH_ACCOUNT = "no_such_account"
+NO_SUCH_DOMAIN = "no_such_domain"
+NO_SUCH_ASSET = "no_such_asset"
+NO_SUCH_ROLE = "no_such_role"
+NO_SUCH_PEER = "no_such_peer"
+NO_SUCH_SIGNATORY = "no_such_signatory"
+NO_SUCH_BLOCK = "no_such_block"
+NO_SUCH_DETAIL = "no_such_detail"
+ACCOUNT_EXISTS = "account_exists"
+DOMAIN_EXISTS = "domain_exists"
+ASSET_EXISTS = "asset_exists"
+ROLE_EXISTS = "role_exists"
+PEER_EXISTS = "peer_exists"
+SIGNATORY_EXISTS = "signatory_exists"
+ROLE_ALREADY_HELD = "role_already_held"
+ROLE_NOT_HELD = "role_not_held"
+PERMISSION_ALREADY_GRANTED = "permission_already_granted"
+PERMISSION_NOT_GRANTED = "permission_not_granted"
+INSUFFICIENT_FUNDS = "insufficient_funds"
+AMOUNT_OVERFLOW = "amount_overflow"
+PRECISION_EXCEEDED = "precision_exceeded"
+SELF_TRANSFER = "self_transfer"
+QUORUM_TOO_HIGH = "quorum_too_high"
+QUORUM_NOT_MET = "quorum_not_met"
+LAST_SIGNATORY = "last_signatory"
+NOT_A_SIGNATORY = "not_a_signatory"
+DETAIL_MISMATCH = "detail_mismatch"
+LAST_VALIDATOR = "last_validator"
+EXPIRED = "expired"
+FROM_FUTURE = "from_future"
+REPLAY = "replay"

@@ -1,0 +1,240 @@
+"""The ledger: build, validate, execute and commit blocks on top of the LevelDB store.
+
+``apply_block`` reads as a pipeline (as in the Ethereum execution specs): check the header against the
+chain, execute the transactions through an overlay, compare the state root and rejected set, then
+commit everything in one synced batch. Execution never writes the database; only ``commit`` does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from consensus import codec
+from consensus.crypto import hash_bytes
+from node import commands as c
+from node.blocks import Block, BlockHeader, ZERO_HASH, decode_stored_block, make_block, tx_root
+from node.errors import InvalidBlock
+from node.execution import COMMITTED, Executor, TxResult
+from node.genesis import Genesis, GenesisError, genesis_transactions
+from node.state import CommittedCache, StateView, next_state_root
+from node.transactions import Transaction
+from node.validation import VerifiedSignatures
+from storage import keys
+from storage.db import ChainMismatch, Head, LedgerStore
+
+META_CHAIN_ID = keys.META + b"chain_id"
+META_GENESIS = keys.META + b"genesis_fingerprint"
+
+
+def genesis_fingerprint(genesis: Genesis) -> bytes:
+    """Identifies the genesis document regardless of JSON formatting."""
+    return hash_bytes(json.dumps(genesis.document, sort_keys=True, separators=(",", ":")).encode())
+
+
+@dataclass(frozen=True)
+class TxStatusRecord:
+    """Where a transaction landed and how it ended."""
+
+    height: int
+    index: int
+    result: TxResult
+
+
+@dataclass
+class BlockExecution:
+    """What executing a block produced; enough to commit it without executing again."""
+
+    height: int
+    results: list[TxResult]
+    world_writes: dict[bytes, bytes | None]
+    decoded_writes: dict[bytes, Any]
+    state_root: bytes
+
+
+class Ledger:
+    """One node's copy of the chain and world state."""
+
+    def __init__(self, store: LedgerStore, chain_id: str, *, cache_capacity: int = 200_000) -> None:
+        self.store = store
+        self.chain_id = chain_id
+        self.committed = CommittedCache(store, cache_capacity)
+        self.verified = VerifiedSignatures()
+        self._head_time_ms: int | None = None
+        stored_chain = store.get(META_CHAIN_ID)
+        if stored_chain is not None and stored_chain.decode() != chain_id:
+            raise ChainMismatch(f"database belongs to chain {stored_chain.decode()!r}, config says {chain_id!r}")
+
+    # ---- chain position ----
+
+    @property
+    def head(self) -> Head:
+        head = self.store.head
+        if head is None:
+            raise RuntimeError("the ledger has no genesis block yet")
+        return head
+
+    @property
+    def initialized(self) -> bool:
+        return self.store.head is not None
+
+    def ensure_genesis(self, genesis: Genesis) -> None:
+        """Commit block 0 on an empty database, or check the database was made from this genesis."""
+        fingerprint = genesis_fingerprint(genesis)
+        stored = self.store.get(META_GENESIS)
+        if stored is not None:
+            if stored != fingerprint:
+                raise ChainMismatch("the database was created from a different genesis file")
+            return
+        if self.store.head is not None:
+            raise ChainMismatch("the database has blocks but no genesis record")
+        txs = tuple(genesis_transactions(genesis))
+        execution = self.execute(0, genesis.created_ms, txs, genesis=True, prev_root=ZERO_HASH)
+        failed = [(i, r) for i, r in enumerate(execution.results) if r.status != COMMITTED]
+        if failed:
+            index, result = failed[0]
+            raise GenesisError("bad_genesis", f"genesis transaction {index} fails: {result.error_code} {result.message}")
+        header = BlockHeader(0, ZERO_HASH, genesis.created_ms, b"", tx_root(txs), execution.state_root, ())
+        extra = {META_CHAIN_ID: self.chain_id.encode(), META_GENESIS: fingerprint}
+        self.commit(make_block(header, txs), execution, b"", extra=extra)
+
+    # ---- execution ----
+
+    def execute(self, height: int, created_ms: int, txs: tuple[Transaction, ...] | list[Transaction], *,
+                genesis: bool = False, prev_root: bytes | None = None) -> BlockExecution:
+        """Run ``txs`` against the committed state; raises InvalidBlock on a replayed transaction."""
+        seen: set[bytes] = set()
+        for tx in txs:
+            if tx.hash in seen or self.store.get(keys.tx_index(tx.hash)) is not None:
+                raise InvalidBlock("replayed_transaction", f"transaction {tx.hash.hex()} is already in the chain")
+            seen.add(tx.hash)
+        view = StateView(self.committed)
+        executor = Executor(view, created_ms, genesis=genesis)
+        results = [executor.apply(tx) for tx in txs]
+        world_writes = view.write_set()
+        root = next_state_root(self.head.state_root if prev_root is None else prev_root, world_writes)
+        return BlockExecution(height, results, world_writes, view.decoded_writes(), root)
+
+    def build_block(self, txs: list[Transaction], created_ms: int, proposer: bytes) -> tuple[Block, BlockExecution]:
+        """The proposer's side of execute-then-vote: run the candidates and seal the outcome in a header."""
+        head = self.head
+        created_ms = max(created_ms, self._head_time())
+        fresh = [tx for tx in txs if self.store.get(keys.tx_index(tx.hash)) is None]
+        execution = self.execute(head.height + 1, created_ms, fresh)
+        rejected = tuple(tx.hash for tx, r in zip(fresh, execution.results) if r.status != COMMITTED)
+        header = BlockHeader(head.height + 1, head.block_hash, created_ms, proposer, tx_root(fresh),
+                             execution.state_root, rejected)
+        return make_block(header, tuple(fresh)), execution
+
+    def validate_block(self, block: Block) -> BlockExecution:
+        """A validator's (or syncing node's) side: recompute and compare, raising InvalidBlock on any difference."""
+        head = self.head
+        h = block.header
+        if h.height != head.height + 1:
+            raise InvalidBlock("wrong_height", f"block height {h.height}, expected {head.height + 1}")
+        if h.prev_hash != head.block_hash:
+            raise InvalidBlock("wrong_parent", "block does not extend the current head")
+        if h.created_ms < self._head_time():
+            raise InvalidBlock("time_went_back", "block time is before its parent's")
+        for tx in block.transactions:
+            if tx.payload.chain_id != self.chain_id:
+                raise InvalidBlock("wrong_chain", "block holds a transaction for another chain")
+            try:
+                self.verified.check(tx)
+            except Exception as exc:  # a StatelessError: the proposer included a badly signed tx
+                raise InvalidBlock("bad_transaction_signature", str(exc)) from exc
+        execution = self.execute(h.height, h.created_ms, block.transactions)
+        rejected = tuple(tx.hash for tx, r in zip(block.transactions, execution.results) if r.status != COMMITTED)
+        if rejected != h.rejected:
+            raise InvalidBlock("rejected_mismatch", "our execution rejects a different set of transactions")
+        if execution.state_root != h.state_root:
+            raise InvalidBlock("state_root_mismatch", "our execution gives a different state root")
+        return execution
+
+    def apply_block(self, block: Block, certificate: bytes = b"") -> BlockExecution:
+        """Validate, execute and commit a block received from elsewhere (block sync, observers)."""
+        execution = self.validate_block(block)
+        self.commit(block, execution, certificate)
+        return execution
+
+    # ---- commit ----
+
+    def commit(self, block: Block, execution: BlockExecution, certificate: bytes,
+               extra: dict[bytes, bytes] | None = None) -> None:
+        """Everything of the block in one synced batch: block, certificate, indexes, world state, head."""
+        height = block.height
+        writes: dict[bytes, bytes | None] = dict(execution.world_writes)
+        writes[keys.block(height)] = block.encode()
+        writes[keys.block_hash(block.hash)] = keys.height_bytes(height)
+        if certificate:
+            writes[keys.certificate(height)] = certificate
+        for index, (tx, result) in enumerate(zip(block.transactions, execution.results)):
+            writes[keys.tx_index(tx.hash)] = codec.encode_trusted([height, index, *result.to_array()])
+            if result.status == COMMITTED:
+                self._index_history(writes, tx, height, index)
+        if extra:
+            writes.update(extra)
+        self.store.commit(writes, Head(height, block.hash, execution.state_root))
+        self.committed.apply(execution.decoded_writes)
+        self._head_time_ms = block.header.created_ms
+
+    @staticmethod
+    def _index_history(writes: dict[bytes, bytes | None], tx: Transaction, height: int, index: int) -> None:
+        creator = tx.payload.creator
+        accounts = {creator}
+        pairs: set[tuple[str, str]] = set()
+        for cmd in tx.payload.commands:
+            if isinstance(cmd, c.TransferAsset):
+                accounts.add(cmd.src_account_id)
+                accounts.add(cmd.dest_account_id)
+                pairs.add((cmd.src_account_id, cmd.asset_id))
+                pairs.add((cmd.dest_account_id, cmd.asset_id))
+            elif isinstance(cmd, (c.AddAssetQuantity, c.SubtractAssetQuantity)):
+                pairs.add((creator, cmd.asset_id))
+        for account in accounts:
+            writes[keys.account_tx(account, height, index)] = tx.hash
+        for account, asset in pairs:
+            writes[keys.account_asset_tx(account, asset, height, index)] = tx.hash
+
+    # ---- reads ----
+
+    def _head_time(self) -> int:
+        """The head block's timestamp: block times never go backwards."""
+        if self._head_time_ms is None:
+            head = self.store.head
+            block = None if head is None else self.block(head.height)
+            self._head_time_ms = 0 if block is None else block.header.created_ms
+        return self._head_time_ms
+
+    def block(self, height: int) -> Block | None:
+        raw = self.store.get(keys.block(height))
+        return None if raw is None else decode_stored_block(raw)
+
+    def block_bytes(self, height: int) -> bytes | None:
+        return self.store.get(keys.block(height))
+
+    def certificate(self, height: int) -> bytes | None:
+        return self.store.get(keys.certificate(height))
+
+    def tx_status(self, tx_hash: bytes) -> TxStatusRecord | None:
+        raw = self.store.get(keys.tx_index(tx_hash))
+        if raw is None:
+            return None
+        height, index, *result = codec.decode_trusted(raw)
+        return TxStatusRecord(height, index, TxResult.from_array(result))
+
+    def transaction(self, tx_hash: bytes) -> tuple[Transaction, TxStatusRecord] | None:
+        status = self.tx_status(tx_hash)
+        if status is None:
+            return None
+        block = self.block(status.height)
+        assert block is not None, "tx index points at a missing block"
+        return block.transactions[status.index], status
+
+    def state(self, key: bytes) -> Any:
+        return self.committed.get(key)
+
+    def balances(self, account_id: str) -> dict[str, int]:
+        prefix = keys.balances_prefix(account_id)
+        return {k[len(prefix):].decode(): codec.decode_trusted(v) for k, v in self.store.scan(prefix)}

@@ -1,0 +1,111 @@
+"""A read-through view of the world state with a block write set and a transaction scope.
+
+Execution never writes LevelDB: it reads through this overlay and leaves its changes in it. A
+transaction's writes sit in their own scope so a failing command discards them all (atomic
+transactions); a successful transaction folds them into the block's write set, which the commit
+writes in one batch. Values are kept decoded; values are never mutated in place (a change is a new
+object), so a decoded value may be shared between the committed cache and a scope safely.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from consensus import codec
+from consensus.crypto import hash_bytes
+
+_ABSENT: Any = object()
+
+
+class KeyValueReader(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def scan(self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False,
+             limit: int | None = None) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+class CommittedCache:
+    """Decoded committed values shared by successive blocks; bounded so memory does not grow with state."""
+
+    def __init__(self, store: KeyValueReader, capacity: int = 200_000) -> None:
+        self.store = store
+        self.capacity = capacity
+        self._values: dict[bytes, Any] = {}
+
+    def get(self, key: bytes) -> Any:
+        value = self._values.get(key, _ABSENT)
+        if value is _ABSENT:
+            raw = self.store.get(key)
+            value = None if raw is None else codec.decode_trusted(raw)
+            if len(self._values) >= self.capacity:
+                self._values.clear()
+            self._values[key] = value
+        return value
+
+    def apply(self, writes: dict[bytes, Any]) -> None:
+        """After a commit: the written values are now the committed ones."""
+        if len(self._values) + len(writes) > self.capacity:
+            self._values.clear()
+        self._values.update(writes)
+
+    def clear(self) -> None:
+        self._values.clear()
+
+
+class StateView:
+    """The state a block executes against: committed values + this block's writes + the current tx's."""
+
+    def __init__(self, committed: CommittedCache) -> None:
+        self._committed = committed
+        self._block: dict[bytes, Any] = {}
+        self._tx: dict[bytes, Any] = {}
+
+    def get(self, key: bytes) -> Any:
+        value = self._tx.get(key, _ABSENT)
+        if value is _ABSENT:
+            value = self._block.get(key, _ABSENT)
+            if value is _ABSENT:
+                value = self._committed.get(key)
+        return value
+
+    def put(self, key: bytes, value: Any) -> None:
+        self._tx[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self._tx[key] = None
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, Any]]:
+        """Live rows under ``prefix`` in key order, pending writes included (deletes hidden)."""
+        pending = {k: v for k, v in self._block.items() if k.startswith(prefix)}
+        pending.update({k: v for k, v in self._tx.items() if k.startswith(prefix)})
+        stored = ((k, codec.decode_trusted(v)) for k, v in self._committed.store.scan(prefix) if k not in pending)
+        for key, value in heapq.merge(stored, sorted(pending.items()), key=lambda kv: kv[0]):
+            if value is not None:
+                yield key, value
+
+    # ---- transaction scope ----
+
+    def commit_tx(self) -> None:
+        if self._tx:
+            self._block.update(self._tx)
+            self._tx = {}
+
+    def rollback_tx(self) -> None:
+        self._tx = {}
+
+    # ---- results ----
+
+    def decoded_writes(self) -> dict[bytes, Any]:
+        return dict(self._block)
+
+    def write_set(self) -> dict[bytes, bytes | None]:
+        """The block's changes, encoded; None marks a deletion."""
+        return {k: (None if v is None else codec.encode_trusted(v)) for k, v in self._block.items()}
+
+
+def next_state_root(previous_root: bytes, write_set: dict[bytes, bytes | None]) -> bytes:
+    """``H(previous_root || H(canonical sorted write set))``: a commitment every validator can recompute."""
+    ordered = [[k, write_set[k]] for k in sorted(write_set)]
+    return hash_bytes(previous_root + hash_bytes(codec.encode_trusted(ordered)))

@@ -1,0 +1,128 @@
+"""Transactions: a signed payload of commands.
+
+Encoding: ``[TX_TAG, 1, payload_bytes, [[public_key, signature], ...]]`` where ``payload_bytes`` is the
+canonical encoding of ``[PAYLOAD_TAG, 1, chain_id, creator, created_ms, quorum, [command, ...]]``.
+Keeping the payload as embedded bytes means the tx hash (``sha256(payload_bytes)``) and the signed
+digest are computed over exactly the bytes received, and adding signatures never changes the hash.
+Signatures are over ``signing_digest(TRANSACTION, chain_id, payload_bytes)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from consensus import codec
+from consensus.crypto import Domain, KeyPair, hash_bytes, signing_digest
+from node import ids
+from node.commands import Command, command_from_array
+from node.errors import StatelessError
+
+TX_TAG = 1
+PAYLOAD_TAG = 2
+VERSION = 1
+MAX_TX_BYTES = 64 * 1024
+MAX_COMMANDS = 256
+MAX_SIGNATURES = 128
+MAX_CHAIN_ID = 64
+
+
+@dataclass(frozen=True)
+class TxPayload:
+    """What the creator signs."""
+
+    chain_id: str
+    """Which network this transaction is for; a tx for another chain is refused."""
+    creator: str
+    """The account whose signatories sign it and in whose name the commands run."""
+    created_ms: int
+    """Creation time, Unix milliseconds; must fall within the block's acceptance window."""
+    quorum: int
+    """How many of the creator's signatories the creator says will sign (Iroha's tx quorum)."""
+    commands: tuple[Command, ...]
+    """Applied in order, atomically."""
+
+    def encode(self) -> bytes:
+        return codec.encode(
+            [PAYLOAD_TAG, VERSION, self.chain_id, self.creator, self.created_ms, self.quorum,
+             [c.to_array() for c in self.commands]]
+        )
+
+
+@dataclass(frozen=True)
+class Transaction:
+    payload: TxPayload
+    payload_bytes: bytes
+    """The canonical payload encoding the hash and signatures cover."""
+    signatures: tuple[tuple[bytes, bytes], ...]
+    """(public key, Ed25519 signature) pairs."""
+    hash: bytes
+    """sha256 of the payload bytes: the transaction's identity."""
+
+    @property
+    def creator(self) -> str:
+        return self.payload.creator
+
+    def encode(self) -> bytes:
+        return codec.encode([TX_TAG, VERSION, self.payload_bytes, [list(s) for s in self.signatures]])
+
+    def signing_digest(self) -> bytes:
+        return signing_digest(Domain.TRANSACTION, self.payload.chain_id, self.payload_bytes)
+
+    def with_signature(self, key: KeyPair) -> "Transaction":
+        sig = key.sign(self.signing_digest())
+        return Transaction(self.payload, self.payload_bytes, (*self.signatures, (key.public_key, sig)), self.hash)
+
+    def to_json(self) -> dict[str, Any]:
+        p = self.payload
+        return {
+            "hash": self.hash.hex(),
+            "chain_id": p.chain_id,
+            "creator": p.creator,
+            "created_ms": p.created_ms,
+            "quorum": p.quorum,
+            "commands": [c.to_json() for c in p.commands],
+            "signatures": [{"public_key": k.hex(), "signature": s.hex()} for k, s in self.signatures],
+        }
+
+
+def build_transaction(payload: TxPayload, *signers: KeyPair) -> Transaction:
+    payload_bytes = payload.encode()
+    tx = Transaction(payload, payload_bytes, (), hash_bytes(payload_bytes))
+    for key in signers:
+        tx = tx.with_signature(key)
+    return tx
+
+
+def decode_payload(payload_bytes: bytes) -> TxPayload:
+    try:
+        fields = codec.expect_record(codec.decode(payload_bytes, MAX_TX_BYTES), PAYLOAD_TAG, VERSION, 5, "payload")
+        chain_id = codec.expect_str(fields[0], "chain_id", MAX_CHAIN_ID)
+        creator = codec.expect_str(fields[1], "creator", 300)
+        created_ms = codec.expect_int(fields[2], "created_ms", 0, 2**63 - 1)
+        quorum = codec.expect_int(fields[3], "quorum", 1, MAX_SIGNATURES)
+        raw_commands = codec.expect_list(fields[4], "commands", max_length=MAX_COMMANDS)
+    except codec.CodecError as exc:
+        raise StatelessError(f"bad_encoding_{exc.code}", exc.message) from exc
+    ids.check_account_id(creator)
+    if not raw_commands:
+        raise StatelessError("no_commands", "a transaction needs at least one command")
+    return TxPayload(chain_id, creator, created_ms, quorum, tuple(command_from_array(c) for c in raw_commands))
+
+
+def decode_transaction(data: bytes) -> Transaction:
+    """Decode and syntax-check a transaction (signatures are checked by ``node.validation``)."""
+    if len(data) > MAX_TX_BYTES:
+        raise StatelessError("tx_too_large", f"a transaction is at most {MAX_TX_BYTES} bytes")
+    try:
+        fields = codec.expect_record(codec.decode(data, MAX_TX_BYTES), TX_TAG, VERSION, 2, "transaction")
+        payload_bytes = codec.expect_bytes(fields[0], "payload", max_length=MAX_TX_BYTES)
+        raw_sigs = codec.expect_list(fields[1], "signatures", max_length=MAX_SIGNATURES)
+        sigs = []
+        for item in raw_sigs:
+            pair = codec.expect_list(item, "signature", 2)
+            sigs.append((codec.expect_bytes(pair[0], "public_key", 32), codec.expect_bytes(pair[1], "signature", 64)))
+    except codec.CodecError as exc:
+        raise StatelessError(f"bad_encoding_{exc.code}", exc.message) from exc
+    payload = decode_payload(payload_bytes)
+    return Transaction(payload, payload_bytes, tuple(sigs), hash_bytes(payload_bytes))

@@ -1,0 +1,485 @@
+"""The consensus engine: Algorithm 1 of "The latest gossip on BFT consensus" as a sans-IO state machine.
+
+    engine = Engine(chain_id, key, timeouts, safety=stored_record_or_None)
+    actions = engine.handle(StartHeight(height, validators), now)
+    actions = engine.handle(MessageReceived(message), now)     # and TimeoutFired, ValueBuilt, ...
+
+``handle`` never blocks, never raises on a peer's input, reads no clock and draws no randomness: the
+same events in the same order give the same actions. Each rule below names the paper's line numbers
+(pseudo-code of arXiv 1807.04938v3, Algorithm 1); docs/consensus.md has the full table.
+
+Departures from the pseudo-code, all documented in docs/consensus.md:
+- ``valid(v)`` is asynchronous: the first proposal of a value emits ``ValidateValue`` and rules that
+  need validity wait for ``ValueValidated``; ``getValue()`` is ``BuildValue`` / ``ValueBuilt``.
+- The proposer also schedules timeoutPropose, so a builder that never answers cannot stall it.
+- Line 49 accepts the value from any proposal of the height with the decided id (the bytes are what
+  matters), and ``DecisionReceived`` (a certificate from block sync) decides as well.
+- After a decision the engine waits for ``StartHeight(h + 1, validators)``: the set comes from outside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from consensus.actions import (
+    Action, Broadcast, BuildValue, Commit, PersistSafety, ReportEvidence, ScheduleTimeout, ValidateValue,
+)
+from consensus.certificate import CommitCertificate, InvalidCertificate
+from consensus.crypto import KeyPair, hash_bytes, verify
+from consensus.events import (
+    DecisionReceived, Event, MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated,
+)
+from consensus.evidence import Evidence
+from consensus.messages import (
+    Precommit, Prevote, Proposal, SignedMessage, Step, Verifier, sign_precommit, sign_prevote, sign_proposal,
+)
+from consensus.round_log import Added, RoundLog
+from consensus.safety import SafetyRecord
+from consensus.timeouts import TimeoutConfig
+from consensus.validators import ValidatorSet
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    """Bounds on what peers can make the engine store."""
+
+    max_buffered_messages: int = 10_000
+    """Messages kept for heights not started yet (checked when the height starts)."""
+    max_future_heights: int = 2
+    """How far ahead of the current height messages are buffered at all."""
+    max_future_rounds: int = 1_000
+    """Messages more than this many rounds ahead of ours are dropped (re-gossip brings them back)."""
+    max_proposals_per_round: int = 4
+    """Distinct values kept from an equivocating proposer in one round."""
+
+
+@dataclass
+class Counters:
+    """Why messages and events were dropped or refused; exposed for metrics, never reset."""
+
+    accepted: int = 0
+    """Messages that entered the log."""
+    duplicate: int = 0
+    """Exact copies of messages already seen."""
+    bad_signature: int = 0
+    """Signatures that do not verify."""
+    unknown_validator: int = 0
+    """Signers outside the height's validator set."""
+    wrong_proposer: int = 0
+    """Proposals from a validator that is not the round's proposer."""
+    stale_height: int = 0
+    """Messages for heights already decided."""
+    buffered: int = 0
+    """Messages for future heights put aside."""
+    buffer_full: int = 0
+    """Future-height messages dropped because the buffer was full or they were too far ahead."""
+    round_too_far: int = 0
+    """Messages for rounds beyond ``max_future_rounds`` ahead."""
+    equivocations: int = 0
+    """Conflicting messages turned into evidence."""
+    conflicts_dropped: int = 0
+    """Further conflicting messages for a slot that already has evidence, or beyond the proposal cap."""
+    refused_to_sign: int = 0
+    """Signatures the safety record refused (only a restored or misused engine should ever hit this)."""
+    stale_events: int = 0
+    """Timeouts and answers for a height/round/step we have left."""
+    bad_decisions: int = 0
+    """DecisionReceived whose certificate or value did not check out."""
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Engine:
+    """One validator's (or, with ``key=None``, one observer's) view of consensus; see module docstring."""
+
+    def __init__(self, chain_id: str, key: KeyPair | None, timeouts: TimeoutConfig | None = None,
+                 safety: SafetyRecord | None = None, verifier: Verifier = verify,
+                 limits: EngineLimits | None = None) -> None:
+        self.chain_id = chain_id
+        self.key = key
+        self.public_key = key.public_key if key is not None else None
+        self.timeouts = timeouts or TimeoutConfig()
+        self.limits = limits or EngineLimits()
+        self.safety = safety or SafetyRecord.initial()
+        self.counters = Counters()
+        self.evidence: list[Evidence] = []
+        self._verify = verifier
+        self._buffer: list[SignedMessage] = []
+        self._out: list[Action] = []
+        self._now = 0.0
+        self.height = -1
+        self.validators: ValidatorSet | None = None
+        self._reset_height()
+
+    # ---- public surface ----
+
+    def handle(self, event: Event, now: float) -> list[Action]:
+        """Apply one event at time ``now``; return the actions to carry out, in order."""
+        self._now = now
+        self._out = []
+        if isinstance(event, MessageReceived):
+            self._on_message(event.message)
+        elif isinstance(event, TimeoutFired):
+            self._on_timeout(event)
+        elif isinstance(event, StartHeight):
+            self._on_start_height(event)
+        elif isinstance(event, ValueBuilt):
+            self._on_value_built(event)
+        elif isinstance(event, ValueValidated):
+            self._on_value_validated(event)
+        elif isinstance(event, DecisionReceived):
+            self._on_decision_received(event)
+        else:  # our own caller's bug, not a peer's: fail loudly
+            raise TypeError(f"not a consensus event: {event!r}")
+        out, self._out = self._out, []
+        return out
+
+    @property
+    def decided(self) -> bool:
+        """True between the Commit of ``height`` and the StartHeight of the next one."""
+        return self._decided
+
+    def own_messages(self) -> list[SignedMessage]:
+        """This validator's signed messages at the current height, for re-gossip to peers that missed them."""
+        return list(self._own)
+
+    # ---- per-height state ----
+
+    def _reset_height(self) -> None:
+        self.round = 0
+        self.step = Step.PROPOSE
+        self.locked_round = -1
+        self.locked_value_id: bytes | None = None
+        self.valid_round = -1
+        self.valid_value: bytes | None = None
+        self._decided = False
+        self._rounds: dict[int, RoundLog] = {}
+        self._values: dict[bytes, bytes] = {}  # value id -> value, from proposals of this height
+        self._validity: dict[bytes, bool] = {}
+        self._seen: set[SignedMessage] = set()
+        self._evidence_slots: set[tuple[bytes, int, int]] = set()
+        self._fired: set[tuple[int, int]] = set()  # (paper line, round) of "for the first time" rules
+        self._building: tuple[int, int] | None = None
+        self._own: list[SignedMessage] = []
+
+    def _log(self, round_: int) -> RoundLog:
+        log = self._rounds.get(round_)
+        if log is None:
+            log = self._rounds[round_] = RoundLog(self.limits.max_proposals_per_round)
+        return log
+
+    def _on_start_height(self, event: StartHeight) -> None:
+        if event.height <= self.height:
+            self.counters.stale_events += 1
+            return
+        self.height = event.height
+        self.validators = event.validators
+        self._reset_height()
+        record = self.safety
+        if record.height == self.height and self.key is not None:
+            self._resume(record)
+        else:
+            self._start_round(0)
+        buffered, self._buffer = self._buffer, []
+        for message in buffered:
+            self._on_message(message)
+
+    def _resume(self, record: SafetyRecord) -> None:
+        """Continue the height after a restart exactly where the last signature left it."""
+        self.round = record.round
+        self.step = record.step
+        self.locked_round, self.locked_value_id = record.locked_round, record.locked_value_id
+        self.valid_round, self.valid_value = record.valid_round, record.valid_value
+        if record.valid_value is not None:
+            self._validity[hash_bytes(record.valid_value)] = True
+        for message in record.signed:
+            if isinstance(message, Proposal):
+                self._validity[message.value_id] = True  # we only ever propose values we consider valid
+            self._own.append(message)
+            self._seen.add(message)
+            self._out.append(Broadcast(message))  # peers may have missed it: identical bytes, no conflict
+            self._accept(message)
+        if self.step is Step.PROPOSE:
+            self._schedule(Step.PROPOSE)
+        self._progress({self.round})
+
+    # ---- StartRound (lines 11-21) ----
+
+    def _start_round(self, round_: int) -> None:
+        assert self.validators is not None
+        self.round = round_
+        self.step = Step.PROPOSE
+        if self.public_key is not None and self.validators.proposer(self.height, round_) == self.public_key:
+            if self.valid_value is not None:  # lines 15-16: re-propose what may already be locked
+                self._propose(self.valid_value, self.valid_round)
+            else:  # line 18: getValue(), answered by ValueBuilt
+                self._building = (self.height, round_)
+                self._out.append(BuildValue(self.height, round_))
+        # Line 21 (for every validator: a proposer whose builder never answers must not stall).
+        self._schedule(Step.PROPOSE)
+
+    def _on_value_built(self, event: ValueBuilt) -> None:
+        if (self._building != (event.height, event.round) or self._decided
+                or (event.height, event.round, self.step) != (self.height, self.round, Step.PROPOSE)):
+            self.counters.stale_events += 1
+            return
+        self._building = None
+        self._validity[hash_bytes(event.value)] = True  # our own node built it, so it judged it valid
+        self._propose(event.value, -1)
+        self._progress({self.round})
+
+    def _propose(self, value: bytes, valid_round: int) -> None:
+        assert self.key is not None
+        proposal = sign_proposal(self.key, self.chain_id, self.height, self.round, value, valid_round)
+        if self._sign(proposal):
+            self._accept(proposal)
+
+    # ---- messages ----
+
+    def _on_message(self, message: SignedMessage) -> None:
+        if self.validators is None or message.height > self.height:
+            self._buffer_future(message)
+            return
+        if message.height < self.height or self._decided:
+            self.counters.stale_height += 1
+            return
+        if message in self._seen:
+            self.counters.duplicate += 1
+            return
+        if message.round > self.round + self.limits.max_future_rounds:
+            self.counters.round_too_far += 1
+            return
+        if message.signer not in self.validators:
+            self.counters.unknown_validator += 1
+            return
+        if isinstance(message, Proposal) and message.proposer != self.validators.proposer(
+                message.height, message.round):
+            self.counters.wrong_proposer += 1
+            return
+        slot = (message.signer, message.round, int(message.kind))
+        if slot in self._evidence_slots:
+            # One piece of evidence per slot is enough; checking more signatures would only cost CPU.
+            self.counters.conflicts_dropped += 1
+            return
+        if not message.has_valid_signature(self.chain_id, self._verify):
+            self.counters.bad_signature += 1
+            return
+        self._seen.add(message)
+        if self._accept(message):
+            # A proposal may bring the bytes of a value that already has 2f+1 precommits in another round.
+            self._progress(set(self._rounds) if isinstance(message, Proposal) else {message.round})
+
+    def _buffer_future(self, message: SignedMessage) -> None:
+        too_far = self.height >= 0 and message.height > self.height + self.limits.max_future_heights
+        if too_far or len(self._buffer) >= self.limits.max_buffered_messages:
+            self.counters.buffer_full += 1
+            return
+        self.counters.buffered += 1
+        self._buffer.append(message)
+
+    def _accept(self, message: SignedMessage) -> bool:
+        """Add a checked message to the log; report equivocation. True when the log changed."""
+        log = self._log(message.round)
+        if isinstance(message, Proposal):
+            added, other = log.add_proposal(message)
+        else:
+            added, other = log.add_vote(message)
+        if added is Added.CONFLICT and other is not None:
+            self._report(Evidence(other, message))
+        elif added is Added.FULL:
+            self.counters.conflicts_dropped += 1
+            if other is not None:
+                self._report(Evidence(other, message))
+        elif added is Added.DUPLICATE:
+            self.counters.duplicate += 1
+        if added is Added.DUPLICATE or added is Added.FULL:
+            return False
+        self.counters.accepted += added is Added.NEW
+        if isinstance(message, Proposal) and message.value_id not in self._values:
+            self._values[message.value_id] = message.value
+            if message.value_id not in self._validity:
+                self._out.append(ValidateValue(self.height, message.round, message.value_id, message.value))
+        return added is Added.NEW or isinstance(message, Proposal)
+
+    def _report(self, evidence: Evidence) -> None:
+        slot = (evidence.validator, evidence.round, int(evidence.kind))
+        if slot in self._evidence_slots:
+            return
+        self._evidence_slots.add(slot)
+        self.counters.equivocations += 1
+        self.evidence.append(evidence)
+        self._out.append(ReportEvidence(evidence))
+
+    def _on_value_validated(self, event: ValueValidated) -> None:
+        if event.height != self.height or self._decided or event.value_id not in self._values:
+            self.counters.stale_events += 1
+            return
+        if event.value_id in self._validity:
+            return
+        self._validity[event.value_id] = event.valid
+        self._progress(set(self._rounds))
+
+    # ---- timeouts (lines 57-67) ----
+
+    def _schedule(self, step: Step) -> None:
+        at = self._now + self.timeouts.duration(step, self.round)
+        self._out.append(ScheduleTimeout(self.height, self.round, step, at))
+
+    def _on_timeout(self, event: TimeoutFired) -> None:
+        if (event.height, event.round) != (self.height, self.round) or self._decided:
+            self.counters.stale_events += 1
+            return
+        if event.step is Step.PROPOSE and self.step is Step.PROPOSE:  # lines 57-60
+            self._prevote(None)
+        elif event.step is Step.PREVOTE and self.step is Step.PREVOTE:  # lines 61-64
+            self._precommit(None)
+        elif event.step is Step.PRECOMMIT:  # lines 65-67
+            self._start_round(self.round + 1)
+        else:
+            self.counters.stale_events += 1
+            return
+        self._progress({self.round})
+
+    # ---- votes we cast ----
+
+    def _prevote(self, value_id: bytes | None) -> None:
+        self.step = Step.PREVOTE
+        if self.key is not None:
+            vote = sign_prevote(self.key, self.chain_id, self.height, self.round, value_id)
+            if self._sign(vote):
+                self._accept(vote)
+
+    def _precommit(self, value_id: bytes | None) -> None:
+        self.step = Step.PRECOMMIT
+        if self.key is not None:
+            vote = sign_precommit(self.key, self.chain_id, self.height, self.round, value_id)
+            if self._sign(vote):
+                self._accept(vote)
+
+    def _sign(self, message: SignedMessage) -> bool:
+        """Persist, then broadcast; refuse anything the safety record says could contradict us."""
+        if not self.safety.permits(message):
+            self.counters.refused_to_sign += 1
+            return False
+        self.safety = self.safety.after_signing(
+            message, self.locked_round, self.locked_value_id, self.valid_round, self.valid_value)
+        self._out.append(PersistSafety(self.safety))
+        self._out.append(Broadcast(message))
+        self._own.append(message)
+        self._seen.add(message)
+        return True
+
+    # ---- the upon-rules ----
+
+    def _progress(self, dirty: set[int]) -> None:
+        """Fire enabled rules until none is: each firing changes state, so this terminates."""
+        while not self._decided:
+            if self._try_decide(dirty | {self.round}):
+                return
+            if self._try_round_skip(dirty):
+                continue
+            if not self._current_round_rule():
+                return
+
+    def _try_decide(self, rounds: set[int]) -> bool:
+        """Lines 49-54: a proposal and 2f+1 precommits for it in some round decide its value."""
+        assert self.validators is not None
+        for round_ in sorted(rounds):
+            log = self._rounds.get(round_)
+            if log is None:
+                continue
+            for value_id, count in log.precommit_count.items():
+                if value_id is None or count < self.validators.quorum:
+                    continue
+                value = self._values.get(value_id)
+                if value is None or self._validity.get(value_id) is not True:
+                    continue
+                certificate = CommitCertificate.from_precommits(log.precommits_for(value_id))
+                self._decide(round_, value, certificate)
+                return True
+        return False
+
+    def _decide(self, round_: int, value: bytes, certificate: CommitCertificate) -> None:
+        self._decided = True
+        self._out.append(Commit(self.height, round_, value, certificate))
+
+    def _try_round_skip(self, dirty: set[int]) -> bool:
+        """Lines 55-56: f+1 validators already in a higher round pull us there."""
+        assert self.validators is not None
+        ahead = [r for r in dirty if r > self.round and r in self._rounds
+                 and len(self._rounds[r].senders) >= self.validators.skip_threshold]
+        if not ahead:
+            return False
+        self._start_round(max(ahead))
+        return True
+
+    def _current_round_rule(self) -> bool:
+        """Fire at most one enabled rule of the current round; True if one fired."""
+        assert self.validators is not None
+        quorum = self.validators.quorum
+        log = self._log(self.round)
+        if self.step is Step.PROPOSE:
+            if self._on_proposal_in_propose_step(log, quorum):
+                return True
+        elif self._on_votes_after_propose_step(log, quorum):
+            return True
+        if (47, self.round) not in self._fired and log.precommits_total() >= quorum:  # lines 47-48, any step
+            self._fired.add((47, self.round))
+            self._schedule(Step.PRECOMMIT)
+            return True
+        return False
+
+    def _on_votes_after_propose_step(self, log: RoundLog, quorum: int) -> bool:
+        """Lines 34-46: react to prevotes of the current round once we have prevoted (or given up)."""
+        if self.step is Step.PREVOTE and (34, self.round) not in self._fired and log.prevotes_total() >= quorum:
+            self._fired.add((34, self.round))  # lines 34-35
+            self._schedule(Step.PREVOTE)
+            return True
+        if (36, self.round) not in self._fired:  # lines 36-43
+            for value_id, proposal in log.proposals.items():
+                if log.prevote_count.get(value_id, 0) >= quorum and self._validity.get(value_id) is True:
+                    self._fired.add((36, self.round))
+                    if self.step is Step.PREVOTE:
+                        self.locked_value_id, self.locked_round = value_id, self.round
+                        self._precommit(value_id)
+                    self.valid_value, self.valid_round = proposal.value, self.round
+                    return True
+        if self.step is Step.PREVOTE and log.prevote_count.get(None, 0) >= quorum:  # lines 44-46
+            self._precommit(None)
+            return True
+        return False
+
+    def _on_proposal_in_propose_step(self, log: RoundLog, quorum: int) -> bool:
+        """Lines 22-33: prevote the round's proposal, or nil if it is invalid or conflicts with our lock."""
+        for value_id, proposal in log.proposals.items():
+            validity = self._validity.get(value_id)
+            vr = proposal.valid_round
+            if vr == -1:  # lines 22-27
+                if validity is None:
+                    continue
+                acceptable = self.locked_round == -1 or self.locked_value_id == value_id
+            elif vr < self.round and self._log(vr).prevote_count.get(value_id, 0) >= quorum:  # lines 28-33
+                if validity is None:
+                    continue
+                acceptable = self.locked_round <= vr or self.locked_value_id == value_id
+            else:
+                continue
+            self._prevote(value_id if validity and acceptable else None)
+            return True
+        return False
+
+    def _on_decision_received(self, event: DecisionReceived) -> None:
+        certificate = event.certificate
+        if self.validators is None or certificate.height != self.height or self._decided:
+            self.counters.stale_events += 1
+            return
+        if hash_bytes(event.value) != certificate.value_id:
+            self.counters.bad_decisions += 1
+            return
+        try:
+            certificate.verify(self.chain_id, self.validators, self._verify)
+        except InvalidCertificate:
+            self.counters.bad_decisions += 1
+            return
+        self._decide(certificate.round, event.value, certificate)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from consensus.codec import UnexpectedShape
 from node import ids
@@ -23,6 +23,7 @@ MAX_QUORUM = 128
 MAX_ADDRESS = 255
 
 Checker = Callable[[Any], Any]
+R = TypeVar("R", bound="CheckedRecord")
 
 
 def _account(v: Any) -> str:
@@ -125,8 +126,8 @@ def _bool(v: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class Command:
-    """Base of all commands; ``TAG`` is the command's number in the encoding."""
+class CheckedRecord:
+    """A record encoded as ``[TAG, field, ...]`` whose fields are validated by ``CHECKS`` on decode."""
 
     TAG: ClassVar[int] = 0
     CHECKS: ClassVar[tuple[Checker, ...]] = ()
@@ -147,6 +148,11 @@ class Command:
             v = getattr(self, f.name)
             out[f.name] = v.hex() if isinstance(v, bytes) else list(v) if isinstance(v, tuple) else v
         return out
+
+
+@dataclass(frozen=True)
+class Command(CheckedRecord):
+    """Base of all commands; ``TAG`` is the command's number in the encoding."""
 
 
 @dataclass(frozen=True)
@@ -333,36 +339,42 @@ COMMAND_TYPES: dict[int, type[Command]] = {
 COMMANDS_BY_NAME: dict[str, type[Command]] = {cls.__name__: cls for cls in COMMAND_TYPES.values()}
 
 
-def command_from_array(value: Any) -> Command:
-    """Decode and check one command; raises StatelessError naming what is wrong."""
+def record_from_array(value: Any, types: dict[int, type[R]], what: str) -> R:
+    """Decode and check one tagged record; raises StatelessError naming what is wrong."""
     if type(value) is not list or not value or type(value[0]) is not int:
-        raise StatelessError("bad_command", "a command is an array starting with its tag")
-    cls = COMMAND_TYPES.get(value[0])
+        raise StatelessError(f"bad_{what}", f"a {what} is an array starting with its tag")
+    cls = types.get(value[0])
     if cls is None:
-        raise StatelessError("unknown_command", f"unknown command tag {value[0]}")
+        raise StatelessError(f"unknown_{what}", f"unknown {what} tag {value[0]}")
     args = value[1:]
     if len(args) != len(cls.CHECKS):
-        raise StatelessError("bad_command", f"{cls.__name__} takes {len(cls.CHECKS)} fields, got {len(args)}")
+        raise StatelessError(f"bad_{what}", f"{cls.__name__} takes {len(cls.CHECKS)} fields, got {len(args)}")
     return cls(*(check(arg) for check, arg in zip(cls.CHECKS, args)))
 
 
-def command_from_json(obj: Any) -> Command:
-    """Build a command from its JSON form ``{"type": "TransferAsset", ...}`` (public keys in hex)."""
+def command_from_array(value: Any) -> Command:
+    return record_from_array(value, COMMAND_TYPES, "command")
+
+
+# Fields a JSON client may leave out, with the value they then take.
+_JSON_DEFAULTS: dict[str, Any] = {"old_value": None, "description": "", "syncing": False, "writer": None,
+                                  "key": None, "first": None, "page_size": 100}
+
+
+def record_from_json(obj: Any, types: dict[str, type[R]], what: str) -> R:
+    """Build a record from its JSON form ``{"type": "TransferAsset", ...}`` (bytes fields in hex)."""
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-        raise StatelessError("bad_command", 'a command is an object with a "type"')
-    cls = COMMANDS_BY_NAME.get(obj["type"])
+        raise StatelessError(f"bad_{what}", f'a {what} is an object with a "type"')
+    cls = types.get(obj["type"])
     if cls is None:
-        raise StatelessError("unknown_command", f"unknown command type {obj['type']!r}")
+        raise StatelessError(f"unknown_{what}", f"unknown {what} type {obj['type']!r}")
     args = []
     for f, check in zip(fields(cls), cls.CHECKS):
         if f.name not in obj:
-            if f.name == "old_value":
-                args.append(None)
+            if f.name in _JSON_DEFAULTS:
+                args.append(check(_JSON_DEFAULTS[f.name]))
                 continue
-            if f.name == "description":
-                args.append("")
-                continue
-            raise StatelessError("bad_command", f"{cls.__name__} needs field {f.name!r}")
+            raise StatelessError(f"bad_{what}", f"{cls.__name__} needs field {f.name!r}")
         v = obj[f.name]
         if f.name == "public_key" and isinstance(v, str):
             try:
@@ -374,8 +386,12 @@ def command_from_json(obj: Any) -> Command:
         args.append(check(v))
     extra = set(obj) - {f.name for f in fields(cls)} - {"type"}
     if extra:
-        raise StatelessError("bad_command", f"{cls.__name__} has unknown fields {sorted(extra)}")
+        raise StatelessError(f"bad_{what}", f"{cls.__name__} has unknown fields {sorted(extra)}")
     return cls(*args)
+
+
+def command_from_json(obj: Any) -> Command:
+    return record_from_json(obj, COMMANDS_BY_NAME, "command")
 
 
 __all__ = ["Command", "COMMAND_TYPES", "command_from_array", "command_from_json", "UnexpectedShape"]

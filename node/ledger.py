@@ -233,7 +233,10 @@ class Ledger:
         return block.transactions[status.index], status
 
     def state(self, key: bytes) -> Any:
-        return self.committed.get(key)
+        """A committed world-state value, read from the database: safe from any thread (the cache
+        belongs to the thread that executes blocks)."""
+        raw = self.store.get(key)
+        return None if raw is None else codec.decode_trusted(raw)
 
     def balances(self, account_id: str) -> dict[str, int]:
         prefix = keys.balances_prefix(account_id)

@@ -59,6 +59,8 @@ def grant_right(grantable: str) -> str:
 
 def query_scopes(base: str) -> tuple[str, str, str]:
     """``"acc_ast"`` -> (my, domain, all) permission names for that query."""
+    if base == "accounts":  # Iroha spells the own-account one in the singular
+        return "can_get_my_account", "can_get_domain_accounts", "can_get_all_accounts"
     return f"can_get_my_{base}", f"can_get_domain_{base}", f"can_get_all_{base}"
 
 

@@ -1,0 +1,282 @@
+"""The HTTP API (aiohttp): submit transactions, follow their status, signed queries, node status.
+
+Every error is JSON ``{"error": {"code": "...", "message": "..."}}`` with a 4xx status; a 500 would be
+our bug, and even then the client gets JSON and the node keeps serving. Transactions and queries
+travel as their canonical bytes: hex strings inside JSON, or raw msgpack with
+``Content-Type: application/msgpack`` for clients that want speed.
+
+Routes:
+  POST /v1/transactions            {"transactions": [hex, ...]} or {"transaction": hex}
+  GET  /v1/transactions/{hash}     current status
+  GET  /v1/transactions/{hash}/ws  WebSocket: current status, then each change until final
+  POST /v1/queries                 {"query": hex}
+  GET  /v1/status  /healthz  /metrics
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import msgpack
+from aiohttp import WSMsgType, web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from consensus import codec
+from node import status as st
+from node.errors import LedgerError, QueryError, StatelessError
+from node.mempool import MempoolFull
+from node.queries import decode_query
+from node.runtime import Node, now_ms, status_json
+from node.transactions import decode_transaction
+from node.validation import validate_stateless
+
+log = logging.getLogger("bakong.api")
+NODE_KEY: web.AppKey[Node] = web.AppKey("node", Node)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status, "http_error")
+        return error_response(exc.status, code, exc.reason)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # our bug: log it, answer JSON, keep serving
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal error; see the node log")
+
+
+def _hex_bytes(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise ApiError(400, "bad_request", f"{what} must be a hex string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise ApiError(400, "bad_hex", f"{what} is not valid hex") from None
+
+
+async def _body_items(request: web.Request, single: str, many: str) -> tuple[list[bytes], bool]:
+    """The encoded items of a request and whether it was a batch."""
+    raw = await request.read()
+    if request.content_type == "application/msgpack":
+        try:
+            value = msgpack.unpackb(raw, raw=False)
+        except Exception:
+            raise ApiError(400, "bad_msgpack", "body is not valid msgpack") from None
+        if isinstance(value, bytes):
+            return [value], False
+        if isinstance(value, list) and all(isinstance(v, bytes) for v in value):
+            return value, True
+        raise ApiError(400, "bad_request", "msgpack body must be one encoded item (bin) or an array of them")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_json", "body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "body must be a JSON object")
+    if single in body:
+        return [_hex_bytes(body[single], single)], False
+    if many in body and isinstance(body[many], list):
+        return [_hex_bytes(v, many) for v in body[many]], True
+    raise ApiError(400, "bad_request", f'body needs "{single}" or "{many}"')
+
+
+def _status_of(node: Node, tx_hash: bytes) -> dict[str, Any]:
+    record = node.ledger.tx_status(tx_hash)
+    if record is not None:
+        return status_json(tx_hash, record.result.status, record.height, record.index, record.result)
+    if tx_hash in node.mempool:
+        return status_json(tx_hash, st.STATELESS_VALIDATION_SUCCESS)
+    failure = node.hub.failure(tx_hash)
+    return failure if failure is not None else status_json(tx_hash, st.NOT_RECEIVED)
+
+
+def _submit_one(node: Node, data: bytes, now: int) -> dict[str, Any]:
+    node.metrics.txs_received.inc()
+    try:
+        tx = decode_transaction(data)
+    except StatelessError as exc:
+        node.metrics.txs_refused.labels(exc.code).inc()
+        return {"hash": None, "status": st.STATELESS_VALIDATION_FAILED, "error_code": exc.code, "message": exc.message}
+    known = node.ledger.tx_status(tx.hash)
+    if known is not None:
+        # A replay: the original keeps its final status; this submission is refused.
+        return {"hash": tx.hash.hex(), "status": st.REJECTED, "error_code": "replay",
+                "message": f"transaction was already {known.result.status} at height {known.height}"}
+    if tx.hash in node.mempool:
+        return status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS)
+    try:
+        validate_stateless(tx, node.chain_id, now, node.ledger.verified)
+    except StatelessError as exc:
+        node.metrics.txs_refused.labels(exc.code).inc()
+        result = {"hash": tx.hash.hex(), "status": st.STATELESS_VALIDATION_FAILED, "error_code": exc.code,
+                  "message": exc.message}
+        node.hub.record_failure(tx.hash, result)
+        return result
+    try:
+        node.mempool.add(tx, len(data))
+    except MempoolFull:
+        node.metrics.mempool_full.inc()
+        raise
+    node.hub.publish(tx.hash, status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS))
+    return status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS)
+
+
+async def submit_transactions(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    items, batch = await _body_items(request, "transaction", "transactions")
+    if len(items) > node.config.api.max_batch:
+        raise ApiError(413, "batch_too_large", f"at most {node.config.api.max_batch} transactions per request")
+    if not items:
+        raise ApiError(400, "bad_request", "no transactions in the request")
+    now = now_ms()
+    results = []
+    for data in items:
+        try:
+            results.append(_submit_one(node, data, now))
+        except MempoolFull:
+            if not batch:
+                raise ApiError(503, "mempool_full", "the mempool is full; retry shortly", {"Retry-After": "1"}) from None
+            results.append({"hash": None, "status": "NOT_RECEIVED", "error_code": "mempool_full",
+                            "message": "the mempool is full; retry shortly"})
+    node.metrics.mempool.set(len(node.mempool))
+    node.tx_arrived.set()
+    if not batch:
+        result = results[0]
+        status = 400 if result["status"] == st.STATELESS_VALIDATION_FAILED else 409 if result.get("error_code") == "replay" else 202
+        return web.json_response(result, status=status)
+    return web.json_response({"results": results}, status=202)
+
+
+def _hash_param(request: web.Request) -> bytes:
+    value = request.match_info["hash"]
+    if len(value) != 64:
+        raise ApiError(400, "bad_hash", "a transaction hash is 64 hex characters")
+    return _hex_bytes(value, "hash")
+
+
+async def transaction_status(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    return web.json_response(_status_of(node, _hash_param(request)))
+
+
+async def transaction_stream(request: web.Request) -> web.StreamResponse:
+    node = request.app[NODE_KEY]
+    tx_hash = _hash_param(request)
+    if node.hub.subscriber_count >= node.config.api.max_websockets:
+        raise ApiError(503, "too_many_subscribers", "too many status streams open; retry shortly", {"Retry-After": "1"})
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    queue = node.hub.subscribe(tx_hash)
+    try:
+        current = _status_of(node, tx_hash)
+        await ws.send_json(current)
+        status = current["status"]
+        while status not in st.FINAL and not ws.closed:
+            getter = asyncio.ensure_future(queue.get())
+            closer = asyncio.ensure_future(ws.receive())
+            done, _ = await asyncio.wait({getter, closer}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+            if closer in done:
+                getter.cancel()
+                msg = closer.result()
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING, WSMsgType.ERROR):
+                    break
+                continue
+            closer.cancel()
+            if getter in done:
+                update = getter.result()
+            else:
+                getter.cancel()
+                update = _status_of(node, tx_hash)  # belt and braces: re-read in case a publish was missed
+                if update["status"] == status:
+                    continue
+            await ws.send_json(update)
+            status = update["status"]
+    finally:
+        node.hub.unsubscribe(tx_hash, queue)
+        await ws.close()
+    return ws
+
+
+async def run_query(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    items, batch = await _body_items(request, "query", "queries")
+    if batch:
+        raise ApiError(400, "bad_request", "send one query per request")
+    try:
+        query = decode_query(items[0])
+        answer = node.queries.answer(query, now_ms())
+    except StatelessError as exc:
+        node.metrics.queries.labels("refused").inc()
+        raise ApiError(400, exc.code, exc.message) from None
+    except QueryError as exc:
+        node.metrics.queries.labels("refused").inc()
+        status = 403 if exc.code in ("permission_denied", "not_a_signatory") else 404 if exc.code.startswith("no_such") else 400
+        raise ApiError(status, exc.code, exc.message) from None
+    except (LedgerError, codec.CodecError) as exc:
+        raise ApiError(400, getattr(exc, "code", "bad_request"), str(exc)) from None
+    node.metrics.queries.labels("answered").inc()
+    return web.json_response(answer)
+
+
+async def node_status(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    head = node.ledger.head
+    return web.json_response({
+        "chain_id": node.chain_id,
+        "node": node.config.name,
+        "public_key": node.key.public_key.hex(),
+        "role": node.config.role,
+        "height": head.height,
+        "block_hash": head.block_hash.hex(),
+        "state_root": head.state_root.hex(),
+        "peers": [{"name": p.name, "public_key": p.public_key.hex(), "address": p.address,
+                   "role": "observer" if p.syncing else "validator"} for p in node.genesis.peers],
+        "mempool_size": len(node.mempool),
+        "mempool_bytes": node.mempool.size_bytes,
+        "uptime_s": (now_ms() - node.started_ms) // 1000,
+    })
+
+
+async def healthz(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    return web.json_response({"ok": True, "height": node.ledger.head.height})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    node.metrics.mempool.set(len(node.mempool))
+    body = generate_latest(node.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def build_app(node: Node) -> web.Application:
+    app = web.Application(client_max_size=node.config.api.max_body_bytes, middlewares=[errors_as_json])
+    app[NODE_KEY] = node
+    app.router.add_post("/v1/transactions", submit_transactions)
+    app.router.add_get("/v1/transactions/{hash}", transaction_status)
+    app.router.add_get("/v1/transactions/{hash}/ws", transaction_stream)
+    app.router.add_post("/v1/queries", run_query)
+    app.router.add_get("/v1/status", node_status)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,290 @@
+"""The ``bakong`` command line.
+
+Every failure prints one line ``error: <code>: <message>`` to stderr and exits non-zero; a traceback
+is never shown to the user. Amounts are decimal strings; keys are key files (``bakong keygen``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from consensus.crypto import KeyPair
+from node import commands as c
+from node.client import ClientError, NodeClient
+from node.errors import LedgerError
+from node.keyfile import KeyFileError, read_key, write_key
+from node.transactions import Transaction, TxPayload, build_transaction
+
+DEFAULT_NODE = os.environ.get("BAKONG_NODE", "http://127.0.0.1:8100")
+
+
+class CliError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+# ---- keys and nodes ----
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    key = KeyPair.generate()
+    if args.out:
+        if Path(args.out).exists() and not args.force:
+            raise CliError("exists", f"{args.out} exists; use --force to overwrite")
+        write_key(args.out, key)
+    print(key.public_key.hex())
+    return 0
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    from node.config import load_config
+    from node.runtime import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = load_config(args.config)
+    asyncio.run(serve(config))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _print(NodeClient(args.node).status())
+    return 0
+
+
+# ---- transactions ----
+
+def _keys(args: argparse.Namespace) -> list[KeyPair]:
+    paths = args.key or ([os.environ["BAKONG_KEY"]] if os.environ.get("BAKONG_KEY") else [])
+    if not paths:
+        raise CliError("no_key", "give --key FILE (or set BAKONG_KEY) to sign with")
+    return [read_key(p) for p in paths]
+
+
+def _send(args: argparse.Namespace, creator: str, commands: list[c.Command]) -> int:
+    client = NodeClient(args.node)
+    keys = _keys(args)
+    payload = TxPayload(client.chain_id, creator, int(time.time() * 1000), len(keys), tuple(commands))
+    tx = build_transaction(payload, *keys)
+    return _submit_and_report(client, tx, args.no_wait)
+
+
+def _submit_and_report(client: NodeClient, tx: Transaction, no_wait: bool) -> int:
+    result = client.submit(tx)
+    if result.get("status") == "STATELESS_VALIDATION_SUCCESS" and not no_wait:
+        result = client.wait_final(tx.hash.hex())
+    _print(result)
+    return 0 if result.get("status") in ("COMMITTED", "STATELESS_VALIDATION_SUCCESS") else 2
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    src = args.src or args.creator
+    if not src:
+        raise CliError("bad_arguments", "give --from ACCOUNT")
+    return _send(args, args.creator or src,
+                 [c.TransferAsset(c._account(src), c._account(args.to), c._asset(args.asset),
+                                  c._description(args.description), c._amount(args.amount))])
+
+
+def cmd_create_account(args: argparse.Namespace) -> int:
+    name, _, domain = args.account.partition("@")
+    public_key = bytes.fromhex(args.public_key) if args.public_key else None
+    if public_key is None:
+        raise CliError("bad_arguments", "give --public-key HEX (see bakong keygen)")
+    return _send(args, args.creator, [c.CreateAccount(c._name(name), c._domain(domain), c._public_key(public_key))])
+
+
+def cmd_mint(args: argparse.Namespace) -> int:
+    return _send(args, args.creator, [c.AddAssetQuantity(c._asset(args.asset), c._amount(args.amount))])
+
+
+def cmd_burn(args: argparse.Namespace) -> int:
+    return _send(args, args.creator, [c.SubtractAssetQuantity(c._asset(args.asset), c._amount(args.amount))])
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """A transaction from JSON: {"creator": "...", "commands": [{"type": "TransferAsset", ...}, ...]}."""
+    try:
+        doc = json.loads(Path(args.file).read_text())
+    except (OSError, ValueError) as exc:
+        raise CliError("bad_file", f"cannot read {args.file}: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("creator"), str) or not isinstance(doc.get("commands"), list):
+        raise CliError("bad_file", 'the file needs "creator" and a list of "commands"')
+    return _send(args, doc["creator"], [c.command_from_json(x) for x in doc["commands"]])
+
+
+def cmd_tx_status(args: argparse.Namespace) -> int:
+    _print(NodeClient(args.node).tx_status(args.hash))
+    return 0
+
+
+# ---- queries ----
+
+def _query(args: argparse.Namespace, query: Any) -> int:
+    creator = args.creator or args.account
+    _print(NodeClient(args.node).query(creator, _keys(args)[0], query))
+    return 0
+
+
+def cmd_query_balance(args: argparse.Namespace) -> int:
+    from node.queries import GetAccountAssets
+    return _query(args, GetAccountAssets(c._account(args.account), 1000, None))
+
+
+def cmd_query_account(args: argparse.Namespace) -> int:
+    from node.queries import GetAccount
+    return _query(args, GetAccount(c._account(args.account)))
+
+
+def cmd_query_txs(args: argparse.Namespace) -> int:
+    from node.queries import GetAccountTransactions
+    return _query(args, GetAccountTransactions(c._account(args.account), args.limit, None))
+
+
+# ---- testnet and bench ----
+
+def cmd_testnet_init(args: argparse.Namespace) -> int:
+    from node.testnet import init_testnet
+
+    nodes = init_testnet(args.dir, validators=args.validators, observers=args.observers, base_port=args.api_port,
+                         p2p_base_port=args.p2p_port)
+    for n in nodes:
+        print(f"{n.name:8} {n.role:9} {n.api_url}  config {n.config}")
+    return 0
+
+
+def cmd_testnet_run(args: argparse.Namespace) -> int:
+    from node.demo import run_demo
+
+    return run_demo(Path(args.dir), keep=args.keep, transfers=args.transfers, api_port=args.api_port,
+                    p2p_port=args.p2p_port)
+
+
+def cmd_bench_apply(args: argparse.Namespace) -> int:
+    from node.bench_apply import run_apply_bench
+
+    return run_apply_bench(transfers=args.transfers, accounts=args.accounts, block_size=args.block_size,
+                           repeats=args.repeats, json_path=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bakong", description="Bakong-like permissioned BFT ledger node")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def node_opt(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--node", default=DEFAULT_NODE, help="node API URL (env BAKONG_NODE)")
+
+    def signer(sp: argparse.ArgumentParser, creator_required: bool = True) -> None:
+        node_opt(sp)
+        sp.add_argument("--creator", required=creator_required, help="account that signs (name@bank)")
+        sp.add_argument("--key", action="append", help="key file of a signatory (repeat for multisig; env BAKONG_KEY)")
+        sp.add_argument("--no-wait", action="store_true", help="do not wait for COMMITTED/REJECTED")
+
+    k = sub.add_parser("keygen", help="make an Ed25519 key; prints the public key")
+    k.add_argument("--out", help="write the key file here")
+    k.add_argument("--force", action="store_true")
+    k.set_defaults(func=cmd_keygen)
+
+    n = sub.add_parser("node", help="run a node")
+    n.add_argument("--config", required=True)
+    n.set_defaults(func=cmd_node)
+
+    s = sub.add_parser("status", help="a node's status")
+    node_opt(s)
+    s.set_defaults(func=cmd_status)
+
+    tx = sub.add_parser("tx", help="build, sign and submit transactions").add_subparsers(dest="tx", required=True)
+    t = tx.add_parser("transfer")
+    signer(t, creator_required=False)
+    t.add_argument("--from", dest="src", required=True)
+    t.add_argument("--to", required=True)
+    t.add_argument("--asset", required=True)
+    t.add_argument("--amount", required=True, help='decimal string, e.g. "1500.50"')
+    t.add_argument("--description", default="")
+    t.set_defaults(func=cmd_transfer)
+    a = tx.add_parser("create-account")
+    signer(a)
+    a.add_argument("--account", required=True, help="name@bank")
+    a.add_argument("--public-key", required=True)
+    a.set_defaults(func=cmd_create_account)
+    for name, func in (("mint", cmd_mint), ("burn", cmd_burn)):
+        m = tx.add_parser(name)
+        signer(m)
+        m.add_argument("--asset", required=True)
+        m.add_argument("--amount", required=True)
+        m.set_defaults(func=func)
+    su = tx.add_parser("submit", help="a transaction described in a JSON file")
+    signer(su, creator_required=False)
+    su.add_argument("file")
+    su.set_defaults(func=cmd_submit)
+    st = tx.add_parser("status")
+    node_opt(st)
+    st.add_argument("hash")
+    st.set_defaults(func=cmd_tx_status)
+
+    q = sub.add_parser("query", help="signed queries").add_subparsers(dest="query", required=True)
+    for name, func in (("balance", cmd_query_balance), ("account", cmd_query_account), ("txs", cmd_query_txs)):
+        qp = q.add_parser(name)
+        node_opt(qp)
+        qp.add_argument("account")
+        qp.add_argument("--creator", help="querying account (default: the account itself)")
+        qp.add_argument("--key", action="append")
+        if name == "txs":
+            qp.add_argument("--limit", type=int, default=20)
+        qp.set_defaults(func=func)
+
+    tn = sub.add_parser("testnet", help="local networks").add_subparsers(dest="testnet", required=True)
+    ti = tn.add_parser("init", help="write keys, genesis and node configs")
+    ti.add_argument("--dir", required=True)
+    ti.add_argument("--validators", type=int, default=1)
+    ti.add_argument("--observers", type=int, default=0)
+    ti.add_argument("--api-port", type=int, default=8100)
+    ti.add_argument("--p2p-port", type=int, default=7100)
+    ti.set_defaults(func=cmd_testnet_init)
+    tr = tn.add_parser("run", help="start the network and run the demo workload")
+    tr.add_argument("--dir", required=True)
+    tr.add_argument("--keep", action="store_true", help="leave the network running after the demo")
+    tr.add_argument("--transfers", type=int, default=200)
+    tr.add_argument("--api-port", type=int, default=8100)
+    tr.add_argument("--p2p-port", type=int, default=7100)
+    tr.set_defaults(func=cmd_testnet_run)
+
+    b = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    ba = b.add_parser("apply", help="execution + commit and signature verification on one core")
+    ba.add_argument("--transfers", type=int, default=50_000)
+    ba.add_argument("--accounts", type=int, default=1000)
+    ba.add_argument("--block-size", type=int, default=2000)
+    ba.add_argument("--repeats", type=int, default=3)
+    ba.add_argument("--json", help="write results here")
+    ba.set_defaults(func=cmd_bench_apply)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, ClientError, LedgerError, KeyFileError) as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # config, storage and OS errors: still one line, never a traceback
+        code = getattr(exc, "code", exc.__class__.__name__)
+        print(f"error: {code}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

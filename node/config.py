@@ -1,0 +1,128 @@
+"""Node configuration (TOML, read with the standard library's tomllib).
+
+Relative paths in a config file are relative to the file's own directory, so a testnet directory can
+be moved as a whole. Example (``configs/node.example.toml``)::
+
+    name = "nbc"                      # this node's name in the genesis peer list
+    role = "validator"                # or "observer"
+    genesis = "genesis.json"
+    key_file = "keys/node-nbc.key"
+    data_dir = "data/nbc"
+    [api]
+    listen = "127.0.0.1:8100"
+    [p2p]
+    listen = "127.0.0.1:7100"
+    [block]
+    max_block_interval_ms = 2000      # an empty heartbeat block at least this often
+    batch_wait_ms = 50                # under load, wait this long to fill a block rather than cut tiny ones
+    max_block_txs = 2000
+    [mempool]
+    max_txs = 100000
+    max_bytes = 67108864
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    code = "bad_config"
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    host: str = "127.0.0.1"
+    port: int = 8100
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_batch: int = 5000
+    max_websockets: int = 1000
+
+
+@dataclass(frozen=True)
+class BlockConfig:
+    max_block_interval_ms: int = 2000
+    batch_wait_ms: int = 50
+    max_block_txs: int = 2000
+
+
+@dataclass(frozen=True)
+class MempoolConfig:
+    max_txs: int = 100_000
+    max_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str
+    role: str
+    genesis_path: Path
+    key_path: Path
+    data_dir: Path
+    api: ApiConfig = field(default_factory=ApiConfig)
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int = 7100
+    block: BlockConfig = field(default_factory=BlockConfig)
+    mempool: MempoolConfig = field(default_factory=MempoolConfig)
+    source: Path | None = None
+
+
+def _address(value: Any, what: str) -> tuple[str, int]:
+    if not isinstance(value, str) or ":" not in value:
+        raise ConfigError(f"{what} must be 'host:port', got {value!r}")
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{what} has a bad port: {value!r}")
+    return host, int(port)
+
+
+def _section(doc: dict[str, Any], name: str, cls: type[Any]) -> Any:
+    raw = doc.get(name, {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    known = set(cls.__dataclass_fields__)
+    unknown = set(raw) - known - {"listen"}
+    if unknown:
+        raise ConfigError(f"[{name}] has unknown keys: {', '.join(sorted(unknown))}")
+    values = {k: v for k, v in raw.items() if k in known}
+    for k, v in values.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ConfigError(f"[{name}] {k} must be a positive integer")
+    return cls(**values)
+
+
+def load_config(path: str | Path) -> NodeConfig:
+    p = Path(path)
+    try:
+        doc = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    base = p.resolve().parent
+    for required in ("name", "genesis", "key_file", "data_dir"):
+        if not isinstance(doc.get(required), str):
+            raise ConfigError(f"config needs a string '{required}'")
+    role = doc.get("role", "validator")
+    if role not in ("validator", "observer"):
+        raise ConfigError("role must be 'validator' or 'observer'")
+    api = _section(doc, "api", ApiConfig)
+    api_host, api_port = _address(doc.get("api", {}).get("listen", "127.0.0.1:8100"), "[api] listen")
+    api = ApiConfig(api_host, api_port, api.max_body_bytes, api.max_batch, api.max_websockets)
+    p2p_host, p2p_port = _address(doc.get("p2p", {}).get("listen", "127.0.0.1:7100"), "[p2p] listen")
+    return NodeConfig(
+        name=doc["name"],
+        role=role,
+        genesis_path=base / doc["genesis"],
+        key_path=base / doc["key_file"],
+        data_dir=base / doc["data_dir"],
+        api=api,
+        p2p_host=p2p_host,
+        p2p_port=p2p_port,
+        block=_section(doc, "block", BlockConfig),
+        mempool=_section(doc, "mempool", MempoolConfig),
+        source=p,
+    )

@@ -1,0 +1,60 @@
+"""The mempool: statelessly valid transactions waiting for a block.
+
+Bounded by count and bytes; when full, ``add`` raises ``MempoolFull`` and the API answers 503 with
+Retry-After rather than letting memory grow. Deduplicated by hash. Ordered first-come first-served
+(dict insertion order), which the block producer takes from the front.
+"""
+
+from __future__ import annotations
+
+from node.transactions import Transaction
+
+
+class MempoolFull(Exception):
+    code = "mempool_full"
+
+
+class Mempool:
+    def __init__(self, max_txs: int, max_bytes: int) -> None:
+        self.max_txs = max_txs
+        self.max_bytes = max_bytes
+        self._txs: dict[bytes, tuple[Transaction, int]] = {}
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._txs)
+
+    def __contains__(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._txs
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def add(self, tx: Transaction, size: int) -> bool:
+        """Queue ``tx``; False if it is already queued. Raises MempoolFull at the bound."""
+        if tx.hash in self._txs:
+            return False
+        if len(self._txs) >= self.max_txs or self._bytes + size > self.max_bytes:
+            raise MempoolFull("the mempool is full; retry shortly")
+        self._txs[tx.hash] = (tx, size)
+        self._bytes += size
+        return True
+
+    def peek(self, limit: int) -> list[Transaction]:
+        """Up to ``limit`` oldest transactions, left in the pool until ``remove``."""
+        out = []
+        for tx, _size in self._txs.values():
+            if len(out) >= limit:
+                break
+            out.append(tx)
+        return out
+
+    def remove(self, hashes: list[bytes]) -> None:
+        for h in hashes:
+            entry = self._txs.pop(h, None)
+            if entry is not None:
+                self._bytes -= entry[1]
+
+    def pending_for(self, creator: str) -> list[Transaction]:
+        return [tx for tx, _s in self._txs.values() if tx.creator == creator]

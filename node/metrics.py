@@ -1,0 +1,26 @@
+"""Prometheus metrics of one node (prometheus-client formats the exposition text)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class NodeMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.txs_received = Counter("bakong_txs_received", "Transactions received by the API", registry=r)
+        self.txs_refused = Counter(
+            "bakong_txs_stateless_failed", "Transactions refused by stateless validation", ["code"], registry=r
+        )
+        self.txs_committed = Counter("bakong_txs_committed", "Transactions committed in blocks", registry=r)
+        self.txs_rejected = Counter("bakong_txs_rejected", "Transactions rejected in blocks", ["code"], registry=r)
+        self.blocks = Counter("bakong_blocks_committed", "Blocks committed", registry=r)
+        self.height = Gauge("bakong_height", "Height of the last committed block", registry=r)
+        self.mempool = Gauge("bakong_mempool_txs", "Transactions waiting in the mempool", registry=r)
+        self.mempool_full = Counter("bakong_mempool_full", "Submissions refused because the mempool was full", registry=r)
+        self.block_seconds = Histogram(
+            "bakong_block_commit_seconds", "Time to build, execute and commit a block", registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self.queries = Counter("bakong_queries", "Queries answered", ["outcome"], registry=r)

@@ -1,0 +1,60 @@
+"""Transaction statuses (Iroha's names) and the subscribers waiting for them to change.
+
+Final statuses (COMMITTED, REJECTED) live in the block store's tx index; statuses before a block live
+here: queued in the mempool (STATELESS_VALIDATION_SUCCESS) or refused at the door
+(STATELESS_VALIDATION_FAILED, remembered for a while so a client polling by hash learns why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Any
+
+STATELESS_VALIDATION_FAILED = "STATELESS_VALIDATION_FAILED"
+STATELESS_VALIDATION_SUCCESS = "STATELESS_VALIDATION_SUCCESS"
+COMMITTED = "COMMITTED"
+REJECTED = "REJECTED"
+NOT_RECEIVED = "NOT_RECEIVED"
+FINAL = frozenset({COMMITTED, REJECTED, STATELESS_VALIDATION_FAILED})
+
+
+class StatusHub:
+    """Remembers recent stateless failures and fans status changes out to WebSocket subscribers."""
+
+    def __init__(self, failed_capacity: int = 100_000) -> None:
+        self._failed: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+        self._capacity = failed_capacity
+        self._subscribers: dict[bytes, set[asyncio.Queue[dict[str, Any]]]] = {}
+
+    def record_failure(self, tx_hash: bytes, status: dict[str, Any]) -> None:
+        self._failed[tx_hash] = status
+        if len(self._failed) > self._capacity:
+            self._failed.popitem(last=False)
+        self.publish(tx_hash, status)
+
+    def failure(self, tx_hash: bytes) -> dict[str, Any] | None:
+        return self._failed.get(tx_hash)
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())
+
+    def subscribe(self, tx_hash: bytes) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._subscribers.setdefault(tx_hash, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, tx_hash: bytes, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        subs = self._subscribers.get(tx_hash)
+        if subs is not None:
+            subs.discard(queue)
+            if not subs:
+                del self._subscribers[tx_hash]
+
+    def wants(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._subscribers
+
+    def publish(self, tx_hash: bytes, status: dict[str, Any]) -> None:
+        for queue in self._subscribers.get(tx_hash, ()):
+            queue.put_nowait(status)

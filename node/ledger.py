@@ -120,7 +120,12 @@ class Ledger:
         """The proposer's side of execute-then-vote: run the candidates and seal the outcome in a header."""
         head = self.head
         created_ms = max(created_ms, self._head_time())
-        fresh = [tx for tx in txs if self.store.get(keys.tx_index(tx.hash)) is None]
+        # A candidate list may repeat a transaction (e.g. resubmitted with other signatures): keep the first.
+        unique: dict[bytes, Transaction] = {}
+        for tx in txs:
+            if tx.hash not in unique and self.store.get(keys.tx_index(tx.hash)) is None:
+                unique[tx.hash] = tx
+        fresh = list(unique.values())
         execution = self.execute(head.height + 1, created_ms, fresh)
         rejected = tuple(tx.hash for tx, r in zip(fresh, execution.results) if r.status != COMMITTED)
         header = BlockHeader(head.height + 1, head.block_hash, created_ms, proposer, tx_root(fresh),
@@ -135,6 +140,8 @@ class Ledger:
             raise InvalidBlock("wrong_height", f"block height {h.height}, expected {head.height + 1}")
         if h.prev_hash != head.block_hash:
             raise InvalidBlock("wrong_parent", "block does not extend the current head")
+        if tx_root(block.transactions) != h.tx_root:
+            raise InvalidBlock("bad_tx_root", "the transactions do not match the header's tx_root")
         if h.created_ms < self._head_time():
             raise InvalidBlock("time_went_back", "block time is before its parent's")
         for tx in block.transactions:

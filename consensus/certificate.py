@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Iterable
 
 from consensus import codec
-from consensus.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, verify
+from consensus.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES
+from consensus.crypto import verify as ed25519_verify
 from consensus.messages import MAX_HEIGHT, MAX_ROUND, VALUE_ID_BYTES, Precommit, Verifier
 from consensus.validators import ValidatorSet
 
@@ -58,7 +59,7 @@ class CommitCertificate:
     def precommits(self) -> list[Precommit]:
         return [Precommit(self.height, self.round, self.value_id, key, sig) for key, sig in self.signatures]
 
-    def verify(self, chain_id: str, validators: ValidatorSet, verifier: Verifier = verify) -> None:
+    def verify(self, chain_id: str, validators: ValidatorSet, verifier: Verifier = ed25519_verify) -> None:
         """Raise ``InvalidCertificate`` unless a quorum of ``validators`` validly precommitted the value."""
         seen: set[bytes] = set()
         for vote in self.precommits():
@@ -73,7 +74,7 @@ class CommitCertificate:
             raise InvalidCertificate(
                 "no_quorum", f"{len(seen)} signers where {validators.quorum} are needed")
 
-    def is_valid(self, chain_id: str, validators: ValidatorSet, verifier: Verifier = verify) -> bool:
+    def is_valid(self, chain_id: str, validators: ValidatorSet, verifier: Verifier = ed25519_verify) -> bool:
         try:
             self.verify(chain_id, validators, verifier)
         except InvalidCertificate:

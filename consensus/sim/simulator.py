@@ -1,0 +1,285 @@
+"""Runs n engines over the virtual network and clock of a ``Scenario``; the same scenario, the same run.
+
+Each simulated node plays the node process's part around its engine: it carries out the actions
+(keeps the last ``PersistSafety`` record as its "disk", delivers broadcasts through the network,
+fires timeouts on the virtual clock, builds and validates values after a small delay, stores commits
+and starts the next height). Two things stand in for node features the engine leaves outside:
+
+- re-gossip: a node that made no progress during ``gossip_interval`` re-sends its own messages of the
+  current height (the paper's gossip assumption: what a correct node sent reaches every correct node);
+- block sync: a node that receives a message for a height it has committed answers the sender with
+  the value and its certificate (``DecisionReceived``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from consensus.actions import (
+    Action, Broadcast, BuildValue, Commit, PersistSafety, ReportEvidence, ScheduleTimeout, ValidateValue,
+)
+from consensus.certificate import CommitCertificate
+from consensus.crypto import KeyPair, verify
+from consensus.engine import Engine
+from consensus.events import (
+    DecisionReceived, Event, MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated,
+)
+from consensus.evidence import Evidence
+from consensus.messages import Proposal, SignedMessage
+from consensus.safety import SafetyRecord
+from consensus.sim.byzantine import byzantine_sends, is_valid_value
+from consensus.sim.network import Network
+from consensus.sim.scenario import Fault, Scenario
+from consensus.validators import ValidatorSet
+
+MAX_EVENTS = 5_000_000
+
+
+class CachedVerifier:
+    """Signature checks memoised across all simulated nodes: a pure function, so sharing is sound."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[bytes, bytes, bytes], bool] = {}
+
+    def __call__(self, public_key: bytes, digest: bytes, signature: bytes) -> bool:
+        key = (public_key, digest, signature)
+        result = self._cache.get(key)
+        if result is None:
+            result = self._cache[key] = verify(public_key, digest, signature)
+        return result
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    """One height as a node committed it."""
+
+    value: bytes
+    """The decided value."""
+    round: int
+    """Round of the decision."""
+    certificate: CommitCertificate
+    """Its certificate."""
+    time: float
+    """Virtual time of the commit."""
+
+
+@dataclass
+class SimNode:
+    """One engine with what its node process would keep on disk."""
+
+    node_id: int
+    """Unique per engine (a twin has its own id, above n - 1)."""
+    validator: int
+    """Index of the validator key it uses."""
+    key: KeyPair
+    """The validator's key (shared by twins)."""
+    fault: Fault | None
+    """None for an honest node."""
+    engine: Engine | None = None
+    """Absent while crashed, and always for a silent validator."""
+    incarnation: int = 0
+    """Bumped by a crash so timers of the previous life never fire."""
+    persisted: SafetyRecord | None = None
+    """The last PersistSafety record: survives crashes."""
+    chain: dict[int, CommitRecord] = field(default_factory=dict)
+    """Committed heights: survive crashes."""
+    last_progress: tuple[Any, ...] = ()
+    """Engine position at the previous gossip tick."""
+    synced: dict[tuple[int, int], float] = field(default_factory=dict)
+    """(peer, height) -> when a decision was last sent to it, to rate-limit block sync."""
+
+    @property
+    def honest(self) -> bool:
+        return self.fault is None
+
+
+@dataclass
+class SimResult:
+    """Everything the property checks look at."""
+
+    scenario: Scenario
+    """The scenario that ran."""
+    validators: ValidatorSet
+    """The (fixed) validator set."""
+    nodes: list[SimNode]
+    """All simulated nodes, honest and faulty."""
+    proposed: set[bytes]
+    """Every value that appeared in any proposal sent."""
+    evidence: list[tuple[int, Evidence]]
+    """(reporting node id, evidence) from every node."""
+    stable_round: int
+    """Highest round of an honest node when the network became stable."""
+    end_time: float
+    """Virtual time when the run stopped."""
+    events: int
+    """Events processed."""
+    finished: bool
+    """Every honest node committed ``scenario.heights`` heights."""
+
+    @property
+    def honest_nodes(self) -> list[SimNode]:
+        return [node for node in self.nodes if node.honest]
+
+
+class Simulation:
+    """Build with a scenario, call ``run()`` once."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.rng = random.Random(scenario.seed)
+        self.network = Network(scenario.network, self.rng.getrandbits(64))
+        self.verifier = CachedVerifier()
+        keys = [KeyPair.from_seed(self.rng.randbytes(32)) for _ in range(scenario.n)]
+        self.validators = ValidatorSet(k.public_key for k in keys)
+        self.nodes = [SimNode(i, i, keys[i], scenario.faults.get(i)) for i in range(scenario.n)]
+        for validator, fault in sorted(scenario.faults.items()):
+            if fault is Fault.TWIN:
+                self.nodes.append(SimNode(len(self.nodes), validator, keys[validator], fault))
+        self.now = 0.0
+        self._queue: list[tuple[float, int, str, int, int, Any]] = []
+        self._seq = 0
+        self.proposed: set[bytes] = set()
+        self.evidence: list[tuple[int, Evidence]] = []
+        self.stable_round = 0
+        self.events = 0
+
+    # ---- the event queue ----
+
+    def _push(self, at: float, kind: str, node_id: int, payload: Any = None) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (at, self._seq, kind, node_id, self.nodes[node_id].incarnation, payload))
+
+    def run(self) -> SimResult:
+        s = self.scenario
+        for node in self.nodes:
+            if node.fault is not Fault.SILENT:
+                self._boot(node)
+        for crash in s.crashes:
+            self._push(crash.at, "crash", crash.node)
+            self._push(crash.restart_at, "restart", crash.node)
+        self._push(s.stable_time, "stable", 0)
+        self._push(s.gossip_interval, "gossip", 0)
+        finished = self._all_done()
+        while self._queue and not finished and self.events < MAX_EVENTS:
+            at, _, kind, node_id, incarnation, payload = heapq.heappop(self._queue)
+            if at > s.time_limit:
+                break
+            self.now = at
+            self.events += 1
+            self._dispatch(kind, self.nodes[node_id], incarnation, payload)
+            if kind == "commit_check":
+                finished = self._all_done()
+        return SimResult(s, self.validators, self.nodes, self.proposed, self.evidence, self.stable_round,
+                         self.now, self.events, finished)
+
+    def _all_done(self) -> bool:
+        return all(len(node.chain) >= self.scenario.heights for node in self.nodes if node.honest)
+
+    def _dispatch(self, kind: str, node: SimNode, incarnation: int, payload: Any) -> None:
+        if kind == "deliver":
+            src, message = payload
+            self._deliver(node, src, message)
+        elif kind == "decision":
+            if node.engine is not None:
+                self._handle(node, DecisionReceived(*payload))
+        elif kind == "gossip":
+            self._gossip()
+            self._push(self.now + self.scenario.gossip_interval, "gossip", 0)
+        elif kind == "crash":
+            node.engine = None
+            node.incarnation += 1
+        elif kind == "restart":
+            self._boot(node)
+        elif kind == "commit_check":
+            pass  # only wakes the loop's "are we done" test
+        elif kind == "stable":
+            self.stable_round = max((n.engine.round for n in self.nodes if n.honest and n.engine), default=0)
+        elif incarnation == node.incarnation and node.engine is not None:  # timers of this life only
+            assert isinstance(payload, (TimeoutFired, ValueBuilt, ValueValidated))
+            self._handle(node, payload)
+
+    def _boot(self, node: SimNode) -> None:
+        node.engine = Engine(self.scenario.chain_id, node.key, self.scenario.timeouts, safety=node.persisted,
+                             verifier=self.verifier)
+        height = len(node.chain) + 1
+        if height <= self.scenario.heights:
+            self._handle(node, StartHeight(height, self.validators))
+
+    # ---- carrying out actions ----
+
+    def _handle(self, node: SimNode, event: Event) -> None:
+        assert node.engine is not None
+        for action in node.engine.handle(event, self.now):
+            self._carry_out(node, action)
+
+    def _carry_out(self, node: SimNode, action: Action) -> None:
+        s = self.scenario
+        if isinstance(action, PersistSafety):
+            node.persisted = action.record
+        elif isinstance(action, Broadcast):
+            self._broadcast(node, action.message)
+        elif isinstance(action, ScheduleTimeout):
+            self._push(action.at, "timer", node.node_id, TimeoutFired(action.height, action.round, action.step))
+        elif isinstance(action, BuildValue):
+            value = b"block:%d:%d:%d:" % (action.height, action.round, node.node_id) + self.rng.randbytes(4)
+            self._push(self.now + s.build_delay, "timer", node.node_id,
+                       ValueBuilt(action.height, action.round, value))
+        elif isinstance(action, ValidateValue):
+            self._push(self.now + s.validate_delay, "timer", node.node_id,
+                       ValueValidated(action.height, action.value_id, is_valid_value(action.value)))
+        elif isinstance(action, Commit):
+            node.chain[action.height] = CommitRecord(action.value, action.round, action.certificate, self.now)
+            self._push(self.now, "commit_check", node.node_id)
+            if action.height < s.heights and node.engine is not None:
+                self._handle(node, StartHeight(action.height + 1, self.validators))
+        elif isinstance(action, ReportEvidence):
+            self.evidence.append((node.node_id, action.evidence))
+
+    def _broadcast(self, node: SimNode, message: SignedMessage) -> None:
+        peers = [other.node_id for other in self.nodes if other.node_id != node.node_id]
+        if node.fault in (Fault.EQUIVOCATING_PROPOSER, Fault.DOUBLE_VOTER):
+            sends = byzantine_sends(node.fault, node.key, self.scenario.chain_id, message, peers, self.rng)
+        else:
+            sends = [(peer, message) for peer in peers]
+        for peer, sent in sends:
+            if isinstance(sent, Proposal):
+                self.proposed.add(sent.value)
+            self._send(node.node_id, peer, "deliver", (node.node_id, sent))
+
+    def _send(self, src: int, dst: int, kind: str, payload: Any) -> None:
+        for at in self.network.delivery_times(src, dst, self.now):
+            self._push(at, kind, dst, payload)
+
+    def _deliver(self, node: SimNode, src: int, message: SignedMessage) -> None:
+        if node.engine is None:
+            return  # crashed (or silent): the message is lost
+        committed = node.chain.get(message.height)
+        if committed is not None:
+            # Block sync stand-in: the sender is behind, hand it the decision (rate-limited).
+            last = node.synced.get((src, message.height))
+            if last is None or self.now - last >= self.scenario.gossip_interval:
+                node.synced[(src, message.height)] = self.now
+                self._send(node.node_id, src, "decision", (committed.value, committed.certificate))
+            return
+        self._handle(node, MessageReceived(message))
+
+    def _gossip(self) -> None:
+        for node in self.nodes:
+            engine = node.engine
+            if engine is None or node.fault not in (None, Fault.TWIN):
+                continue
+            progress = (engine.height, engine.round, engine.step, engine.decided)
+            if progress == node.last_progress:
+                for message in engine.own_messages():
+                    for peer in self.nodes:
+                        if peer.node_id != node.node_id:
+                            self._send(node.node_id, peer.node_id, "deliver", (node.node_id, message))
+            node.last_progress = progress
+
+
+def simulate(scenario: Scenario) -> SimResult:
+    """Run one scenario to completion (or its time limit)."""
+    return Simulation(scenario).run()

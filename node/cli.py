@@ -18,9 +18,8 @@ from typing import Any
 
 from consensus.crypto import KeyPair
 from node import commands as c
-from node.client import ClientError, NodeClient
-from node.errors import LedgerError
-from node.keyfile import KeyFileError, read_key, write_key
+from node.client import NodeClient
+from node.keyfile import read_key, write_key
 from node.transactions import Transaction, TxPayload, build_transaction
 
 DEFAULT_NODE = os.environ.get("BAKONG_NODE", "http://127.0.0.1:8100")
@@ -275,15 +274,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CliError, ClientError, LedgerError, KeyFileError) as exc:
-        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # config, storage and OS errors: still one line, never a traceback
-        code = getattr(exc, "code", exc.__class__.__name__)
-        print(f"error: {code}: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # typed errors carry a code; anything else still gets one line, never a traceback
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def one_line(exc: BaseException) -> str:
+    code = getattr(exc, "code", None) or exc.__class__.__name__
+    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+    return f"{code}: {message}".replace("\n", " ")
 
 
 if __name__ == "__main__":

@@ -59,12 +59,20 @@ def _reject_ext(code: int, _data: bytes) -> NoReturn:
     raise UnexpectedShape(f"msgpack ext type {code} is not allowed")
 
 
+_MIN_INT: Final = -(2**63)
+_MAX_INT: Final = 2**64 - 1
+
+
 def _check_value(value: Any, depth: int = 0) -> None:
     """Refuse types that have no canonical encoding (floats, maps, ...) before encoding."""
     if depth > 32:
         raise UnexpectedShape("nesting deeper than 32 levels")
     t = type(value)
-    if t is int or t is bytes or t is str or t is bool or value is None:
+    if t is int:
+        if not _MIN_INT <= value <= _MAX_INT:
+            raise UnexpectedShape(f"integer {value} is outside msgpack's 64-bit range")
+        return
+    if t is bytes or t is str or t is bool or value is None:
         return
     if t is list or t is tuple:
         for item in value:
@@ -106,8 +114,11 @@ def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     except msgpack.ExtraData as exc:
         raise NonCanonicalEncoding("trailing bytes after the record") from exc
     except (ValueError, msgpack.UnpackException) as exc:
-        # Truncated input raises OutOfData (a ValueError subclass in msgpack >= 1.0).
-        if isinstance(exc, msgpack.OutOfData) or "incomplete" in str(exc).lower():
+        # Truncated input raises OutOfData (a ValueError subclass in msgpack >= 1.0), or, when a
+        # header declares more items than there are bytes left, "exceeds max_..._len": msgpack's
+        # length limits default to the input's size, so that too means the input ends early.
+        text = str(exc).lower()
+        if isinstance(exc, msgpack.OutOfData) or "incomplete" in text or "exceeds max_" in text:
             raise TruncatedInput("input ends in the middle of a record") from exc
         raise CodecError(f"undecodable input: {exc}") from exc
     except (TypeError, RecursionError, UnicodeDecodeError) as exc:

@@ -98,7 +98,7 @@ def _role_permissions(v: Any) -> tuple[str, ...]:
     if type(v) not in (list, tuple) or len(v) > len(ROLE_PERMISSIONS):
         raise StatelessError("bad_permission", "permissions must be a list of role permission names")
     for p in v:
-        if p not in ROLE_PERMISSIONS:
+        if type(p) is not str or p not in ROLE_PERMISSIONS:
             raise StatelessError("bad_permission", f"unknown role permission {p!r}")
     perms = tuple(sorted(set(v)))
     if list(perms) != list(v):
@@ -107,14 +107,14 @@ def _role_permissions(v: Any) -> tuple[str, ...]:
 
 
 def _grantable(v: Any) -> str:
-    if v not in GRANTABLE_PERMISSIONS:
+    if type(v) is not str or v not in GRANTABLE_PERMISSIONS:
         raise StatelessError("bad_permission", f"unknown grantable permission {v!r}")
     return str(v)
 
 
 def _address(v: Any) -> str:
     host, sep, port = _str(v, MAX_ADDRESS).rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise StatelessError("bad_address", f"peer address {v!r} must be host:port")
     return str(v)
 

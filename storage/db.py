@@ -123,13 +123,16 @@ class LedgerStore:
 
     def commit(self, writes: Mapping[bytes, bytes | None], head: Head) -> None:
         """Apply ``writes`` (None deletes) and the new head in one durable, atomic batch."""
-        with self._db.write_batch(sync=True) as batch:
+        head_record = head.encode()
+        # transaction=True: if anything raises inside the block, plyvel drops the batch instead of
+        # writing the part already added (which would put world state ahead of the head).
+        with self._db.write_batch(sync=True, transaction=True) as batch:
             for key, value in writes.items():
                 if value is None:
                     batch.delete(key)
                 else:
                     batch.put(key, value)
-            batch.put(keys.HEAD, head.encode())
+            batch.put(keys.HEAD, head_record)
         self._head = head
 
     def put_durable(self, key: bytes, value: bytes) -> None:

@@ -64,6 +64,14 @@ class Head:
         return cls(int.from_bytes(raw[1:9], "big"), raw[9:41], raw[41:73])
 
 
+def _prefix_end(prefix: bytes) -> bytes | None:
+    """The first key after every key starting with ``prefix`` (None: no upper bound)."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
+
+
 class LedgerStore:
     """One LevelDB holding everything a node keeps (see ``storage.keys`` for the families)."""
 
@@ -108,9 +116,9 @@ class LedgerStore:
         if start is None:
             it = self._db.iterator(prefix=prefix, reverse=reverse)
         elif reverse:
-            it = self._db.iterator(prefix=prefix, stop=start + b"\x00", reverse=True)
+            it = self._db.iterator(start=prefix, stop=start + b"\x00", reverse=True)
         else:
-            it = self._db.iterator(prefix=prefix, start=start)
+            it = self._db.iterator(start=start, stop=_prefix_end(prefix))
         count = 0
         with it:
             for key, value in it:

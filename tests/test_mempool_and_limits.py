@@ -1,0 +1,80 @@
+"""The mempool's bounds and the API's answer when it is full, on an in-process node (real LevelDB)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from node import commands as c
+from node.api import build_app
+from node.config import MempoolConfig, load_config
+from node.keyfile import read_key
+from node.mempool import Mempool, MempoolFull
+from node.runtime import Node
+from node.testnet import init_testnet
+from node.transactions import TxPayload, build_transaction
+from tests.integration.conftest import free_port
+from tests.ledger_world import Chain, KHR
+
+
+def test_mempool_deduplicates_and_refuses_past_its_count_bound(tmp_path: Path) -> None:
+    chain = Chain(tmp_path / "db")
+    txs = [chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "bob@aclb", KHR, str(i), "1.00")) for i in range(3)]
+    pool = Mempool(max_txs=2, max_bytes=10_000)
+    assert pool.add(txs[0], 100) is True
+    assert pool.add(txs[0], 100) is False
+    pool.add(txs[1], 100)
+    with pytest.raises(MempoolFull):
+        pool.add(txs[2], 100)
+    pool.remove([txs[0].hash])
+    assert pool.add(txs[2], 100) is True
+    assert [t.hash for t in pool.peek(10)] == [txs[1].hash, txs[2].hash]
+    chain.close()
+
+
+def test_mempool_refuses_past_its_byte_bound(tmp_path: Path) -> None:
+    chain = Chain(tmp_path / "db")
+    txs = [chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "bob@aclb", KHR, str(i), "1.00")) for i in range(2)]
+    pool = Mempool(max_txs=100, max_bytes=150)
+    pool.add(txs[0], 100)
+    with pytest.raises(MempoolFull):
+        pool.add(txs[1], 100)
+    assert pool.size_bytes == 100
+    chain.close()
+
+
+def test_full_mempool_answers_503_with_retry_after(tmp_path: Path) -> None:
+    nodes = init_testnet(tmp_path / "net", base_port=free_port(), p2p_base_port=free_port())
+    config = dataclasses.replace(load_config(nodes[0].config), mempool=MempoolConfig(max_txs=2, max_bytes=1 << 20))
+    alice = read_key(tmp_path / "net" / "keys" / "alice@aclb.key")
+
+    async def scenario() -> list[tuple[int, dict, str | None]]:
+        node = Node(config)  # no block producer runs, so the mempool only fills
+        runner = web.AppRunner(build_app(node))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", config.api.port)
+        await site.start()
+        answers = []
+        try:
+            async with aiohttp.ClientSession() as session:
+                for i in range(3):
+                    payload = TxPayload(node.chain_id, "alice@aclb", int(time.time() * 1000), 1,
+                                        (c.TransferAsset("alice@aclb", "bob@abaa", KHR, str(i), "1.00"),))
+                    tx = build_transaction(payload, alice)
+                    async with session.post(f"http://127.0.0.1:{config.api.port}/v1/transactions",
+                                            json={"transaction": tx.encode().hex()}) as resp:
+                        answers.append((resp.status, await resp.json(), resp.headers.get("Retry-After")))
+        finally:
+            await runner.cleanup()
+            node.close()
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert [a[0] for a in answers] == [202, 202, 503]
+    assert answers[2][1]["error"]["code"] == "mempool_full" and answers[2][2] == "1"

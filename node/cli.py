@@ -76,6 +76,13 @@ def _send(args: argparse.Namespace, creator: str, commands: list[c.Command]) -> 
     keys = _keys(args)
     payload = TxPayload(client.chain_id, creator, int(time.time() * 1000), len(keys), tuple(commands))
     tx = build_transaction(payload, *keys)
+    if args.save:
+        Path(args.save).write_text(tx.encode().hex() + "\n")
+    if args.no_submit:
+        if not args.save:
+            raise CliError("bad_arguments", "--no-submit needs --save FILE")
+        _print({"hash": tx.hash.hex(), "saved": args.save})
+        return 0
     return _submit_and_report(client, tx, args.no_wait)
 
 
@@ -121,6 +128,24 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not isinstance(doc, dict) or not isinstance(doc.get("creator"), str) or not isinstance(doc.get("commands"), list):
         raise CliError("bad_file", 'the file needs "creator" and a list of "commands"')
     return _send(args, doc["creator"], [c.command_from_json(x) for x in doc["commands"]])
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Submit an already signed transaction (hex of its canonical bytes), e.g. one signed offline."""
+    from node.transactions import decode_transaction
+
+    try:
+        raw = bytes.fromhex(Path(args.file).read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise CliError("bad_file", f"{args.file} does not hold a hex-encoded transaction ({exc.__class__.__name__})") from None
+    try:
+        tx = decode_transaction(raw)
+    except Exception:
+        # Let the node judge it and answer with its code, as it would for any client.
+        status, payload = NodeClient(args.node)._request("POST", "/v1/transactions", {"transaction": raw.hex()})
+        _print(payload)
+        return 2
+    return _submit_and_report(NodeClient(args.node), tx, args.no_wait)
 
 
 def cmd_tx_status(args: argparse.Namespace) -> int:
@@ -189,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--creator", required=creator_required, help="account that signs (name@bank)")
         sp.add_argument("--key", action="append", help="key file of a signatory (repeat for multisig; env BAKONG_KEY)")
         sp.add_argument("--no-wait", action="store_true", help="do not wait for COMMITTED/REJECTED")
+        sp.add_argument("--save", metavar="FILE", help="also write the signed transaction (hex) to FILE")
+        sp.add_argument("--no-submit", action="store_true", help="only sign and --save; submit later with tx send")
 
     k = sub.add_parser("keygen", help="make an Ed25519 key; prints the public key")
     k.add_argument("--out", help="write the key file here")
@@ -227,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     signer(su, creator_required=False)
     su.add_argument("file")
     su.set_defaults(func=cmd_submit)
+    se = tx.add_parser("send", help="submit a signed transaction saved with --save (hex)")
+    node_opt(se)
+    se.add_argument("file")
+    se.add_argument("--no-wait", action="store_true")
+    se.set_defaults(func=cmd_send)
     st = tx.add_parser("status")
     node_opt(st)
     st.add_argument("hash")

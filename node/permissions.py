@@ -65,7 +65,7 @@ def query_scopes(base: str) -> tuple[str, str, str]:
 
 
 # Roles of the default Bakong-like genesis (see node/genesis.py).
-CENTRAL_BANK_ROLE = sorted(
+_CENTRAL_BANK_OWN = (
     {
         "can_create_domain", "can_create_account", "can_create_asset", "can_add_asset_qty",
         "can_subtract_asset_qty", "can_transfer", "can_receive", "can_create_role", "can_append_role",
@@ -97,3 +97,6 @@ CUSTOMER_ROLE = sorted(
         "can_grant_can_remove_my_signatory", "can_grant_can_set_my_account_detail",
     }
 )
+# The central bank holds every permission it hands out: Iroha lets an account append a role only when
+# it holds all of the role's permissions, and the central bank appoints bank admins.
+CENTRAL_BANK_ROLE = sorted(set(_CENTRAL_BANK_OWN) | set(BANK_ADMIN_ROLE) | set(CUSTOMER_ROLE))

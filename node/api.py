@@ -137,6 +137,8 @@ def _submit_one(node: Node, data: bytes, now: int) -> dict[str, Any]:
     except MempoolFull:
         node.metrics.mempool_full.inc()
         raise
+    if node.network is not None:
+        node.network.gossip.enqueue(data)
     node.hub.publish(tx.hash, status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS))
     return status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS)
 
@@ -249,12 +251,48 @@ async def node_status(request: web.Request) -> web.Response:
         "height": head.height,
         "block_hash": head.block_hash.hex(),
         "state_root": head.state_root.hex(),
-        "peers": [{"name": p.name, "public_key": p.public_key.hex(), "address": p.address,
-                   "role": "observer" if p.syncing else "validator"} for p in node.genesis.peers],
+        "peers": _peers_json(node),
+        "consensus": _consensus_json(node),
         "mempool_size": len(node.mempool),
         "mempool_bytes": node.mempool.size_bytes,
         "uptime_s": (now_ms() - node.started_ms) // 1000,
     })
+
+
+def _peers_json(node: Node) -> list[dict[str, Any]]:
+    from node.peers import peers_in_state
+
+    connected = node.network.transport.connected() if node.network is not None else set()
+    me = node.key.public_key
+    return [{"name": p.name, "public_key": p.public_key.hex(), "address": p.address,
+             "role": "observer" if p.observer else "validator",
+             "connected": p.public_key in connected, "self": p.public_key == me}
+            for p in peers_in_state(node.store)]
+
+
+def _consensus_json(node: Node) -> dict[str, Any] | None:
+    driver = node.network.driver if node.network is not None else None
+    if driver is None:
+        return None
+    engine = driver.engine
+    return {"height": engine.height, "round": engine.round, "step": engine.step.name.lower(),
+            "voting": engine.key is not None, "evidence": driver.evidence_count,
+            "dropped": {k: v for k, v in engine.counters.as_dict().items() if v and k != "accepted"}}
+
+
+async def evidence(request: web.Request) -> web.Response:
+    """Equivocation evidence this node recorded: which validator signed what twice."""
+    from consensus.evidence import Evidence
+    from node.consensus_driver import EVIDENCE_PREFIX
+
+    node = request.app[NODE_KEY]
+    names = {p.public_key: p.name for p in node.genesis.peers}
+    out = []
+    for _key, raw in node.store.scan(EVIDENCE_PREFIX):
+        ev = Evidence.decode(raw)
+        out.append({"validator": ev.validator.hex(), "name": names.get(ev.validator), "height": ev.height,
+                    "round": ev.round, "kind": ev.kind.name.lower(), "evidence": raw.hex()})
+    return web.json_response({"evidence": out})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -277,6 +315,7 @@ def build_app(node: Node) -> web.Application:
     app.router.add_get("/v1/transactions/{hash}/ws", transaction_stream)
     app.router.add_post("/v1/queries", run_query)
     app.router.add_get("/v1/status", node_status)
+    app.router.add_get("/v1/evidence", evidence)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app

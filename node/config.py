@@ -50,6 +50,18 @@ class BlockConfig:
 
 
 @dataclass(frozen=True)
+class ConsensusConfig:
+    """Timeouts of the BFT rounds (ms). The propose timeout defaults to the heartbeat interval + 1 s:
+    an idle proposer waits up to ``max_block_interval_ms`` for transactions before proposing an empty
+    block, and the others must not give up on it before that."""
+
+    propose_timeout_ms: int = 0
+    prevote_timeout_ms: int = 1000
+    precommit_timeout_ms: int = 1000
+    timeout_delta_ms: int = 500
+
+
+@dataclass(frozen=True)
 class MempoolConfig:
     max_txs: int = 100_000
     max_bytes: int = 64 * 1024 * 1024
@@ -67,6 +79,7 @@ class NodeConfig:
     p2p_port: int = 7100
     block: BlockConfig = field(default_factory=BlockConfig)
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
+    consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
     source: Path | None = None
 
 
@@ -89,7 +102,7 @@ def _section(doc: dict[str, Any], name: str, cls: type[Any]) -> Any:
         raise ConfigError(f"[{name}] has unknown keys: {', '.join(sorted(unknown))}")
     values = {k: v for k, v in raw.items() if k in known}
     for k, v in values.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0 or (v == 0 and k != "propose_timeout_ms"):
             raise ConfigError(f"[{name}] {k} must be a positive integer")
     return cls(**values)
 
@@ -124,5 +137,6 @@ def load_config(path: str | Path) -> NodeConfig:
         p2p_port=p2p_port,
         block=_section(doc, "block", BlockConfig),
         mempool=_section(doc, "mempool", MempoolConfig),
+        consensus=_section(doc, "consensus", ConsensusConfig),
         source=p,
     )

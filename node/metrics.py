@@ -24,3 +24,9 @@ class NodeMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
         self.queries = Counter("bakong_queries", "Queries answered", ["outcome"], registry=r)
+        self.p2p_bad_messages = Counter("bakong_p2p_bad_messages", "Malformed or invalid peer messages dropped", registry=r)
+        self.invalid_blocks = Counter("bakong_invalid_blocks", "Proposed or synced blocks refused", ["code"], registry=r)
+        self.evidence = Counter("bakong_evidence", "Equivocation evidence recorded", registry=r)
+        self.synced_blocks = Counter("bakong_synced_blocks", "Blocks applied through block sync", registry=r)
+        self.peers = Gauge("bakong_peers_connected", "Peers with an open connection", registry=r)
+        self.round = Gauge("bakong_consensus_round", "Consensus round at the current height", registry=r)

@@ -1,8 +1,8 @@
-"""The node process: ledger + mempool + block production + HTTP API under one asyncio loop.
+"""The node process: ledger, mempool, HTTP API and the p2p network under one asyncio loop.
 
-For now a single validator orders blocks itself (the consensus issue replaces ``SoloBlockProducer``
-with the BFT engine). LevelDB work (execution and the synced commit) runs on one worker thread so
-the API stays responsive during a commit; only that thread mutates the ledger.
+``Node`` holds the state every part shares; ``serve`` runs one node until SIGINT/SIGTERM. LevelDB
+work (execution, synced commits, safety records) runs on one worker thread so the API and the network
+stay responsive during a commit; only that thread mutates the ledger.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from typing import Any
 from aiohttp import web
 
 from consensus.crypto import KeyPair
+from node.blocks import Block
 from node.config import NodeConfig
 from node.execution import COMMITTED
 from node.genesis import load_genesis
 from node.keyfile import read_key
-from node.ledger import Ledger
+from node.ledger import BlockExecution, Ledger
 from node.mempool import Mempool
 from node.metrics import NodeMetrics
 from node.queries import QueryService
@@ -36,7 +37,7 @@ def now_ms() -> int:
 
 
 class Node:
-    """Everything one node holds; the API and the block producer share it."""
+    """Everything one node holds; the API, consensus, gossip and block sync share it."""
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -57,67 +58,34 @@ class Node:
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self.tx_arrived = asyncio.Event()
         self.started_ms = now_ms()
+        self.network: Any = None  # node.network.P2PNetwork once serving
         self.metrics.height.set(self.ledger.head.height)
 
     @property
     def chain_id(self) -> str:
         return self.genesis.chain_id
 
-    def close(self) -> None:
-        self.worker.shutdown(wait=True)
-        self.store.close()
+    def clock_ms(self) -> int:
+        return now_ms()
 
-
-class SoloBlockProducer:
-    """Cuts blocks from the mempool: as soon as transactions wait (after a short batching pause),
-    and an empty heartbeat block every ``max_block_interval_ms`` when idle."""
-
-    def __init__(self, node: Node) -> None:
-        self.node = node
-
-    async def run(self) -> None:
-        cfg = self.node.config.block
-        loop = asyncio.get_running_loop()
-        last_block = loop.time()
-        while True:
-            timeout = max(0.0, last_block + cfg.max_block_interval_ms / 1000 - loop.time())
-            if not len(self.node.mempool):
-                try:
-                    await asyncio.wait_for(self.node.tx_arrived.wait(), timeout)
-                except TimeoutError:
-                    pass
-            self.node.tx_arrived.clear()
-            if len(self.node.mempool) and len(self.node.mempool) < cfg.max_block_txs:
-                await asyncio.sleep(cfg.batch_wait_ms / 1000)  # let a burst fill the block
-            if not len(self.node.mempool) and loop.time() - last_block < cfg.max_block_interval_ms / 1000:
-                continue
-            await self.produce_one()
-            last_block = loop.time()
-
-    async def produce_one(self) -> None:
-        node = self.node
-        txs = node.mempool.peek(node.config.block.max_block_txs)
-        started = time.perf_counter()
-
-        def build_and_commit() -> Any:
-            block, execution = node.ledger.build_block(txs, now_ms(), node.key.public_key)
-            node.ledger.commit(block, execution, b"")
-            return block, execution
-
-        block, execution = await asyncio.get_running_loop().run_in_executor(node.worker, build_and_commit)
-        node.mempool.remove([tx.hash for tx in txs])
-        m = node.metrics
-        m.block_seconds.observe(time.perf_counter() - started)
+    def after_commit(self, block: Block, execution: BlockExecution) -> None:
+        """Event loop, after a block is durably committed: mempool, metrics, status subscribers."""
+        self.mempool.remove([tx.hash for tx in block.transactions])
+        m = self.metrics
         m.blocks.inc()
         m.height.set(block.height)
-        m.mempool.set(len(node.mempool))
+        m.mempool.set(len(self.mempool))
         for index, (tx, result) in enumerate(zip(block.transactions, execution.results)):
             if result.status == COMMITTED:
                 m.txs_committed.inc()
             else:
                 m.txs_rejected.labels(result.error_code or "unknown").inc()
-            if node.hub.wants(tx.hash):
-                node.hub.publish(tx.hash, status_json(tx.hash, result.status, block.height, index, result))
+            if self.hub.wants(tx.hash):
+                self.hub.publish(tx.hash, status_json(tx.hash, result.status, block.height, index, result))
+
+    def close(self) -> None:
+        self.worker.shutdown(wait=True)
+        self.store.close()
 
 
 def status_json(tx_hash: bytes, status: str, height: int | None = None, index: int | None = None,
@@ -136,25 +104,28 @@ def status_json(tx_hash: bytes, status: str, height: int | None = None, index: i
 async def serve(config: NodeConfig) -> None:
     """Run one node until SIGINT/SIGTERM."""
     from node.api import build_app
+    from node.network import P2PNetwork
 
     node = Node(config)
     runner = web.AppRunner(build_app(node), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, config.api.host, config.api.port, reuse_address=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    network = P2PNetwork(node)
+    node.network = network
     try:
-        await site.start()
-        log.info("node %s (%s) serving API on http://%s:%d, height %d", config.name, config.role,
-                 config.api.host, config.api.port, node.ledger.head.height)
+        await runner.setup()
+        await web.TCPSite(runner, config.api.host, config.api.port, reuse_address=True).start()
+        await network.start()
+        log.info("node %s (%s) serving API on http://%s:%d, p2p on %s:%d, height %d", config.name, config.role,
+                 config.api.host, config.api.port, config.p2p_host, config.p2p_port, node.ledger.head.height)
         async with asyncio.TaskGroup() as tasks:
-            producer = tasks.create_task(SoloBlockProducer(node).run()) if config.role == "validator" else None
+            running = tasks.create_task(network.run())
             await stop.wait()
-            if producer is not None:
-                producer.cancel()
+            running.cancel()
     finally:
+        await network.close()
         await runner.cleanup()
         node.close()
         log.info("node %s stopped", config.name)

@@ -52,7 +52,15 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from consensus.crypto import KeyPair
-from node.p2p_frames import AEAD_TAG_BYTES, DEFAULT_MAX_FRAME, HEADER, FrameError, PeerClosed, encode_frame, read_frame
+from node.p2p_frames import (
+    AEAD_TAG_BYTES,
+    DEFAULT_MAX_FRAME,
+    HEADER,
+    FrameError,
+    PeerClosed,
+    encode_frame,
+    read_frame,
+)
 from node.p2p_handshake import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     KEY_REFUSAL_CODES,
@@ -273,7 +281,7 @@ class Transport:
 
     def _backoff_delay(self, failures: int) -> float:
         initial, maximum = self._backoff
-        delay = min(maximum, initial * 2 ** max(0, min(failures - 1, 30)))
+        delay = min(maximum, initial * (1 << max(0, min(failures - 1, 30))))
         return delay * random.uniform(0.5, 1.0)  # jitter keeps restarted nodes from redialing in step
 
     async def _dial_once(self, public_key: bytes, host: str, port: int) -> bool:
@@ -411,7 +419,7 @@ class Transport:
             return
         try:
             callback(*args)
-        except Exception as exc:  # the caller's bug must not kill the link; it is reported, not hidden
+        except Exception as exc:  # noqa: BLE001 - a caller's bug must not kill the link; reported below
             self._report(f"{what} callback raised", exc)
 
     def _report(self, message: str, exc: BaseException | None) -> None:

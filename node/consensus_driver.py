@@ -1,0 +1,219 @@
+"""The asyncio adapter around the sans-IO consensus engine.
+
+It feeds the engine received messages, fired timeouts and the answers to its questions, and carries
+out its actions in order: persist the safety record (synced) before a message leaves, broadcast to
+the validators, schedule timeouts on the event loop, build a block (the proposer executes it and
+seals the state root in the header: execute-then-vote), validate a peer's block by executing it, and
+commit a decided block with its certificate in one synced batch. Blocks decided elsewhere and
+fetched by block sync enter through ``committed_by_sync``.
+
+All ledger work runs on the node's single worker thread, in event order, so the execution that
+validated a block is the one committed (no second execution) and nothing races the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+from consensus.actions import (
+    Action, Broadcast, BuildValue, Commit, PersistSafety, ReportEvidence, ScheduleTimeout, ValidateValue,
+)
+from consensus.crypto import hash_bytes
+from consensus.engine import Engine
+from consensus.events import Event, MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated
+from consensus.messages import decode_message, encode_message
+from consensus.safety import SafetyRecord
+from consensus.timeouts import TimeoutConfig
+from consensus.validators import ValidatorSet
+from node.blocks import MAX_BLOCK_BYTES, Block, decode_block
+from node.errors import InvalidBlock
+from node.ledger import BlockExecution
+from node.peers import validator_set
+from storage import keys
+
+log = logging.getLogger("bakong.consensus")
+
+SAFETY_KEY = keys.CONSENSUS + b"safety"
+EVIDENCE_PREFIX = keys.CONSENSUS + b"evidence:"
+
+
+class ConsensusDriver:
+    def __init__(self, node: Any, broadcast: Callable[[bytes], None], on_commit: Callable[[Block, BlockExecution], None],
+                 timeouts: TimeoutConfig) -> None:
+        self.node = node
+        self.broadcast = broadcast
+        self.on_commit = on_commit
+        self.timeouts = timeouts
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.engine = self._new_engine(signing=False)
+        self._candidates: dict[bytes, tuple[Block, BlockExecution]] = {}
+        self._timers: list[asyncio.TimerHandle] = []
+        self._build_task: asyncio.Task[None] | None = None
+        self.last_commit = asyncio.get_event_loop().time()
+        self.evidence_count = sum(1 for _ in node.store.scan(EVIDENCE_PREFIX))
+
+    # ---- engine lifecycle ----
+
+    def _load_safety(self) -> SafetyRecord | None:
+        raw = self.node.store.get(SAFETY_KEY)
+        return None if raw is None else SafetyRecord.decode(raw)
+
+    def _new_engine(self, signing: bool) -> Engine:
+        key = self.node.key if signing else None
+        return Engine(self.node.chain_id, key, self.timeouts, safety=self._load_safety() if signing else None)
+
+    def start_next_height(self) -> None:
+        """Begin consensus on head + 1 with the validator set the committed state names."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self._candidates.clear()
+        validators = validator_set(self.node.store)
+        signing = self.node.config.role == "validator" and self.node.key.public_key in validators
+        if signing != (self.engine.key is not None):
+            log.info("this node %s the validator set", "joins" if signing else "is not in")
+            self.engine = self._new_engine(signing)
+        self.events.put_nowait(StartHeight(self.node.ledger.head.height + 1, validators))
+
+    @property
+    def validators(self) -> ValidatorSet | None:
+        return self.engine.validators
+
+    # ---- inputs ----
+
+    def message_from_peer(self, data: bytes) -> None:
+        try:
+            message = decode_message(data, MAX_BLOCK_BYTES + 4096)
+        except Exception:  # a peer's malformed bytes: counted by the engine's sibling counter, dropped
+            self.node.metrics.p2p_bad_messages.inc()
+            return
+        self.events.put_nowait(MessageReceived(message))
+
+    def own_messages(self) -> list[bytes]:
+        return [encode_message(m) for m in self.engine.own_messages()]
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.start_next_height()
+        while True:
+            event = await self.events.get()
+            if isinstance(event, StartHeight) and event.height != self.node.ledger.head.height + 1:
+                continue  # superseded by a later commit (block sync went ahead)
+            for action in self.engine.handle(event, loop.time()):
+                await self._carry_out(action)
+
+    # ---- actions ----
+
+    async def _carry_out(self, action: Action) -> None:
+        node = self.node
+        loop = asyncio.get_running_loop()
+        if isinstance(action, PersistSafety):
+            record = action.record.encode()
+            await loop.run_in_executor(node.worker, node.store.put_durable, SAFETY_KEY, record)
+        elif isinstance(action, Broadcast):
+            self.broadcast(encode_message(action.message))
+        elif isinstance(action, ScheduleTimeout):
+            event = TimeoutFired(action.height, action.round, action.step)
+            self._timers.append(loop.call_at(action.at, self.events.put_nowait, event))
+        elif isinstance(action, BuildValue):
+            if self._build_task is not None:
+                self._build_task.cancel()
+            self._build_task = asyncio.ensure_future(self._build(action))
+        elif isinstance(action, ValidateValue):
+            valid = await loop.run_in_executor(node.worker, self._validate, action.height, action.value)
+            self.events.put_nowait(ValueValidated(action.height, action.value_id, valid))
+        elif isinstance(action, Commit):
+            await self._commit(action)
+        elif isinstance(action, ReportEvidence):
+            await self._record_evidence(action)
+
+    async def _build(self, action: BuildValue) -> None:
+        """The proposer waits for transactions (or the heartbeat interval), then executes a block."""
+        node = self.node
+        cfg = node.config.block
+        loop = asyncio.get_running_loop()
+        deadline = self.last_commit + cfg.max_block_interval_ms / 1000
+        while not len(node.mempool) and loop.time() < deadline:
+            node.tx_arrived.clear()
+            try:
+                await asyncio.wait_for(node.tx_arrived.wait(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                break
+        if len(node.mempool) and len(node.mempool) < cfg.max_block_txs:
+            await asyncio.sleep(cfg.batch_wait_ms / 1000)
+        txs = node.mempool.peek(cfg.max_block_txs)
+
+        def build() -> bytes:
+            block, execution = node.ledger.build_block(txs, node.clock_ms(), node.key.public_key)
+            value = block.encode()
+            self._candidates[hash_bytes(value)] = (block, execution)
+            return value
+
+        if node.ledger.head.height + 1 != action.height:
+            return
+        value = await loop.run_in_executor(node.worker, build)
+        self.events.put_nowait(ValueBuilt(action.height, action.round, value))
+
+    def _validate(self, height: int, value: bytes) -> bool:
+        """Worker thread: decode and execute a proposed block; remember the execution for the commit."""
+        node = self.node
+        if node.ledger.head.height + 1 != height:
+            return False
+        value_id = hash_bytes(value)
+        if value_id in self._candidates:
+            return True
+        try:
+            block = decode_block(value)
+            if block.header.created_ms > node.clock_ms() + 5 * 60 * 1000:
+                raise InvalidBlock("block_from_future", "block time is too far ahead of our clock")
+            execution = node.ledger.validate_block(block)
+        except InvalidBlock as exc:
+            log.warning("refusing proposed block at height %d: %s", height, exc)
+            node.metrics.invalid_blocks.labels(exc.code).inc()
+            return False
+        self._candidates[value_id] = (block, execution)
+        return True
+
+    async def _commit(self, action: Commit) -> None:
+        node = self.node
+        loop = asyncio.get_running_loop()
+        if node.ledger.head.height >= action.height:
+            return  # block sync committed it first
+        if self._build_task is not None:
+            self._build_task.cancel()
+            self._build_task = None
+
+        def commit() -> tuple[Block, BlockExecution] | None:
+            if node.ledger.head.height >= action.height:
+                return None  # block sync got there first, on this same thread
+            found = self._candidates.get(action.certificate.value_id)
+            if found is None:  # decided without our own validation (e.g. we were late): validate now
+                block = decode_block(action.value)
+                found = (block, node.ledger.validate_block(block))
+            block, execution = found
+            node.ledger.commit(block, execution, action.certificate.encode())
+            return block, execution
+
+        done = await loop.run_in_executor(node.worker, commit)
+        if done is None:
+            return
+        self.last_commit = loop.time()
+        self.on_commit(*done)
+        self.start_next_height()
+
+    def committed_by_sync(self) -> None:
+        """Block sync moved the head: leave the old height and start the next one."""
+        self.last_commit = asyncio.get_running_loop().time()
+        self.start_next_height()
+
+    async def _record_evidence(self, action: ReportEvidence) -> None:
+        ev = action.evidence
+        log.warning("EVIDENCE: validator %s signed conflicting %s messages at height %d round %d",
+                    ev.validator.hex()[:16], ev.kind.name.lower(), ev.height, ev.round)
+        key = EVIDENCE_PREFIX + keys.height_bytes(ev.height) + ev.round.to_bytes(4, "big") + bytes([int(ev.kind)]) + ev.validator
+        await asyncio.get_running_loop().run_in_executor(self.node.worker, self.node.store.put_durable, key, ev.encode())
+        self.evidence_count += 1
+        self.node.metrics.evidence.inc()
+

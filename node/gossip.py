@@ -1,0 +1,81 @@
+"""Transaction gossip: what one node accepts reaches every validator's mempool, in batches.
+
+Outbound: accepted transactions are buffered and flushed every ``flush_ms`` (or at ``max_batch``) as
+one TxGossip frame, so a burst of submissions costs a few frames, not one per transaction.
+Validators form a full mesh, so a validator does not re-gossip what it got from another validator;
+what arrives from an observer (which talks to validators only) is passed on to the other validators.
+Inbound: each transaction is decoded, skipped if already known, and checked statelessly once (the
+verified-signature cache means a transaction is verified once per node however it arrives).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+from node.errors import StatelessError
+from node.mempool import MempoolFull
+from node.p2p_messages import MAX_GOSSIP_TXS, TxGossip, encode_peer_message
+from node.transactions import decode_transaction
+from node.validation import validate_stateless
+
+log = logging.getLogger("bakong.gossip")
+
+
+class TxGossiper:
+    def __init__(self, node: Any, send_to_validators: Callable[[bytes, bytes | None], None],
+                 flush_ms: int = 10, max_batch: int = 1000) -> None:
+        self.node = node
+        self.send_to_validators = send_to_validators
+        self.flush_s = flush_ms / 1000
+        self.max_batch = min(max_batch, MAX_GOSSIP_TXS)
+        self._pending: list[bytes] = []
+        self._flusher: asyncio.TimerHandle | None = None
+
+    def enqueue(self, tx_bytes: bytes) -> None:
+        """A transaction this node accepted from a client (or an observer): tell the validators."""
+        self._pending.append(tx_bytes)
+        if len(self._pending) >= self.max_batch:
+            self.flush()
+        elif self._flusher is None:
+            self._flusher = asyncio.get_running_loop().call_later(self.flush_s, self.flush)
+
+    def flush(self, exclude: bytes | None = None) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self.send_to_validators(encode_peer_message(TxGossip(tuple(batch))), exclude)
+
+    def receive(self, sender: bytes, msg: TxGossip, sender_is_validator: bool) -> int:
+        """Add a peer's transactions to the mempool; returns how many were new."""
+        node = self.node
+        now = node.clock_ms()
+        added = 0
+        forward: list[bytes] = []
+        for data in msg.txs:
+            try:
+                tx = decode_transaction(data)
+            except StatelessError:
+                node.metrics.p2p_bad_messages.inc()
+                continue
+            if tx.hash in node.mempool or node.ledger.tx_status(tx.hash) is not None:
+                continue
+            try:
+                validate_stateless(tx, node.chain_id, now, node.ledger.verified)
+                node.mempool.add(tx, len(data))
+            except StatelessError:
+                node.metrics.p2p_bad_messages.inc()
+                continue
+            except MempoolFull:
+                node.metrics.mempool_full.inc()
+                break
+            added += 1
+            forward.append(data)
+        if added:
+            node.tx_arrived.set()
+        if forward and not sender_is_validator:
+            self.send_to_validators(encode_peer_message(TxGossip(tuple(forward))), sender)
+        return added

@@ -192,7 +192,39 @@ def cmd_testnet_run(args: argparse.Namespace) -> int:
     from node.demo import run_demo
 
     return run_demo(Path(args.dir), keep=args.keep, transfers=args.transfers, api_port=args.api_port,
-                    p2p_port=args.p2p_port)
+                    p2p_port=args.p2p_port, validators=args.validators, observers=args.observers)
+
+
+def cmd_testnet_up(args: argparse.Namespace) -> int:
+    from node.testnet_control import stop, up
+
+    directory = Path(args.dir)
+    print(f"Starting a testnet in {directory} ({args.validators} validators + {args.observers} observers)")
+    _nodes, procs = up(directory, validators=args.validators, observers=args.observers, api_port=args.api_port,
+                       p2p_port=args.p2p_port)
+    print(f"All nodes healthy; {directory / 'testnet.json'} lists them.")
+    if args.detach:
+        return 0
+    print("Press Ctrl-C to stop the network.")
+    try:
+        while all(p.poll() is None for p in procs.values()):
+            time.sleep(0.5)
+        dead = [name for name, p in procs.items() if p.poll() is not None]
+        print(f"node(s) exited: {', '.join(dead)}; stopping the network")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(procs.values())
+        from node.testnet import load_nodes, write_manifest
+        write_manifest(directory, load_nodes(directory), {})
+
+
+def cmd_testnet_down(args: argparse.Namespace) -> int:
+    from node.testnet_control import down
+
+    print(f"stopped {down(Path(args.dir))} node(s)")
+    return 0
 
 
 def cmd_bench_apply(args: argparse.Namespace) -> int:
@@ -278,13 +310,26 @@ def build_parser() -> argparse.ArgumentParser:
     tn = sub.add_parser("testnet", help="local networks").add_subparsers(dest="testnet", required=True)
     ti = tn.add_parser("init", help="write keys, genesis and node configs")
     ti.add_argument("--dir", required=True)
-    ti.add_argument("--validators", type=int, default=1)
-    ti.add_argument("--observers", type=int, default=0)
+    ti.add_argument("--validators", type=int, default=4)
+    ti.add_argument("--observers", type=int, default=1)
     ti.add_argument("--api-port", type=int, default=8100)
     ti.add_argument("--p2p-port", type=int, default=7100)
     ti.set_defaults(func=cmd_testnet_init)
+    tu = tn.add_parser("up", help="start a local network (one OS process per node)")
+    tu.add_argument("--dir", required=True)
+    tu.add_argument("--validators", type=int, default=4)
+    tu.add_argument("--observers", type=int, default=1)
+    tu.add_argument("--api-port", type=int, default=8100)
+    tu.add_argument("--p2p-port", type=int, default=7100)
+    tu.add_argument("--detach", action="store_true", help="return once healthy; stop with testnet down")
+    tu.set_defaults(func=cmd_testnet_up)
+    td = tn.add_parser("down", help="stop a network started with up --detach")
+    td.add_argument("--dir", required=True)
+    td.set_defaults(func=cmd_testnet_down)
     tr = tn.add_parser("run", help="start the network and run the demo workload")
     tr.add_argument("--dir", required=True)
+    tr.add_argument("--validators", type=int, default=4)
+    tr.add_argument("--observers", type=int, default=1)
     tr.add_argument("--keep", action="store_true", help="leave the network running after the demo")
     tr.add_argument("--transfers", type=int, default=200)
     tr.add_argument("--api-port", type=int, default=8100)

@@ -8,8 +8,6 @@ fail with a code (an overdraft, a mint by a customer, a replayed payment, a forg
 from __future__ import annotations
 
 import random
-import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,8 @@ from node import commands as c
 from node.client import NodeClient
 from node.keyfile import read_key
 from node.queries import GetAccountAssets
-from node.testnet import CUSTOMERS, init_testnet, load_nodes, start_node
+from node.testnet import CUSTOMERS, write_manifest
+from node.testnet_control import stop, up
 from node.transactions import Transaction, TxPayload, build_transaction
 
 
@@ -33,6 +32,7 @@ class Demo:
         self.client = client
         self.chain_id = client.chain_id
         self.outcomes: dict[str, int] = {}
+        self.unexpected = 0
 
     def key(self, account: str) -> KeyPair:
         return read_key(self.dir / "keys" / f"{account}.key")
@@ -49,39 +49,24 @@ class Demo:
         self.outcomes[status] = self.outcomes.get(status, 0) + 1
         code = f" ({result['error_code']})" if result.get("error_code") else ""
         mark = "ok " if status == expect else "UNEXPECTED"
+        self.unexpected += status != expect
         print(f"  [{mark}] {title:58} -> {status}{code}")
         return result
 
 
-def wait_healthy(client: NodeClient, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"node exited with code {proc.returncode}; see its log")
-        if client.healthy():
-            return
-        time.sleep(0.1)
-    raise RuntimeError("node did not become healthy in time")
-
-
 def run_demo(directory: Path, *, keep: bool = False, transfers: int = 200, api_port: int = 8100,
-             p2p_port: int = 7100) -> int:
-    if not (directory / "testnet.json").exists():
-        print(f"Creating a one-validator Bakong testnet in {directory}")
-        init_testnet(directory, validators=1, observers=0, base_port=api_port, p2p_base_port=p2p_port)
-    nodes = load_nodes(directory)
-    procs = []
+             p2p_port: int = 7100, validators: int = 4, observers: int = 1) -> int:
+    fresh = not (directory / "testnet.json").exists()
+    print(f"{'Creating' if fresh else 'Starting'} a Bakong testnet in {directory}: "
+          f"{validators} validators + {observers} observer(s), one OS process each")
+    nodes, procs = up(directory, validators=validators, observers=observers, api_port=api_port, p2p_port=p2p_port)
+    clients = [NodeClient(n.api_url) for n in nodes]
     try:
-        for n in nodes:
-            procs.append(start_node(directory, n))
-        client = NodeClient(nodes[0].api_url)
-        for n, proc in zip(nodes, procs):
-            wait_healthy(NodeClient(n.api_url), proc)
-            print(f"node {n.name:6} {n.role:9} up at {n.api_url} (pid {proc.pid}, log {directory}/logs/{n.name}.log)")
+        client = clients[0]
         start_height = client.status()["height"]
         demo = Demo(directory, client)
         customer = f"kosal{_now() % 100000}@aclb"
-        print("Workload:")
+        print("Workload (each step submitted to the central bank's node, waited on until final):")
         demo.run_step(f"admin@aclb opens account {customer}", demo.tx(
             "admin@aclb", c.CreateAccount(customer.split("@")[0], "aclb", demo.key("alice@aclb").public_key)), "COMMITTED")
         demo.run_step("admin@nbc issues 500000.00 KHR to itself", demo.tx(
@@ -102,49 +87,69 @@ def run_demo(directory: Path, *, keep: bool = False, transfers: int = 200, api_p
                              ((forged.signatures[0][0], bytes(64)),), forged.hash)
         demo.run_step("a payment with a forged signature", forged, "STATELESS_VALIDATION_FAILED")
 
-        print(f"Submitting {transfers} random customer payments in one batch ...")
+        print(f"Submitting {transfers} random customer payments, spread over all {len(nodes)} nodes ...")
         rng = random.Random(7)
         accounts = [f"{n}@{b}" for n, b in CUSTOMERS]
         batch = []
         for i in range(transfers):
             src, dest = rng.sample(accounts, 2)
-            asset, amount = rng.choice([("khr#nbc", f"{rng.randint(100, 40000)}.00"), ("usd#nbc", f"{rng.randint(1, 20)}.{rng.randint(0, 99):02d}")])
+            asset, amount = rng.choice([("khr#nbc", f"{rng.randint(100, 40000)}.00"),
+                                        ("usd#nbc", f"{rng.randint(1, 20)}.{rng.randint(0, 99):02d}")])
             batch.append(demo.tx(src, c.TransferAsset(src, dest, asset, f"p{i}", amount)))
         started = time.monotonic()
-        client.submit_many(batch)
-        finals = [client.wait_final(tx.hash.hex()) for tx in batch]
-        elapsed = time.monotonic() - started
-        for f in finals:
-            demo.outcomes[f["status"]] = demo.outcomes.get(f["status"], 0) + 1
-        committed = sum(1 for f in finals if f["status"] == "COMMITTED")
-        print(f"  {committed}/{transfers} committed in {elapsed:.2f} s")
+        chunk = max(1, transfers // (4 * len(clients)))
+        for i in range(0, transfers, chunk):
+            clients[(i // chunk) % len(clients)].submit_many(batch[i:i + chunk])
+        finals: dict[str, str] = {}
+        while len(finals) < transfers and time.monotonic() - started < 60:
+            for tx in batch:
+                h = tx.hash.hex()
+                if h not in finals:
+                    s = client.tx_status(h)["status"]
+                    if s in ("COMMITTED", "REJECTED"):
+                        finals[h] = s
+            print(f"\r  {len(finals)}/{transfers} final after {time.monotonic() - started:.1f} s", end="", flush=True)
+            time.sleep(0.2)
+        print()
+        for s in finals.values():
+            demo.outcomes[s] = demo.outcomes.get(s, 0) + 1
 
+        agreed = _wait_agreement(clients)
         status = client.status()
         print("\nSummary:")
         print(f"  blocks committed during the demo: {status['height'] - start_height} (height {status['height']})")
         for k in ("COMMITTED", "REJECTED", "STATELESS_VALIDATION_FAILED"):
             print(f"  transactions {k:28}: {demo.outcomes.get(k, 0)}")
-        print(f"  state root {status['state_root']}")
-        print("Final balances (queried by admin@nbc):")
+        print(f"  all {len(nodes)} nodes at height {agreed['height']} with block hash {agreed['block_hash'][:16]}... "
+              f"and state root {agreed['state_root'][:16]}..." if agreed else "  NODES DISAGREE (see statuses)")
+        print("Final balances (queried by admin@nbc on the observer node):")
         admin = demo.key("admin@nbc")
+        reader = clients[-1]
         for account in [*accounts, customer]:
-            assets = client.query("admin@nbc", admin, GetAccountAssets(account, 10, None))["assets"]
+            assets = reader.query("admin@nbc", admin, GetAccountAssets(account, 10, None))["assets"]
             shown = ", ".join(f"{a['balance']} {a['asset_id'].split('#')[0].upper()}" for a in assets)
             print(f"  {account:16} {shown}")
+        ok = agreed is not None and demo.unexpected == 0 and len(finals) == transfers
         if keep:
-            print("\nThe network keeps running; stop it with Ctrl-C.")
+            print(f"\nThe network keeps running (testnet.json in {directory}); stop it with Ctrl-C.")
             try:
-                while all(p.poll() is None for p in procs):
+                while all(p.poll() is None for p in procs.values()):
                     time.sleep(1)
             except KeyboardInterrupt:
                 pass
-        return 0
+        return 0 if ok else 1
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs.values())
+        write_manifest(directory, nodes, {})
+
+
+def _wait_agreement(clients: list[NodeClient], timeout: float = 15.0) -> dict[str, Any] | None:
+    """Wait until every node reports the same head; that head, or None if they never agree."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        heads = [c.status() for c in clients]
+        keys = {(h["height"], h["block_hash"], h["state_root"]) for h in heads}
+        if len(keys) == 1:
+            return heads[0]
+        time.sleep(0.3)
+    return None

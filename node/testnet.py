@@ -99,16 +99,30 @@ def init_testnet(directory: str | Path, *, validators: int = 1, observers: int =
         "peers": peers,
     }
     (root / "genesis.json").write_text(json.dumps(genesis, indent=1) + "\n")
-    (root / "testnet.json").write_text(json.dumps(
-        {"chain_id": CHAIN_ID, "nodes": [{"name": n.name, "role": n.role, "api_url": n.api_url,
-                                          "p2p_address": n.p2p_address, "config": str(n.config)} for n in nodes]},
-        indent=2) + "\n")
+    write_manifest(root, nodes, {})
     return nodes
+
+
+def write_manifest(directory: Path, nodes: list[TestnetNode], pids: dict[str, int]) -> None:
+    """``testnet.json``: how tools and people find and drive every node of the network."""
+    doc = {"chain_id": CHAIN_ID, "nodes": [
+        {"name": n.name, "role": n.role, "api_url": n.api_url, "p2p_address": n.p2p_address,
+         "config": str(n.config.resolve()), "pid": pids.get(n.name),
+         "log": str((directory / "logs" / f"{n.name}.log").resolve()),
+         "restart": " ".join(node_command(n.config.resolve()))} for n in nodes]}
+    tmp = directory / "testnet.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(directory / "testnet.json")
 
 
 def load_nodes(directory: str | Path) -> list[TestnetNode]:
     doc = json.loads((Path(directory) / "testnet.json").read_text())
     return [TestnetNode(n["name"], n["role"], Path(n["config"]), n["api_url"], n["p2p_address"]) for n in doc["nodes"]]
+
+
+def load_pids(directory: str | Path) -> dict[str, int]:
+    doc = json.loads((Path(directory) / "testnet.json").read_text())
+    return {n["name"]: n["pid"] for n in doc["nodes"] if n.get("pid")}
 
 
 def node_command(config: Path) -> list[str]:

@@ -45,10 +45,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass
 from typing import Any, Final
 
 from consensus.crypto import KeyPair
@@ -69,6 +68,7 @@ from node.p2p_handshake import (
     Session,
     perform_handshake,
 )
+from node.p2p_link import PeerLink, TransportCounters
 
 log = logging.getLogger("bakong.p2p")
 
@@ -79,62 +79,6 @@ _CONNECT_TIMEOUT: Final = 5.0
 
 class PayloadTooLarge(ValueError):
     code = "payload_too_large"
-
-
-@dataclass
-class TransportCounters:
-    """Running totals for metrics; bytes and frames count encrypted traffic after handshakes."""
-
-    handshakes_ok: int = 0
-    handshakes_failed: int = 0
-    refused_keys: int = 0  # handshakes refused for the peer's key (not allowed, unexpected, our own)
-    bad_frames: int = 0  # oversized, undecodable or unauthenticated frames; each cost a connection
-    bytes_in: int = 0
-    bytes_out: int = 0
-    frames_in: int = 0
-    frames_out: int = 0
-    dial_failures: int = 0  # TCP connect failed or timed out
-    duplicate_connections: int = 0
-    queue_drops: int = 0
-    isolated_drops: int = 0
-    internal_errors: int = 0
-
-
-class _Link:
-    """One authenticated connection: a bounded outbound queue drained by a writer task, and a reader."""
-
-    def __init__(self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 initiator_key: bytes) -> None:
-        self.session = session
-        self.peer_key = session.peer_key
-        self.reader = reader
-        self.writer = writer
-        self.initiator_key = initiator_key
-        self.opened_at = time.monotonic()
-        self.queue: deque[bytes] = deque()
-        self.queued_bytes = 0
-        self.wakeup = asyncio.Event()
-        self.closed = asyncio.Event()
-        self.tasks: list[asyncio.Task[None]] = []
-
-    def push(self, payload: bytes, max_frames: int, max_bytes: int) -> int:
-        """Queue a payload, dropping the oldest until within bounds; returns how many were dropped."""
-        self.queue.append(payload)
-        self.queued_bytes += len(payload)
-        dropped = 0
-        while len(self.queue) > max_frames or self.queued_bytes > max_bytes:
-            self.queued_bytes -= len(self.queue.popleft())
-            dropped += 1
-        self.wakeup.set()
-        return dropped
-
-    async def next_payload(self) -> bytes:
-        while not self.queue:
-            self.wakeup.clear()
-            await self.wakeup.wait()
-        payload = self.queue.popleft()
-        self.queued_bytes -= len(payload)
-        return payload
 
 
 class Transport:
@@ -170,7 +114,7 @@ class Transport:
         self._max_queue_frames = max_queue_frames
         self._max_queue_bytes = max_queue_bytes
         self._backoff = (backoff_initial, backoff_max)
-        self._links: dict[bytes, _Link] = {}
+        self._links: dict[bytes, PeerLink] = {}
         self._dialers: dict[bytes, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
@@ -197,6 +141,8 @@ class Transport:
     def add_peer(self, public_key: bytes, host: str, port: int) -> None:
         if self._closing:
             raise RuntimeError("transport is closed")
+        if public_key == self._public_key:
+            raise ValueError("a node does not dial itself")
         previous = self._dialers.pop(public_key, None)
         if previous is not None:  # a new address for a known peer replaces the old dial loop
             previous.cancel()
@@ -321,26 +267,28 @@ class Transport:
             self.counters.bad_frames += 1
 
     def _register(self, session: Session, reader: asyncio.StreamReader,
-                  writer: asyncio.StreamWriter) -> _Link | None:
+                  writer: asyncio.StreamWriter) -> PeerLink | None:
         """Make a handshaken connection the peer's link, unless the duplicate rule keeps another."""
         if self._closing:
             writer.close()
             return None
-        link = _Link(session, reader, writer, session.initiator_key(self._public_key))
+        link = PeerLink(session, reader, writer, session.initiator_key(self._public_key))
         current = self._links.get(link.peer_key)
         if current is not None:
             self.counters.duplicate_connections += 1
             if self._preferred(current, link) is current:
                 writer.close()
                 return None
+            link.take_queue_from(current)  # still plaintext, so nothing is lost or nonce-skipped
             self._shutdown(current)  # swapped silently: the peer stays connected throughout
+        _enable_keepalive(writer)
         self._links[link.peer_key] = link
         link.tasks = [self._spawn(self._read_loop(link), link), self._spawn(self._write_loop(link), link)]
         if current is None:
             self._call("on_connect", self._on_connect, link.peer_key)
         return link
 
-    def _preferred(self, current: _Link, new: _Link) -> _Link:
+    def _preferred(self, current: PeerLink, new: PeerLink) -> PeerLink:
         lower = min(self._public_key, new.peer_key)
         if (current.initiator_key == lower) != (new.initiator_key == lower):
             return current if current.initiator_key == lower else new
@@ -348,7 +296,7 @@ class Transport:
 
     # ---- per-connection loops ----
 
-    async def _read_loop(self, link: _Link) -> None:
+    async def _read_loop(self, link: PeerLink) -> None:
         try:
             while True:
                 body = await read_frame(link.reader, self.max_frame)
@@ -366,7 +314,7 @@ class Transport:
             log.debug("peer %s disconnected: %s", link.peer_key.hex()[:16], exc)
         self._drop(link, "read side ended")
 
-    async def _write_loop(self, link: _Link) -> None:
+    async def _write_loop(self, link: PeerLink) -> None:
         try:
             while True:
                 # Encrypt here, in queue order, not in send(): a payload dropped from the queue must
@@ -382,14 +330,14 @@ class Transport:
 
     # ---- teardown and helpers ----
 
-    def _drop(self, link: _Link, reason: str) -> None:
+    def _drop(self, link: PeerLink, reason: str) -> None:
         if self._links.get(link.peer_key) is link:
             del self._links[link.peer_key]
             log.debug("link to %s closed: %s", link.peer_key.hex()[:16], reason)
             self._call("on_disconnect", self._on_disconnect, link.peer_key)
         self._shutdown(link)
 
-    def _shutdown(self, link: _Link) -> None:
+    def _shutdown(self, link: PeerLink) -> None:
         if link.closed.is_set():
             return
         link.closed.set()
@@ -399,13 +347,13 @@ class Transport:
                 task.cancel()
         link.writer.close()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], link: _Link | None = None) -> asyncio.Task[None]:
+    def _spawn(self, coro: Coroutine[Any, Any, None], link: PeerLink | None = None) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._task_done(t, link))
         return task
 
-    def _task_done(self, task: asyncio.Task[None], link: _Link | None) -> None:
+    def _task_done(self, task: asyncio.Task[None], link: PeerLink | None) -> None:
         self._tasks.discard(task)
         if task.cancelled() or task.exception() is None:
             return
@@ -434,3 +382,15 @@ class Transport:
 def _peer_name(writer: asyncio.StreamWriter) -> str:
     peer = writer.get_extra_info("peername")
     return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unknown peer"
+
+
+def _enable_keepalive(writer: asyncio.StreamWriter) -> None:
+    """Let the kernel notice a peer host that vanished without a FIN (power loss, partition)."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    if hasattr(socket, "TCP_KEEPIDLE"):  # Linux names; elsewhere the system defaults apply
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 15)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)

@@ -33,7 +33,9 @@ Policies:
 - Duplicate connections to one peer (both dialed at once, or a restarted peer redialing before we saw
   the old link die) resolve to one: keep the connection dialed by the lower public key; if both were
   dialed by the same side, the newer one wins (the older is probably stale). Both sides apply the same
-  rule, so they keep the same connection. Payloads queued on the closed one are lost.
+  rule, so they keep the same connection. When a newer link replaces an older one, the older one's
+  unsent queue moves over; a frame already in flight on a closed connection may be lost.
+- Connections use TCP keepalive (15 s idle, 3 probes 5 s apart) so a vanished host is noticed.
 - A peer that misbehaves (garbage, oversized frame, failed decryption, bad handshake) is disconnected,
   logged at info and counted; the transport carries on. An exception raised by our own callbacks or
   code is counted in ``internal_errors`` and passed to the loop's exception handler, so it shows.

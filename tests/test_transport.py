@@ -41,8 +41,9 @@ class Node:
         self.key = key or KeyPair.generate()
         self.refuse: set[bytes] = set()
         self.inbox: list[tuple[bytes, bytes]] = []
+        self.handle: Callable[[bytes, bytes], None] = lambda peer, payload: self.inbox.append((peer, payload))
         self.t = Transport(chain, self.key, lambda k: k not in self.refuse,
-                           lambda peer, payload: self.inbox.append((peer, payload)), **{**FAST, **options})
+                           lambda peer, payload: self.handle(peer, payload), **{**FAST, **options})
 
     @property
     def pk(self) -> bytes:
@@ -198,16 +199,18 @@ def test_thousands_of_frames_arrive_complete_and_in_order_both_ways() -> None:
 def test_simultaneous_dials_settle_on_one_connection_that_both_sides_keep() -> None:
     async def scenario(nodes: list[Node]) -> None:
         for _ in range(5):
-            a, b = await started(nodes, 2)
-            a.dial(b)
-            b.dial(a)
-            await wait_until(lambda: b.pk in a.t.connected() and a.pk in b.t.connected())
-            await asyncio.sleep(0.1)  # let any duplicate finish its handshake and be resolved
-            # Private peek: the rule is that both ends keep the same TCP connection.
-            kept_by_a, kept_by_b = a.t._links[b.pk], b.t._links[a.pk]  # noqa: SLF001
-            assert kept_by_a.session.transcript_hash == kept_by_b.session.transcript_hash
-            assert a.t.send(b.pk, b"x") and b.t.send(a.pk, b"y")
-            await wait_until(lambda: b.received_from(a) == [b"x"] and a.received_from(b) == [b"y"])
+            await dial_each_other(*await started(nodes, 2))
+
+    async def dial_each_other(a: Node, b: Node) -> None:
+        a.dial(b)
+        b.dial(a)
+        await wait_until(lambda: b.pk in a.t.connected() and a.pk in b.t.connected())
+        await asyncio.sleep(0.1)  # let any duplicate finish its handshake and be resolved
+        # Private peek: the rule is that both ends keep the same TCP connection.
+        kept_by_a, kept_by_b = a.t._links[b.pk], b.t._links[a.pk]
+        assert kept_by_a.session.transcript_hash == kept_by_b.session.transcript_hash
+        assert a.t.send(b.pk, b"x") and b.t.send(a.pk, b"y")
+        await wait_until(lambda: b.received_from(a) == [b"x"] and a.received_from(b) == [b"y"])
 
     run_clean(scenario)
 
@@ -301,7 +304,7 @@ def test_a_hello_claiming_someone_elses_key_fails_on_the_signature() -> None:
         reader, writer = await asyncio.open_connection(HOST, server.port)
         ours = Hello(CHAIN, victim.public_key, bytes(range(1, 33)))
         writer.write(encode_frame(ours.encode()))
-        theirs = Hello.decode((await reader.readexactly(HEADER.unpack(await reader.readexactly(4))[0])))
+        theirs = Hello.decode(await reader.readexactly(HEADER.unpack(await reader.readexactly(4))[0]))
         th = transcript_hash(CHAIN, ours, theirs)
         forged = forger.sign(auth_digest(CHAIN, Role.INITIATOR, th))
         writer.write(encode_frame(codec.encode([AUTH_TAG, VERSION, forged])))
@@ -399,7 +402,7 @@ def test_an_exception_in_on_message_is_reported_and_the_link_survives() -> None:
                 raise RuntimeError("handler bug")
             b.inbox.append((a.pk, payload))
 
-        b.t._on_message = explode  # noqa: SLF001 - swap the handler to simulate a bug in the caller
+        b.handle = explode
         a.t.send(b.pk, b"boom")
         a.t.send(b.pk, b"after")
         await wait_until(lambda: b.received_from(a) == [b"after"])

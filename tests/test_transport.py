@@ -16,7 +16,7 @@ import pytest
 
 from consensus import codec
 from consensus.crypto import KeyPair
-from node.p2p_frames import HEADER, encode_frame
+from node.p2p_frames import HEADER, FrameCipher, FrameError, encode_frame
 from node.p2p_handshake import (
     AUTH_TAG,
     VERSION,
@@ -24,6 +24,7 @@ from node.p2p_handshake import (
     Role,
     Session,
     auth_digest,
+    derive_session_keys,
     perform_handshake,
     transcript_hash,
 )
@@ -134,6 +135,24 @@ async def still_serves(server: Node, nodes: list[Node]) -> None:
     await wait_until(lambda: server.received_from(good) == [b"still here"])
 
 
+# ---- key schedule and frame cipher (no sockets) ----
+
+
+def test_session_keys_differ_per_direction_and_per_transcript() -> None:
+    i2r, r2i = derive_session_keys(bytes(range(32)), b"t" * 32)
+    other_i2r, _ = derive_session_keys(bytes(range(32)), b"u" * 32)
+    assert len({i2r, r2i, other_i2r}) == 3
+
+
+def test_the_frame_cipher_uses_a_fresh_nonce_for_every_frame() -> None:
+    sender, receiver = FrameCipher(bytes(32)), FrameCipher(bytes(32))
+    first, second = sender.seal(b"same"), sender.seal(b"same")
+    assert first != second and sender.counter == 2
+    assert receiver.open(first) == receiver.open(second) == b"same"
+    with pytest.raises(FrameError):
+        receiver.open(first)  # a replay: the receiver's counter has moved past it
+
+
 # ---- messaging ----
 
 
@@ -231,6 +250,15 @@ def test_a_payload_larger_than_the_frame_cap_is_refused_at_send() -> None:
         with pytest.raises(PayloadTooLarge):
             a.t.send(b.pk, bytes(1024))
         assert a.t.send(b.pk, bytes(1024 - 16))
+
+    run_clean(scenario)
+
+
+def test_a_transport_refuses_to_dial_itself() -> None:
+    async def scenario(nodes: list[Node]) -> None:
+        (a,) = await started(nodes)
+        with pytest.raises(ValueError):
+            a.dial(a)
 
     run_clean(scenario)
 

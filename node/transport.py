@@ -300,7 +300,8 @@ class Transport:
 
     async def _read_loop(self, link: PeerLink) -> None:
         try:
-            while True:
+            # Checked every frame: a callback may have removed this peer while frames were buffered.
+            while not link.closed.is_set():
                 body = await read_frame(link.reader, self.max_frame)
                 payload = link.session.receiver.open(body)
                 self.counters.frames_in += 1

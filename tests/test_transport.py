@@ -475,6 +475,24 @@ def test_remove_peer_closes_the_link_and_stops_redialing() -> None:
     run_clean(scenario)
 
 
+def test_no_message_is_delivered_after_on_message_removes_the_peer() -> None:
+    async def scenario(nodes: list[Node]) -> None:
+        a, b = await started(nodes, 2)
+        await linked(a, b)
+
+        def take_one_then_remove(peer: bytes, payload: bytes) -> None:
+            b.inbox.append((peer, payload))
+            b.t.remove_peer(peer)
+
+        b.handle = take_one_then_remove
+        for i in range(5):
+            a.t.send(b.pk, bytes([i]))
+        await wait_until(lambda: a.t.connected() == set())
+        assert b.received_from(a) == [bytes([0])]
+
+    run_clean(scenario)
+
+
 def test_connect_and_disconnect_callbacks_fire_once_per_peer() -> None:
     async def scenario(nodes: list[Node]) -> None:
         events: list[tuple[str, bytes]] = []

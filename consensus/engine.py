@@ -144,6 +144,14 @@ class Engine:
         """This validator's signed messages at the current height, for re-gossip to peers that missed them."""
         return list(self._own)
 
+    def known_messages(self) -> list[SignedMessage]:
+        """Every checked message of the current height (own and received), oldest round first.
+
+        The paper assumes gossip: what a correct node received, every correct node eventually receives.
+        A driver that re-sends these when it makes no progress gives exactly that.
+        """
+        return [m for _, log in sorted(self._rounds.items()) for m in log.messages()]
+
     # ---- per-height state ----
 
     def _reset_height(self) -> None:
@@ -295,12 +303,12 @@ class Engine:
             self.counters.duplicate += 1
         if added is Added.DUPLICATE or added is Added.FULL:
             return False
-        self.counters.accepted += added is Added.NEW
+        self.counters.accepted += 1
         if isinstance(message, Proposal) and message.value_id not in self._values:
             self._values[message.value_id] = message.value
             if message.value_id not in self._validity:
                 self._out.append(ValidateValue(self.height, message.round, message.value_id, message.value))
-        return added is Added.NEW or isinstance(message, Proposal)
+        return True
 
     def _report(self, evidence: Evidence) -> None:
         slot = (evidence.validator, evidence.round, int(evidence.kind))
@@ -389,8 +397,8 @@ class Engine:
             log = self._rounds.get(round_)
             if log is None:
                 continue
-            for value_id, count in log.precommit_count.items():
-                if value_id is None or count < self.validators.quorum:
+            for value_id, voters in log.precommits.voters.items():
+                if value_id is None or len(voters) < self.validators.quorum:
                     continue
                 value = self._values.get(value_id)
                 if value is None or self._validity.get(value_id) is not True:
@@ -424,7 +432,7 @@ class Engine:
                 return True
         elif self._on_votes_after_propose_step(log, quorum):
             return True
-        if (47, self.round) not in self._fired and log.precommits_total() >= quorum:  # lines 47-48, any step
+        if (47, self.round) not in self._fired and log.precommits.total() >= quorum:  # lines 47-48, any step
             self._fired.add((47, self.round))
             self._schedule(Step.PRECOMMIT)
             return True
@@ -432,20 +440,20 @@ class Engine:
 
     def _on_votes_after_propose_step(self, log: RoundLog, quorum: int) -> bool:
         """Lines 34-46: react to prevotes of the current round once we have prevoted (or given up)."""
-        if self.step is Step.PREVOTE and (34, self.round) not in self._fired and log.prevotes_total() >= quorum:
+        if self.step is Step.PREVOTE and (34, self.round) not in self._fired and log.prevotes.total() >= quorum:
             self._fired.add((34, self.round))  # lines 34-35
             self._schedule(Step.PREVOTE)
             return True
         if (36, self.round) not in self._fired:  # lines 36-43
             for value_id, proposal in log.proposals.items():
-                if log.prevote_count.get(value_id, 0) >= quorum and self._validity.get(value_id) is True:
+                if log.prevotes.count(value_id) >= quorum and self._validity.get(value_id) is True:
                     self._fired.add((36, self.round))
                     if self.step is Step.PREVOTE:
                         self.locked_value_id, self.locked_round = value_id, self.round
                         self._precommit(value_id)
                     self.valid_value, self.valid_round = proposal.value, self.round
                     return True
-        if self.step is Step.PREVOTE and log.prevote_count.get(None, 0) >= quorum:  # lines 44-46
+        if self.step is Step.PREVOTE and log.prevotes.count(None) >= quorum:  # lines 44-46
             self._precommit(None)
             return True
         return False
@@ -459,7 +467,7 @@ class Engine:
                 if validity is None:
                     continue
                 acceptable = self.locked_round == -1 or self.locked_value_id == value_id
-            elif vr < self.round and self._log(vr).prevote_count.get(value_id, 0) >= quorum:  # lines 28-33
+            elif vr < self.round and self._log(vr).prevotes.count(value_id) >= quorum:  # lines 28-33
                 if validity is None:
                     continue
                 acceptable = self.locked_round <= vr or self.locked_value_id == value_id

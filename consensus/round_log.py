@@ -1,26 +1,71 @@
 """The message log of one round: proposals and votes, tallied as they arrive.
 
-Only messages whose signature and sender were already checked are added. A validator has one vote per
-(round, kind): the first one counts, a different second one is returned as a conflict (evidence) and
-not counted, an identical one is a duplicate. Counts are kept incrementally so every rule of the
-engine is a dictionary lookup.
+Only messages whose signature and sender were already checked are added. Votes are counted per value
+by distinct validators, the way the paper counts messages: an equivocating validator's second vote is
+counted for *its* value too (and reported as evidence). Two quorums for different values still share
+a correct validator, so this is as safe as counting only the first vote, and it keeps the protocol
+live: a correct node that locked on a polka of 2f+1 prevotes can be sure every correct node counts the
+same polka once gossip has delivered the same messages, whatever order they arrived in. At most
+``MAX_VOTES_PER_SLOT`` different votes per validator, round and kind are kept, so memory stays bounded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Final
 
 from consensus.messages import Precommit, Prevote, Proposal, Vote
+
+MAX_VOTES_PER_SLOT: Final = 2
 
 
 class Added(Enum):
     """Outcome of adding a message to a round log."""
 
     NEW = "new"
+    """The signer's first message of this kind in this round."""
     DUPLICATE = "duplicate"
+    """Already in the log."""
     CONFLICT = "conflict"
+    """A different message for a slot the signer already used: kept and counted, and evidence."""
     FULL = "full"
+    """A conflict beyond the cap: not kept."""
+
+
+@dataclass
+class Tally:
+    """The votes of one kind in one round."""
+
+    by_validator: dict[bytes, list[Vote]] = field(default_factory=dict)
+    """Each validator's distinct votes, first one first."""
+    voters: dict[bytes | None, set[bytes]] = field(default_factory=dict)
+    """Validators that voted for each value id (None: nil)."""
+
+    def add(self, vote: Vote) -> tuple[Added, Vote | None]:
+        votes = self.by_validator.setdefault(vote.validator, [])
+        if vote in votes:
+            return Added.DUPLICATE, None
+        first = votes[0] if votes else None
+        if len(votes) >= MAX_VOTES_PER_SLOT:
+            return Added.FULL, first
+        votes.append(vote)
+        self.voters.setdefault(vote.value_id, set()).add(vote.validator)
+        return (Added.NEW, None) if first is None else (Added.CONFLICT, first)
+
+    def count(self, value_id: bytes | None) -> int:
+        voters = self.voters.get(value_id)
+        return 0 if voters is None else len(voters)
+
+    def total(self) -> int:
+        """Distinct validators that voted anything (the paper's ``2f+1 <VOTE, h, r, *>``)."""
+        return len(self.by_validator)
+
+    def votes_for(self, value_id: bytes | None) -> list[Vote]:
+        return [v for votes in self.by_validator.values() for v in votes if v.value_id == value_id]
+
+    def messages(self) -> list[Vote]:
+        return [v for votes in self.by_validator.values() for v in votes]
 
 
 @dataclass
@@ -31,14 +76,10 @@ class RoundLog:
     """Distinct proposals kept (an equivocating proposer could otherwise send unboundedly many)."""
     proposals: dict[bytes, Proposal] = field(default_factory=dict)
     """Proposals from this round's proposer by value id, in arrival order."""
-    prevotes: dict[bytes, Prevote] = field(default_factory=dict)
-    """First prevote of each validator."""
-    precommits: dict[bytes, Precommit] = field(default_factory=dict)
-    """First precommit of each validator."""
-    prevote_count: dict[bytes | None, int] = field(default_factory=dict)
-    """Prevotes per value id (None: nil)."""
-    precommit_count: dict[bytes | None, int] = field(default_factory=dict)
-    """Precommits per value id (None: nil)."""
+    prevotes: Tally = field(default_factory=Tally)
+    """Prevotes of this round."""
+    precommits: Tally = field(default_factory=Tally)
+    """Precommits of this round."""
     senders: set[bytes] = field(default_factory=set)
     """Validators with any message in this round (the paper's round-skip rule counts them)."""
 
@@ -56,26 +97,14 @@ class RoundLog:
         return (Added.NEW, None) if first is None else (Added.CONFLICT, first)
 
     def add_vote(self, vote: Vote) -> tuple[Added, Vote | None]:
-        """Add a prevote or precommit; on a conflict return the vote that counts instead."""
-        if isinstance(vote, Prevote):
-            votes: dict[bytes, Prevote] | dict[bytes, Precommit] = self.prevotes
-            counts = self.prevote_count
-        else:
-            votes = self.precommits
-            counts = self.precommit_count
-        existing = votes.get(vote.validator)
-        if existing is not None:
-            return (Added.DUPLICATE, None) if existing == vote else (Added.CONFLICT, existing)
-        votes[vote.validator] = vote  # type: ignore[assignment]
-        counts[vote.value_id] = counts.get(vote.value_id, 0) + 1
-        self.senders.add(vote.validator)
-        return Added.NEW, None
-
-    def prevotes_total(self) -> int:
-        return len(self.prevotes)
-
-    def precommits_total(self) -> int:
-        return len(self.precommits)
+        """Add a prevote or precommit; on a conflict also return the signer's first vote."""
+        added, first = (self.prevotes if isinstance(vote, Prevote) else self.precommits).add(vote)
+        if added is Added.NEW:
+            self.senders.add(vote.validator)
+        return added, first
 
     def precommits_for(self, value_id: bytes) -> list[Precommit]:
-        return [v for v in self.precommits.values() if v.value_id == value_id]
+        return [v for v in self.precommits.votes_for(value_id) if isinstance(v, Precommit)]
+
+    def messages(self) -> list[Proposal | Vote]:
+        return [*self.proposals.values(), *self.prevotes.messages(), *self.precommits.messages()]

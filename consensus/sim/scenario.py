@@ -53,7 +53,7 @@ class Scenario:
     timeouts: TimeoutConfig = TimeoutConfig(0.2, 0.1, 0.1, 0.05, 0.1, 0.05)
     """Consensus timeouts (short: the virtual network is fast)."""
     gossip_interval: float = 0.25
-    """How often a node that made no progress re-sends its own messages of the current height."""
+    """How often a node that made no progress re-sends the messages it knows of the current height."""
     build_delay: float = 0.002
     """Time the proposer's node takes to build a block."""
     validate_delay: float = 0.002
@@ -62,6 +62,12 @@ class Scenario:
     """Virtual seconds after which the run stops whatever happened."""
     chain_id: str = "sim"
     """Chain id all signatures are bound to."""
+    relay: bool = False
+    """Honest nodes forward every message they receive once (flooding gossip): slower, but then an
+    equivocator's two messages meet at some honest node and become evidence."""
+    shared_signature_checks: bool = True
+    """Memoise signature checks across nodes (each message verified once per run, not once per node):
+    the simulation then measures the protocol, not Ed25519."""
 
     def __post_init__(self) -> None:
         if self.n < 1 or any(not 0 <= i < self.n for i in self.faults):

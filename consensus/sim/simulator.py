@@ -5,8 +5,9 @@ Each simulated node plays the node process's part around its engine: it carries 
 fires timeouts on the virtual clock, builds and validates values after a small delay, stores commits
 and starts the next height). Two things stand in for node features the engine leaves outside:
 
-- re-gossip: a node that made no progress during ``gossip_interval`` re-sends its own messages of the
-  current height (the paper's gossip assumption: what a correct node sent reaches every correct node);
+- re-gossip: a node that made no progress during ``gossip_interval`` re-sends every message it knows
+  of the current height (the paper's gossip assumption: what a correct node received, every correct
+  node eventually receives; lazily, so a healthy run pays nothing for it);
 - block sync: a node that receives a message for a height it has committed answers the sender with
   the value and its certificate (``DecisionReceived``).
 """
@@ -35,7 +36,7 @@ from consensus.sim.network import Network
 from consensus.sim.scenario import Fault, Scenario
 from consensus.validators import ValidatorSet
 
-MAX_EVENTS = 5_000_000
+MAX_EVENTS = 2_000_000
 
 
 class CachedVerifier:
@@ -90,6 +91,8 @@ class SimNode:
     """Engine position at the previous gossip tick."""
     synced: dict[tuple[int, int], float] = field(default_factory=dict)
     """(peer, height) -> when a decision was last sent to it, to rate-limit block sync."""
+    relayed: set[SignedMessage] = field(default_factory=set)
+    """Messages already forwarded (only with ``Scenario.relay``)."""
 
     @property
     def honest(self) -> bool:
@@ -202,8 +205,9 @@ class Simulation:
             self._handle(node, payload)
 
     def _boot(self, node: SimNode) -> None:
+        verifier = self.verifier if self.scenario.shared_signature_checks else verify
         node.engine = Engine(self.scenario.chain_id, node.key, self.scenario.timeouts, safety=node.persisted,
-                             verifier=self.verifier)
+                             verifier=verifier)
         height = len(node.chain) + 1
         if height <= self.scenario.heights:
             self._handle(node, StartHeight(height, self.validators))
@@ -232,6 +236,7 @@ class Simulation:
                        ValueValidated(action.height, action.value_id, is_valid_value(action.value)))
         elif isinstance(action, Commit):
             node.chain[action.height] = CommitRecord(action.value, action.round, action.certificate, self.now)
+            node.relayed = {m for m in node.relayed if m.height > action.height}
             self._push(self.now, "commit_check", node.node_id)
             if action.height < s.heights and node.engine is not None:
                 self._handle(node, StartHeight(action.height + 1, self.validators))
@@ -265,6 +270,11 @@ class Simulation:
                 self._send(node.node_id, src, "decision", (committed.value, committed.certificate))
             return
         self._handle(node, MessageReceived(message))
+        if self.scenario.relay and node.honest and message not in node.relayed:
+            node.relayed.add(message)
+            for peer in self.nodes:
+                if peer.node_id not in (node.node_id, src):
+                    self._send(node.node_id, peer.node_id, "deliver", (node.node_id, message))
 
     def _gossip(self) -> None:
         for node in self.nodes:
@@ -273,7 +283,7 @@ class Simulation:
                 continue
             progress = (engine.height, engine.round, engine.step, engine.decided)
             if progress == node.last_progress:
-                for message in engine.own_messages():
+                for message in engine.known_messages():
                     for peer in self.nodes:
                         if peer.node_id != node.node_id:
                             self._send(node.node_id, peer.node_id, "deliver", (node.node_id, message))

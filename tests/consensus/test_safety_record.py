@@ -1,0 +1,92 @@
+"""Never sign twice: the persisted record, and engines rebuilt from it after a restart."""
+
+from consensus.actions import Action, PersistSafety
+from consensus.crypto import hash_bytes
+from consensus.engine import Engine
+from consensus.events import Event, MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated
+from consensus.evidence import conflicting
+from consensus.messages import SignedMessage, Step, sign_precommit, sign_prevote, sign_proposal
+from consensus.safety import SafetyRecord
+from tests.consensus.helpers import CHAIN, KEYS, TIMEOUTS, broadcasts, feed, started, validator_set
+
+VALUE, OTHER = b"block one", b"block two"
+VID, OID = hash_bytes(VALUE), hash_bytes(OTHER)
+
+
+def last_record(actions: list[Action]) -> SafetyRecord:
+    return [a.record for a in actions if isinstance(a, PersistSafety)][-1]
+
+
+def restart(record: SafetyRecord, height: int = 1) -> tuple[Engine, list[Action]]:
+    engine = Engine(CHAIN, KEYS[0], TIMEOUTS, safety=SafetyRecord.decode(record.encode()))
+    return engine, engine.handle(StartHeight(height, validator_set(4)), 100.0)
+
+
+def assert_no_conflict(before: list[SignedMessage], after: list[SignedMessage]) -> None:
+    for old in before:
+        for new in after:
+            assert not conflicting(old, new), (old, new)
+
+
+def test_the_record_round_trips_through_the_codec() -> None:
+    engine, _ = started(KEYS[1])
+    record = last_record(feed(engine, ValueBuilt(1, 0, VALUE)))
+    assert SafetyRecord.decode(record.encode()) == record
+    assert record.position == (1, 0, int(Step.PREVOTE))
+
+
+def test_the_record_refuses_lower_positions_and_different_messages_at_the_same_one() -> None:
+    prevote = sign_prevote(KEYS[0], CHAIN, 1, 2, VID)
+    record = SafetyRecord.initial().after_signing(prevote, -1, None, -1, None)
+    assert record.permits(prevote)  # identical bytes: harmless
+    assert not record.permits(sign_prevote(KEYS[0], CHAIN, 1, 2, None))
+    assert not record.permits(sign_prevote(KEYS[0], CHAIN, 1, 1, None))
+    assert not record.permits(sign_proposal(KEYS[0], CHAIN, 1, 2, VALUE, -1))
+    assert record.permits(sign_precommit(KEYS[0], CHAIN, 1, 2, None))
+    assert record.permits(sign_prevote(KEYS[0], CHAIN, 2, 0, None))
+
+
+def test_a_restarted_validator_resends_its_vote_and_does_not_vote_again() -> None:
+    engine, _ = started(KEYS[0])
+    proposal = MessageReceived(sign_proposal(KEYS[1], CHAIN, 1, 0, VALUE, -1))
+    before = feed(engine, proposal, ValueValidated(1, VID, True))
+    assert broadcasts(before) == [sign_prevote(KEYS[0], CHAIN, 1, 0, VID)]
+    revived, resumed = restart(last_record(before))
+    assert broadcasts(resumed) == broadcasts(before)  # identical bytes again, for peers that missed it
+    after = feed(revived, proposal, ValueValidated(1, VID, True), TimeoutFired(1, 0, Step.PROPOSE))
+    assert broadcasts(after) == []
+    assert (revived.round, revived.step) == (0, Step.PREVOTE)
+
+
+def test_a_restarted_validator_keeps_its_lock() -> None:
+    engine, _ = started(KEYS[0])
+    events: list[Event] = [MessageReceived(sign_proposal(KEYS[1], CHAIN, 1, 0, VALUE, -1)),
+                           ValueValidated(1, VID, True)]
+    events += [MessageReceived(sign_prevote(KEYS[i], CHAIN, 1, 0, VID)) for i in (1, 2)]
+    before = feed(engine, *events)
+    assert engine.locked_value_id == VID
+    revived, _ = restart(last_record(before))
+    assert (revived.locked_round, revived.locked_value_id) == (0, VID)
+    nil_precommits = [MessageReceived(sign_precommit(KEYS[i], CHAIN, 1, 0, None)) for i in (1, 2)]
+    feed(revived, *nil_precommits, TimeoutFired(1, 0, Step.PRECOMMIT))
+    after = feed(revived, MessageReceived(sign_proposal(KEYS[2], CHAIN, 1, 1, OTHER, -1)),
+                 ValueValidated(1, OID, True))
+    assert broadcasts(after) == [sign_prevote(KEYS[0], CHAIN, 1, 1, None)]
+    assert_no_conflict(broadcasts(before), broadcasts(after))
+
+
+def test_a_restarted_proposer_re_proposes_its_valid_value_not_a_new_one() -> None:
+    engine, _ = started(KEYS[1])
+    before = feed(engine, ValueBuilt(1, 0, VALUE))
+    revived = Engine(CHAIN, KEYS[1], TIMEOUTS, safety=last_record(before))
+    resumed = revived.handle(StartHeight(1, validator_set(4)), 50.0)
+    assert broadcasts(resumed) == broadcasts(before)
+    assert_no_conflict(broadcasts(before), broadcasts(resumed))
+
+
+def test_a_record_from_a_later_height_blocks_signing_at_an_earlier_one() -> None:
+    record = SafetyRecord.initial().after_signing(sign_prevote(KEYS[0], CHAIN, 7, 0, None), -1, None, -1, None)
+    engine = Engine(CHAIN, KEYS[0], TIMEOUTS, safety=record)
+    actions = engine.handle(StartHeight(3, validator_set(4)), 0.0)
+    actions += engine.handle(TimeoutFired(3, 0, Step.PROPOSE), 1.0)
+    assert broadcasts(actions) == [] and engine.counters.refused_to_sign == 1

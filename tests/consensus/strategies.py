@@ -17,11 +17,18 @@ def seconds(low_ms: int, high_ms: int) -> st.SearchStrategy[float]:
 
 @st.composite
 def scenarios(draw: st.DrawFn, *, faults: list[Fault] | None = None, beyond_bound: bool = False,
-              crashes: bool = True, max_heights: int = 3, min_n: int = 4, max_n: int = 10) -> Scenario:
-    """A run with 0..f faulty validators (f+1 with ``beyond_bound``), behaviours drawn from ``faults``."""
+              all_f: bool = False, partitioned: bool | None = None, crashes: bool = True,
+              max_heights: int = 4, min_n: int = 4, max_n: int = 10) -> Scenario:
+    """A run with 0..f faulty validators (exactly f with ``all_f``, f+1 with ``beyond_bound``) whose
+    behaviours are drawn from ``faults``; ``partitioned`` forces a partition before GST on or off."""
     n = draw(st.integers(min_n, max_n), label="n")
     f = (n - 1) // 3
-    count = f + 1 if beyond_bound else draw(st.integers(0, f))
+    if beyond_bound:
+        count = f + 1
+    elif all_f:
+        count = f
+    else:  # the full budget half of the time: the interesting runs
+        count = draw(st.one_of(st.just(f), st.integers(0, f)))
     kinds = faults if faults is not None else BYZANTINE
     faulty = draw(st.lists(st.integers(0, n - 1), min_size=count, max_size=count, unique=True))
     fault_map = {i: draw(st.sampled_from(kinds)) for i in faulty} if kinds else {}
@@ -33,7 +40,7 @@ def scenarios(draw: st.DrawFn, *, faults: list[Fault] | None = None, beyond_boun
                            for at, down in [(draw(seconds(0, 3000)), draw(seconds(10, 3000)))])
     node_count = n + sum(1 for fault in fault_map.values() if fault is Fault.TWIN)
     partition: tuple[frozenset[int], ...] = ()
-    if draw(st.booleans(), label="partitioned"):
+    if partitioned if partitioned is not None else draw(st.booleans(), label="partitioned"):
         order = draw(st.permutations(range(node_count)))
         cut = draw(st.integers(1, node_count - 1))
         partition = (frozenset(order[:cut]), frozenset(order[cut:]))
@@ -46,5 +53,5 @@ def scenarios(draw: st.DrawFn, *, faults: list[Fault] | None = None, beyond_boun
         gst=draw(seconds(0, 6000)),
         partition=partition,
     )
-    return Scenario(n=n, seed=draw(st.integers(0, 2**32 - 1)), heights=draw(st.integers(1, max_heights)),
+    return Scenario(n=n, seed=draw(st.integers(0, 2**32 - 1)), heights=draw(st.integers(2, max_heights)),
                     faults=fault_map, crashes=crash_list, network=network, time_limit=200.0)

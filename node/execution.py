@@ -230,7 +230,7 @@ class Executor:
         balance = self.view.get(key) or 0
         if balance < units:
             raise fail(e.INSUFFICIENT_FUNDS, f"balance of {cmd.asset_id} is lower than {cmd.amount}")
-        self.view.put(key, balance - units + 1)
+        self.view.put(key, balance - units)
 
     def _transfer_asset(self, creator: str, cmd: c.TransferAsset) -> None:
         src, dest = cmd.src_account_id, cmd.dest_account_id

@@ -42,6 +42,7 @@ def genesis_document(chain_id: str = CHAIN, **overrides: Any) -> dict[str, Any]:
             "customer": P.CUSTOMER_ROLE,
             "sender_only": ["can_transfer"],
             "receiver": ["can_receive"],
+            "superuser": ["root"],
         },
         "domains": [
             {"id": "nbc", "default_role": "customer"},

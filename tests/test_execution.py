@@ -321,8 +321,9 @@ def test_appending_a_role_grants_its_permissions(chain: Chain) -> None:
 
 
 def test_appending_a_role_with_permissions_the_appender_lacks_is_denied(chain: Chain) -> None:
-    # the central bank lacks the customer's can_get_my_* query permissions
-    assert outcome(chain.run_one(NBC, c.AppendRole(DAVE, "customer"))) == rejected(e.PERMISSION_DENIED)
+    # the central bank does not hold root
+    assert outcome(chain.run_one(NBC, c.AppendRole(DAVE, "superuser"))) == rejected(e.PERMISSION_DENIED)
+    assert chain.account(DAVE)[1] == ["sender_only"]
 
 
 def test_appending_a_role_already_held_is_rejected(chain: Chain) -> None:

@@ -5,6 +5,7 @@ Real LevelDB in a temporary directory; a crash is a real SIGKILL of a child proc
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -18,7 +19,8 @@ import pytest
 
 from consensus.crypto import hash_bytes
 from node import commands as c
-from node.blocks import decode_block
+from node.blocks import decode_block, make_block
+from node.errors import InvalidBlock
 from node.execution import COMMITTED, REJECTED
 from node.genesis import parse_genesis
 from node.ledger import Ledger
@@ -159,6 +161,18 @@ def test_ensure_genesis_on_a_reopened_database_is_a_no_op(chain: Chain) -> None:
     head = chain.ledger.head
     chain.reopen()  # runs ensure_genesis again
     assert chain.ledger.head == head
+
+
+def test_block_time_never_goes_back_even_across_a_reopen(chain: Chain) -> None:
+    some_blocks(chain, 1)
+    head_time = chain.ledger.block(chain.ledger.head.height).header.created_ms
+    chain.reopen()
+    block, _ = chain.ledger.build_block([], head_time - 5000, chain.proposer)
+    assert block.header.created_ms == head_time  # a proposer's clock behind the chain is clamped
+    late = make_block(dataclasses.replace(block.header, created_ms=head_time - 1), ())
+    with pytest.raises(InvalidBlock) as info:
+        chain.ledger.validate_block(late)
+    assert info.value.code == "time_went_back"
 
 
 def test_the_head_cannot_be_moved_outside_a_block_commit(chain: Chain) -> None:

@@ -69,6 +69,8 @@ def load_genesis(path: str | Path) -> Genesis:
 def parse_genesis(doc: Any) -> Genesis:
     if not isinstance(doc, dict) or not isinstance(doc.get("chain_id"), str) or not isinstance(doc.get("created_ms"), int):
         raise GenesisError("bad_genesis", "genesis needs a chain_id string and a created_ms integer")
+    if not doc["chain_id"].isascii() or not 1 <= len(doc["chain_id"]) <= 64:
+        raise GenesisError("bad_genesis", "chain_id must be 1..64 ASCII characters")
     if not doc.get("accounts"):
         raise GenesisError("bad_genesis", "genesis needs at least one account")
     return Genesis(doc["chain_id"], doc["created_ms"], doc)

@@ -220,6 +220,8 @@ def decode_query(data: bytes) -> SignedQuery:
         signature = codec.expect_bytes(f[2], "signature", 64)
         p = codec.expect_record(codec.decode(payload_bytes, MAX_QUERY_BYTES), QUERY_PAYLOAD_TAG, VERSION, 5, "payload")
         chain_id = codec.expect_str(p[0], "chain_id", 64)
+        if not chain_id.isascii():
+            raise codec.UnexpectedShape("chain_id: must be ASCII")
         creator = ids.check_account_id(codec.expect_str(p[1], "creator", 300))
         created_ms = codec.expect_int(p[2], "created_ms", 0, 2**63 - 1)
         counter = codec.expect_int(p[3], "counter", 0, 2**63 - 1)

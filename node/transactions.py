@@ -98,6 +98,8 @@ def decode_payload(payload_bytes: bytes) -> TxPayload:
     try:
         fields = codec.expect_record(codec.decode(payload_bytes, MAX_TX_BYTES), PAYLOAD_TAG, VERSION, 5, "payload")
         chain_id = codec.expect_str(fields[0], "chain_id", MAX_CHAIN_ID)
+        if not chain_id.isascii():
+            raise codec.UnexpectedShape("chain_id: must be ASCII")
         creator = codec.expect_str(fields[1], "creator", 300)
         created_ms = codec.expect_int(fields[2], "created_ms", 0, 2**63 - 1)
         quorum = codec.expect_int(fields[3], "quorum", 1, MAX_SIGNATURES)

@@ -219,6 +219,33 @@ async def transaction_stream(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+async def block_stream(request: web.Request) -> web.StreamResponse:
+    """WebSocket: a summary of every block this node commits from now on (height, hash, tx hashes,
+    rejected hashes, commit time): for monitoring and the load benchmark. The API is meant for the
+    bank's own network, like /metrics; queries that reveal account data stay signed."""
+    node = request.app[NODE_KEY]
+    if len(node.block_listeners) + node.hub.subscriber_count >= node.config.api.max_websockets:
+        raise ApiError(503, "too_many_subscribers", "too many streams open; retry shortly", {"Retry-After": "1"})
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    node.block_listeners.add(queue)
+    try:
+        closer = asyncio.ensure_future(ws.receive())
+        while not ws.closed:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
+            if closer in done:
+                getter.cancel()
+                break
+            await ws.send_json(getter.result())
+        closer.cancel()
+    finally:
+        node.block_listeners.discard(queue)
+        await ws.close()
+    return ws
+
+
 async def run_query(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     items, batch = await _body_items(request, "query", "queries")
@@ -316,6 +343,7 @@ def build_app(node: Node) -> web.Application:
     app.router.add_post("/v1/queries", run_query)
     app.router.add_get("/v1/status", node_status)
     app.router.add_get("/v1/evidence", evidence)
+    app.router.add_get("/v1/blocks/ws", block_stream)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app

@@ -59,6 +59,7 @@ class Node:
         self.tx_arrived = asyncio.Event()
         self.started_ms = now_ms()
         self.network: Any = None  # node.network.P2PNetwork once serving
+        self.block_listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self.metrics.height.set(self.ledger.head.height)
 
     @property
@@ -82,6 +83,14 @@ class Node:
                 m.txs_rejected.labels(result.error_code or "unknown").inc()
             if self.hub.wants(tx.hash):
                 self.hub.publish(tx.hash, status_json(tx.hash, result.status, block.height, index, result))
+        if self.block_listeners:
+            summary = {"height": block.height, "hash": block.hash.hex(), "created_ms": block.header.created_ms,
+                       "committed_ms": now_ms(), "state_root": block.header.state_root.hex(),
+                       "txs": [tx.hash.hex() for tx in block.transactions],
+                       "rejected": [h.hex() for h in block.header.rejected]}
+            for queue in list(self.block_listeners):
+                if queue.qsize() < 1000:  # a stalled reader loses blocks rather than our memory
+                    queue.put_nowait(summary)
 
     def close(self) -> None:
         self.worker.shutdown(wait=True)

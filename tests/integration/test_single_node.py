@@ -189,3 +189,24 @@ def test_heartbeat_blocks_when_idle(single_node: RunningNet) -> None:
     h0 = client.status()["height"]
     time.sleep(1.6)
     assert client.status()["height"] >= h0 + 2  # max_block_interval_ms = 500 in the fixture
+
+
+def test_block_stream_reports_committed_blocks_with_their_transactions(single_node: RunningNet) -> None:
+    net = single_node
+    payment = tx(net, "dara@aclb", c.TransferAsset("dara@aclb", "bob@abaa", "khr#nbc", "", "2.00"))
+
+    async def follow() -> list[dict]:
+        blocks = []
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"{net.client().url}/v1/blocks/ws") as ws:
+                await asyncio.get_running_loop().run_in_executor(None, net.client().submit, payment)
+                async for msg in ws:
+                    blocks.append(json.loads(msg.data))
+                    if payment.hash.hex() in blocks[-1]["txs"]:
+                        break
+        return blocks
+
+    blocks = asyncio.run(asyncio.wait_for(follow(), 30))
+    heights = [b["height"] for b in blocks]
+    assert heights == sorted(heights) and blocks[-1]["rejected"] == []
+    assert net.client().tx_status(payment.hash.hex())["height"] == blocks[-1]["height"]

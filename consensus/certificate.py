@@ -7,8 +7,9 @@ precommit it belongs to, so the certificate carries only 96 bytes per signer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final, Iterable
+from typing import Any, Final
 
 from consensus import codec
 from consensus.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES

@@ -22,16 +22,37 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from consensus.actions import (
-    Action, Broadcast, BuildValue, Commit, PersistSafety, ReportEvidence, ScheduleTimeout, ValidateValue,
+    Action,
+    Broadcast,
+    BuildValue,
+    Commit,
+    PersistSafety,
+    ReportEvidence,
+    ScheduleTimeout,
+    ValidateValue,
 )
 from consensus.certificate import CommitCertificate, InvalidCertificate
 from consensus.crypto import KeyPair, hash_bytes, verify
 from consensus.events import (
-    DecisionReceived, Event, MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated,
+    DecisionReceived,
+    Event,
+    MessageReceived,
+    StartHeight,
+    TimeoutFired,
+    ValueBuilt,
+    ValueValidated,
 )
 from consensus.evidence import Evidence
 from consensus.messages import (
-    Precommit, Prevote, Proposal, SignedMessage, Step, Verifier, sign_precommit, sign_prevote, sign_proposal,
+    Precommit,
+    Prevote,
+    Proposal,
+    SignedMessage,
+    Step,
+    Verifier,
+    sign_precommit,
+    sign_prevote,
+    sign_proposal,
 )
 from consensus.round_log import Added, RoundLog
 from consensus.safety import SafetyRecord
@@ -161,6 +182,7 @@ class Engine:
         self.locked_value_id: bytes | None = None
         self.valid_round = -1
         self.valid_value: bytes | None = None
+        self._valid_value_id: bytes | None = None
         self._decided = False
         self._rounds: dict[int, RoundLog] = {}
         self._values: dict[bytes, bytes] = {}  # value id -> value, from proposals of this height
@@ -200,7 +222,11 @@ class Engine:
         self.locked_round, self.locked_value_id = record.locked_round, record.locked_value_id
         self.valid_round, self.valid_value = record.valid_round, record.valid_value
         if record.valid_value is not None:
-            self._validity[hash_bytes(record.valid_value)] = True
+            self._valid_value_id = hash_bytes(record.valid_value)
+            self._validity[self._valid_value_id] = True
+        for prevote in record.justification:  # the polkas behind our lock: re-gossiped with the rest
+            self._seen.add(prevote)
+            self._accept(prevote)
         for message in record.signed:
             if isinstance(message, Proposal):
                 self._validity[message.value_id] = True  # we only ever propose values we consider valid
@@ -289,10 +315,12 @@ class Engine:
     def _accept(self, message: SignedMessage) -> bool:
         """Add a checked message to the log; report equivocation. True when the log changed."""
         log = self._log(message.round)
+        other: SignedMessage | None
         if isinstance(message, Proposal):
             added, other = log.add_proposal(message)
         else:
-            added, other = log.add_vote(message)
+            added, vote = log.add_vote(message)
+            other = vote if isinstance(vote, (Prevote, Precommit)) else None
         if added is Added.CONFLICT and other is not None:
             self._report(Evidence(other, message))
         elif added is Added.FULL:
@@ -371,12 +399,23 @@ class Engine:
             self.counters.refused_to_sign += 1
             return False
         self.safety = self.safety.after_signing(
-            message, self.locked_round, self.locked_value_id, self.valid_round, self.valid_value)
+            message, self.locked_round, self.locked_value_id, self.valid_round, self.valid_value,
+            self._justification())
         self._out.append(PersistSafety(self.safety))
         self._out.append(Broadcast(message))
         self._own.append(message)
         self._seen.add(message)
         return True
+
+    def _justification(self) -> tuple[Prevote, ...]:
+        """The prevotes behind our lock and valid round, persisted so a restart does not lose them."""
+        polkas = {(self.locked_round, self.locked_value_id), (self.valid_round, self._valid_value_id)}
+        votes: list[Prevote] = []
+        for round_, value_id in sorted(polkas, key=lambda p: p[0]):
+            log = self._rounds.get(round_)
+            if round_ >= 0 and value_id is not None and log is not None:
+                votes.extend(log.prevotes.votes_for(value_id))
+        return tuple(votes)
 
     # ---- the upon-rules ----
 
@@ -448,10 +487,12 @@ class Engine:
             for value_id, proposal in log.proposals.items():
                 if log.prevotes.count(value_id) >= quorum and self._validity.get(value_id) is True:
                     self._fired.add((36, self.round))
+                    # Lines 42-43 before 40, so the record persisted with the precommit is consistent.
+                    self.valid_value, self.valid_round = proposal.value, self.round
+                    self._valid_value_id = value_id
                     if self.step is Step.PREVOTE:
                         self.locked_value_id, self.locked_round = value_id, self.round
                         self._precommit(value_id)
-                    self.valid_value, self.valid_round = proposal.value, self.round
                     return True
         if self.step is Step.PREVOTE and log.prevotes.count(None) >= quorum:  # lines 44-46
             self._precommit(None)

@@ -14,9 +14,10 @@ A ``None`` value id is a vote for nil.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Callable, ClassVar, Final, TypeAlias
+from typing import Any, ClassVar, Final, TypeAlias, TypeVar
 
 from consensus import codec
 from consensus.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Domain, KeyPair, hash_bytes, signing_digest
@@ -155,22 +156,21 @@ def sign_proposal(key: KeyPair, chain_id: str, height: int, round_: int, value: 
                     key.sign_for(Domain.PROPOSAL, chain_id, body))
 
 
-def sign_vote(kind: type[Vote], key: KeyPair, chain_id: str, height: int, round_: int,
-              value_id: bytes | None) -> Vote:
+VoteT = TypeVar("VoteT", bound=Vote)
+
+
+def sign_vote(kind: type[VoteT], key: KeyPair, chain_id: str, height: int, round_: int,
+              value_id: bytes | None) -> VoteT:
     body = vote_signing_body(kind.tag, height, round_, value_id, key.public_key)
     return kind(height, round_, value_id, key.public_key, key.sign_for(kind.domain, chain_id, body))
 
 
 def sign_prevote(key: KeyPair, chain_id: str, height: int, round_: int, value_id: bytes | None) -> Prevote:
-    vote = sign_vote(Prevote, key, chain_id, height, round_, value_id)
-    assert isinstance(vote, Prevote)
-    return vote
+    return sign_vote(Prevote, key, chain_id, height, round_, value_id)
 
 
 def sign_precommit(key: KeyPair, chain_id: str, height: int, round_: int, value_id: bytes | None) -> Precommit:
-    vote = sign_vote(Precommit, key, chain_id, height, round_, value_id)
-    assert isinstance(vote, Precommit)
-    return vote
+    return sign_vote(Precommit, key, chain_id, height, round_, value_id)
 
 
 # ---- decoding (untrusted input): every failure is a codec.CodecError subclass ----

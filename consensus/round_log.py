@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from consensus.messages import Precommit, Prevote, Proposal, Vote
 
 MAX_VOTES_PER_SLOT: Final = 2
+
+VoteT = TypeVar("VoteT", Prevote, Precommit)
 
 
 class Added(Enum):
@@ -34,15 +36,15 @@ class Added(Enum):
 
 
 @dataclass
-class Tally:
+class Tally(Generic[VoteT]):
     """The votes of one kind in one round."""
 
-    by_validator: dict[bytes, list[Vote]] = field(default_factory=dict)
+    by_validator: dict[bytes, list[VoteT]] = field(default_factory=dict)
     """Each validator's distinct votes, first one first."""
     voters: dict[bytes | None, set[bytes]] = field(default_factory=dict)
     """Validators that voted for each value id (None: nil)."""
 
-    def add(self, vote: Vote) -> tuple[Added, Vote | None]:
+    def add(self, vote: VoteT) -> tuple[Added, VoteT | None]:
         votes = self.by_validator.setdefault(vote.validator, [])
         if vote in votes:
             return Added.DUPLICATE, None
@@ -61,10 +63,10 @@ class Tally:
         """Distinct validators that voted anything (the paper's ``2f+1 <VOTE, h, r, *>``)."""
         return len(self.by_validator)
 
-    def votes_for(self, value_id: bytes | None) -> list[Vote]:
+    def votes_for(self, value_id: bytes | None) -> list[VoteT]:
         return [v for votes in self.by_validator.values() for v in votes if v.value_id == value_id]
 
-    def messages(self) -> list[Vote]:
+    def messages(self) -> list[VoteT]:
         return [v for votes in self.by_validator.values() for v in votes]
 
 
@@ -76,9 +78,9 @@ class RoundLog:
     """Distinct proposals kept (an equivocating proposer could otherwise send unboundedly many)."""
     proposals: dict[bytes, Proposal] = field(default_factory=dict)
     """Proposals from this round's proposer by value id, in arrival order."""
-    prevotes: Tally = field(default_factory=Tally)
+    prevotes: Tally[Prevote] = field(default_factory=Tally)
     """Prevotes of this round."""
-    precommits: Tally = field(default_factory=Tally)
+    precommits: Tally[Precommit] = field(default_factory=Tally)
     """Precommits of this round."""
     senders: set[bytes] = field(default_factory=set)
     """Validators with any message in this round (the paper's round-skip rule counts them)."""
@@ -98,13 +100,20 @@ class RoundLog:
 
     def add_vote(self, vote: Vote) -> tuple[Added, Vote | None]:
         """Add a prevote or precommit; on a conflict also return the signer's first vote."""
-        added, first = (self.prevotes if isinstance(vote, Prevote) else self.precommits).add(vote)
+        added: Added
+        first: Vote | None
+        if isinstance(vote, Prevote):
+            added, first = self.prevotes.add(vote)
+        elif isinstance(vote, Precommit):
+            added, first = self.precommits.add(vote)
+        else:
+            raise TypeError(f"not a prevote or precommit: {vote!r}")
         if added is Added.NEW:
             self.senders.add(vote.validator)
         return added, first
 
     def precommits_for(self, value_id: bytes) -> list[Precommit]:
-        return [v for v in self.precommits.votes_for(value_id) if isinstance(v, Precommit)]
+        return self.precommits.votes_for(value_id)
 
-    def messages(self) -> list[Proposal | Vote]:
+    def messages(self) -> list[Proposal | Prevote | Precommit]:
         return [*self.proposals.values(), *self.prevotes.messages(), *self.precommits.messages()]

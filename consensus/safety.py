@@ -8,12 +8,15 @@ the record durably (fsync) before it sends anything that follows in the action l
   lower one only a byte-identical copy of a message it already signed (Ed25519 is deterministic);
 - the lock and the valid value/round of that height (paper lines 36-43), so a restarted validator
   keeps honouring its lock and can re-propose its valid value;
+- the prevotes that justify the lock and the valid round (the polkas). A restarted validator has
+  forgotten what it received; without these, a lock whose polka included a Byzantine vote only it
+  had seen could never be justified to the others again, and the height could stall;
 - its own signed messages of that height (at most the last 32 rounds signed in), so after a restart
   it can send them again: peers that missed them may need them to reach a quorum, for instance the
   2f+1 prevotes behind a re-proposed value (liveness, not safety).
 
 Encoding (tag 44): ``[44, 1, height, round, step, locked_round, locked_value_id, valid_round,
-valid_value, [message_record, ...]]``. A height of -1 means nothing was ever signed.
+valid_value, [message_record, ...], [prevote_record, ...]]``. A height of -1 means nothing was signed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from typing import Any, Final
 
 from consensus import codec
 from consensus.messages import (
-    MAX_HEIGHT, MAX_ROUND, VALUE_ID_BYTES, SignedMessage, Step, message_from_record,
+    MAX_HEIGHT,
+    MAX_ROUND,
+    VALUE_ID_BYTES,
+    Prevote,
+    SignedMessage,
+    Step,
+    message_from_record,
 )
 
 SAFETY_TAG: Final = 44
@@ -31,6 +40,8 @@ VERSION: Final = 1
 # Rounds of own messages kept for re-sending; past this the record (written on every signature) would
 # grow with every round of a long outage, and peers will have moved on from such old rounds anyway.
 KEEP_ROUNDS: Final = 32
+# Two polkas of at most one prevote per validator (two per equivocating validator).
+MAX_JUSTIFICATION: Final = 4 * 1024
 
 Position = tuple[int, int, int]
 
@@ -59,6 +70,8 @@ class SafetyRecord:
     """The paper's validValue at ``height`` (the whole value: a proposer may have to re-propose it)."""
     signed: tuple[SignedMessage, ...]
     """Own signed messages at ``height`` (last ``KEEP_ROUNDS`` rounds signed in), oldest first."""
+    justification: tuple[Prevote, ...] = ()
+    """Prevotes at ``height`` for the locked value at locked_round and the valid value at valid_round."""
 
     @classmethod
     def initial(cls) -> SafetyRecord:
@@ -75,8 +88,9 @@ class SafetyRecord:
         # Re-signing an identical message yields identical bytes, so it can never be evidence.
         return message in self.signed
 
-    def after_signing(self, message: SignedMessage, locked_round: int, locked_value_id: bytes | None,
-                      valid_round: int, valid_value: bytes | None) -> SafetyRecord:
+    def after_signing(self, message: SignedMessage, locked_round: int = -1, locked_value_id: bytes | None = None,
+                      valid_round: int = -1, valid_value: bytes | None = None,
+                      justification: tuple[Prevote, ...] = ()) -> SafetyRecord:
         """The record to persist before ``message`` (which ``permits`` allowed) leaves the engine."""
         position = max(self.position, position_of(message))
         kept = [m for m in self.signed if m.height == message.height and m != message]
@@ -85,24 +99,29 @@ class SafetyRecord:
         kept = [m for m in kept if m.round in rounds]
         kept.sort(key=position_of)
         return SafetyRecord(position[0], position[1], Step(position[2]), locked_round, locked_value_id,
-                            valid_round, valid_value, tuple(kept))
+                            valid_round, valid_value, tuple(kept), justification)
 
     def to_record(self) -> list[Any]:
         return [SAFETY_TAG, VERSION, self.height, self.round, int(self.step), self.locked_round,
-                self.locked_value_id, self.valid_round, self.valid_value, [m.to_record() for m in self.signed]]
+                self.locked_value_id, self.valid_round, self.valid_value, [m.to_record() for m in self.signed],
+                [v.to_record() for v in self.justification]]
 
     def encode(self) -> bytes:
         return codec.encode(self.to_record())
 
     @classmethod
     def from_record(cls, value: Any) -> SafetyRecord:
-        f = codec.expect_record(value, SAFETY_TAG, VERSION, 8, "safety record")
+        f = codec.expect_record(value, SAFETY_TAG, VERSION, 9, "safety record")
         locked_id = f[4]
         if locked_id is not None:
             locked_id = codec.expect_bytes(locked_id, "safety.locked_value_id", VALUE_ID_BYTES)
         valid_value = f[6]
         if valid_value is not None:
             valid_value = codec.expect_bytes(valid_value, "safety.valid_value")
+        justification = tuple(v for v in (message_from_record(m) for m in codec.expect_list(
+            f[8], "safety.justification", max_length=MAX_JUSTIFICATION)) if isinstance(v, Prevote))
+        if len(justification) != len(f[8]):
+            raise codec.UnexpectedShape("safety.justification: only prevotes justify a lock")
         signed = tuple(message_from_record(m) for m in codec.expect_list(f[7], "safety.signed", max_length=3 * KEEP_ROUNDS))
         return cls(
             height=codec.expect_int(f[0], "safety.height", -1, MAX_HEIGHT),
@@ -113,6 +132,7 @@ class SafetyRecord:
             valid_round=codec.expect_int(f[5], "safety.valid_round", -1, MAX_ROUND),
             valid_value=valid_value,
             signed=signed,
+            justification=justification,
         )
 
     @classmethod

@@ -9,8 +9,8 @@ validator at index ``(height + round) mod n``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from consensus.crypto import PUBLIC_KEY_BYTES
 

@@ -48,9 +48,9 @@ class Scenario:
     """Byzantine validators by index."""
     crashes: tuple[Crash, ...] = ()
     """Crash-and-restart of honest validators."""
-    network: NetworkConfig = NetworkConfig()
+    network: NetworkConfig = field(default_factory=NetworkConfig)
     """Delays, losses, partition and GST."""
-    timeouts: TimeoutConfig = TimeoutConfig(0.2, 0.1, 0.1, 0.05, 0.1, 0.05)
+    timeouts: TimeoutConfig = field(default_factory=lambda: TimeoutConfig(0.2, 0.1, 0.1, 0.05, 0.1, 0.05))
     """Consensus timeouts (short: the virtual network is fast)."""
     gossip_interval: float = 0.25
     """How often a node that made no progress re-sends the messages it knows of the current height."""

@@ -20,13 +20,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consensus.actions import (
-    Action, Broadcast, BuildValue, Commit, PersistSafety, ReportEvidence, ScheduleTimeout, ValidateValue,
+    Action,
+    Broadcast,
+    BuildValue,
+    Commit,
+    PersistSafety,
+    ReportEvidence,
+    ScheduleTimeout,
+    ValidateValue,
 )
 from consensus.certificate import CommitCertificate
 from consensus.crypto import KeyPair, verify
 from consensus.engine import Engine
 from consensus.events import (
-    DecisionReceived, Event, MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated,
+    DecisionReceived,
+    Event,
+    MessageReceived,
+    StartHeight,
+    TimeoutFired,
+    ValueBuilt,
+    ValueValidated,
 )
 from consensus.evidence import Evidence
 from consensus.messages import Proposal, SignedMessage

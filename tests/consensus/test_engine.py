@@ -7,13 +7,30 @@ from consensus.certificate import CommitCertificate
 from consensus.crypto import hash_bytes
 from consensus.engine import Engine, EngineLimits
 from consensus.events import (
-    DecisionReceived, MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated,
+    DecisionReceived,
+    MessageReceived,
+    StartHeight,
+    TimeoutFired,
+    ValueBuilt,
+    ValueValidated,
 )
 from consensus.messages import (
-    Precommit, Prevote, Proposal, Step, sign_precommit, sign_prevote, sign_proposal,
+    Precommit,
+    Prevote,
+    Proposal,
+    Step,
+    sign_precommit,
+    sign_prevote,
+    sign_proposal,
 )
 from tests.consensus.helpers import (
-    CHAIN, KEYS, broadcasts, feed, started, timeouts, validator_set,
+    CHAIN,
+    KEYS,
+    broadcasts,
+    feed,
+    started,
+    timeouts,
+    validator_set,
 )
 
 VALUE = b"block one"

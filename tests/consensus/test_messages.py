@@ -5,7 +5,13 @@ import pytest
 from consensus import codec
 from consensus.crypto import verify
 from consensus.messages import (
-    Precommit, Prevote, decode_message, encode_message, sign_precommit, sign_prevote, sign_proposal,
+    Precommit,
+    Prevote,
+    decode_message,
+    encode_message,
+    sign_precommit,
+    sign_prevote,
+    sign_proposal,
 )
 from tests.consensus.helpers import CHAIN, KEYS
 

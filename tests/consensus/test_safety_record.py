@@ -37,7 +37,7 @@ def test_the_record_round_trips_through_the_codec() -> None:
 
 def test_the_record_refuses_lower_positions_and_different_messages_at_the_same_one() -> None:
     prevote = sign_prevote(KEYS[0], CHAIN, 1, 2, VID)
-    record = SafetyRecord.initial().after_signing(prevote, -1, None, -1, None)
+    record = SafetyRecord.initial().after_signing(prevote)
     assert record.permits(prevote)  # identical bytes: harmless
     assert not record.permits(sign_prevote(KEYS[0], CHAIN, 1, 2, None))
     assert not record.permits(sign_prevote(KEYS[0], CHAIN, 1, 1, None))
@@ -85,8 +85,20 @@ def test_a_restarted_proposer_re_proposes_its_valid_value_not_a_new_one() -> Non
 
 
 def test_a_record_from_a_later_height_blocks_signing_at_an_earlier_one() -> None:
-    record = SafetyRecord.initial().after_signing(sign_prevote(KEYS[0], CHAIN, 7, 0, None), -1, None, -1, None)
+    record = SafetyRecord.initial().after_signing(sign_prevote(KEYS[0], CHAIN, 7, 0, None))
     engine = Engine(CHAIN, KEYS[0], TIMEOUTS, safety=record)
     actions = engine.handle(StartHeight(3, validator_set(4)), 0.0)
     actions += engine.handle(TimeoutFired(3, 0, Step.PROPOSE), 1.0)
     assert broadcasts(actions) == [] and engine.counters.refused_to_sign == 1
+
+
+def test_a_restarted_validator_still_holds_the_polka_behind_its_lock() -> None:
+    # The prevotes it locked on may include one that only it received; it must be able to show them.
+    engine, _ = started(KEYS[0])
+    polka = [MessageReceived(sign_prevote(KEYS[i], CHAIN, 1, 0, VID)) for i in (1, 2)]
+    before = feed(engine, MessageReceived(sign_proposal(KEYS[1], CHAIN, 1, 0, VALUE, -1)),
+                  ValueValidated(1, VID, True), *polka)
+    record = last_record(before)
+    assert {v.validator for v in record.justification} == {KEYS[i].public_key for i in (0, 1, 2)}
+    revived, _ = restart(record)
+    assert {m.message for m in polka} <= set(revived.known_messages())

@@ -274,6 +274,14 @@ class Transport:
         if self._closing:
             writer.close()
             return None
+        if not self._is_allowed(session.peer_key):
+            # Removed from the peer set while the handshake was in flight: remove_peer already ran
+            # and would never drop a link registered after it.
+            self.counters.refused_keys += 1
+            log.info("refusing %s: removed from the peer set during the handshake",
+                     session.peer_key.hex()[:16])
+            writer.close()
+            return None
         link = PeerLink(session, reader, writer, session.initiator_key(self._public_key))
         current = self._links.get(link.peer_key)
         if current is not None:

@@ -234,6 +234,40 @@ def cmd_bench_apply(args: argparse.Namespace) -> int:
                            repeats=args.repeats, json_path=args.json)
 
 
+def cmd_bench_load(args: argparse.Namespace) -> int:
+    from node.bench_load import LoadOptions, run_load_bench
+
+    return run_load_bench(LoadOptions(
+        duration=args.duration, rate=args.rate, accounts=args.accounts, validators=args.validators,
+        observers=args.observers, invalid_share=args.invalid_share, json_path=args.json, directory=args.dir,
+        keep=args.keep, api_port=args.api_port, p2p_port=args.p2p_port, batch=args.batch, drain=args.drain,
+        concurrency=args.concurrency, pool=args.pool, seed=args.seed, max_pending=args.max_pending))
+
+
+def _bench_load_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--duration", type=float, default=60.0, help="seconds of submission (default 60)")
+    sp.add_argument("--rate", type=float, default=0.0, help="offered TPS; 0 = as fast as accepted (default)")
+    sp.add_argument("--accounts", type=int, default=1000, help="funded customer accounts in genesis")
+    sp.add_argument("--validators", type=int, default=4)
+    sp.add_argument("--observers", type=int, default=1)
+    sp.add_argument("--invalid-share", type=float, default=0.02,
+                    help="share of invalid transfers: half overdrafts, half bad signatures (default 0.02)")
+    sp.add_argument("--json", help="write results here")
+    sp.add_argument("--dir", help="testnet directory (default: a fresh temp dir, removed afterwards)")
+    sp.add_argument("--keep", action="store_true", help="keep the testnet directory")
+    sp.add_argument("--api-port", type=int, default=18600, help="first node's API port")
+    sp.add_argument("--p2p-port", type=int, default=17600, help="first node's p2p port")
+    sp.add_argument("--batch", type=int, default=0, help="transactions per POST (default: by rate, 10..200)")
+    sp.add_argument("--drain", type=float, default=10.0, help="seconds to wait for in-flight txs at the end")
+    sp.add_argument("--concurrency", type=int, default=2, help="with --rate 0: posts outstanding per node")
+    sp.add_argument("--pool", type=int, default=0,
+                    help="transfers to pre-sign (default duration x rate, or x 4,000 with --rate 0)")
+    sp.add_argument("--seed", type=int, default=1, help="workload random seed")
+    sp.add_argument("--max-pending", type=int, default=20_000,
+                    help="with --rate 0: at most this many accepted txs waiting for a block (0 = no bound)")
+    sp.set_defaults(func=cmd_bench_load)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bakong", description="Bakong-like permissioned BFT ledger node")
     sub = p.add_subparsers(dest="command", required=True)
@@ -336,7 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--p2p-port", type=int, default=7100)
     tr.set_defaults(func=cmd_testnet_run)
 
-    b = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    bench = sub.add_parser("bench", help="benchmarks (default: load, e.g. bakong bench --duration 60)")
+    _bench_load_options(bench)
+    b = bench.add_subparsers(dest="bench")
+    _bench_load_options(b.add_parser("load", help="a testnet under open-loop transfer load, submit to COMMITTED"))
     ba = b.add_parser("apply", help="execution + commit and signature verification on one core")
     ba.add_argument("--transfers", type=int, default=50_000)
     ba.add_argument("--accounts", type=int, default=1000)

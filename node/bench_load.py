@@ -391,8 +391,8 @@ class ResourceSampler:
 
     @staticmethod
     def _machine_busy() -> float:
-        times = psutil.cpu_times()
-        return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+        times = psutil.cpu_times()  # steal and guest time are not ours to count; irq time is the kernel's work for us
+        return float(sum(getattr(times, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq")))
 
     def begin(self) -> None:
         self.t0 = time.monotonic()
@@ -678,7 +678,7 @@ async def _measure(opts: LoadOptions, directory: Path, nodes: list[TestnetNode],
                 track.final[i] = 3
         client.retry.clear()
         drain_deadline = time.monotonic() + opts.drain
-        while time.monotonic() < drain_deadline and any(f == -1 for f in track.final):
+        while time.monotonic() < drain_deadline and track.pending > 0:
             await asyncio.sleep(0.2)
         sampler.end()
         done.set()
@@ -719,11 +719,16 @@ def run_load_bench(opts: LoadOptions) -> int:
         print(f"pre-signed {n:,} transfers in {time.perf_counter() - t0:.1f} s; "
               f"submitting for {opts.duration:g} s ...", flush=True)
         result = asyncio.run(_measure(opts, directory, nodes, work))
+        for entry in result["nodes"]:
+            entry["exit_code"] = procs[entry["name"]].poll()  # None: still running, as it should be
         print_table(result)
         if opts.json_path:
             Path(opts.json_path).write_text(json.dumps(result, indent=2) + "\n")
             print(f"  results written to {opts.json_path}")
-        return 0 if result["head"]["agree"] else 3
+        crashed = [n["name"] for n in result["nodes"] if n["exit_code"] is not None]
+        if crashed:
+            print(f"  warning: node(s) exited during the run: {', '.join(crashed)} (see {directory / 'logs'})")
+        return 0 if result["head"]["agree"] and not crashed else 3
     finally:
         stop(procs.values())
         if temp and not opts.keep:

@@ -15,6 +15,11 @@ Departures from the pseudo-code, all documented in docs/consensus.md:
 - Line 49 accepts the value from any proposal of the height with the decided id (the bytes are what
   matters), and ``DecisionReceived`` (a certificate from block sync) decides as well.
 - After a decision the engine waits for ``StartHeight(h + 1, validators)``: the set comes from outside.
+- Votes are counted per value by distinct validators, so an equivocator counts for each value it
+  signed (as the paper counts messages); at most two votes per validator, round and kind are kept.
+- The driver must provide the paper's gossip: when it makes no progress it re-sends
+  ``known_messages()`` to its peers, and it answers peers that are behind with a committed block and
+  its certificate (block sync, fed back as ``DecisionReceived``).
 """
 
 from __future__ import annotations
@@ -508,7 +513,7 @@ class Engine:
                 if validity is None:
                     continue
                 acceptable = self.locked_round == -1 or self.locked_value_id == value_id
-            elif vr < self.round and self._log(vr).prevotes.count(value_id) >= quorum:  # lines 28-33
+            elif vr < self.round and self._polka(vr, value_id, quorum):  # lines 28-33
                 if validity is None:
                     continue
                 acceptable = self.locked_round <= vr or self.locked_value_id == value_id
@@ -517,6 +522,10 @@ class Engine:
             self._prevote(value_id if validity and acceptable else None)
             return True
         return False
+
+    def _polka(self, round_: int, value_id: bytes, quorum: int) -> bool:
+        log = self._rounds.get(round_)
+        return log is not None and log.prevotes.count(value_id) >= quorum
 
     def _on_decision_received(self, event: DecisionReceived) -> None:
         certificate = event.certificate

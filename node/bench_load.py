@@ -556,6 +556,9 @@ def summarize(opts: LoadOptions, work: Workload, track: Tracking, sampler: Resou
         "block_size_mean": round(statistics.fmean(b["txs"] for b in loaded), 1) if loaded else 0.0,
         "block_size_max": max((b["txs"] for b in blocks), default=0),
         "block_interval_mean_s": round(statistics.fmean(intervals), 3) if intervals else math.nan,
+        # From the proposer's block time to the commit on the watched validator: consensus + execution + commit.
+        "block_commit_delay_mean_s": round(statistics.fmean((b["committed_ms"] - b["created_ms"]) / 1000 for b in loaded), 3)
+        if loaded else math.nan,
         "nodes": per_node,
         "client": {"cpu_percent": round(sampler.cpu_percent("client"), 1),
                    "peak_rss_mb": round(sampler.peak_rss["client"] / 2**20, 1),
@@ -592,7 +595,8 @@ def print_table(r: dict[str, Any]) -> None:
         ("pending after drain", f"{r['pending_after_drain']:,}"),
         ("blocks (with txs) / mean size / max size",
          f"{r['blocks']} ({r['blocks_with_txs']}) / {r['block_size_mean']:,.1f} / {r['block_size_max']:,}"),
-        ("block interval mean (s)", f"{r['block_interval_mean_s']:.3f}"),
+        ("block interval / proposal-to-commit, mean (s)",
+         f"{r['block_interval_mean_s']:.3f} / {r['block_commit_delay_mean_s']:.3f}"),
         ("disk bytes per committed tx (per node)", f"{r['disk_bytes_per_tx']:,.0f}"),
         ("client CPU % / in-flight max", f"{r['client']['cpu_percent']:.0f} / {r['client']['in_flight_max']}"),
     ]

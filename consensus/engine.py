@@ -408,7 +408,8 @@ class Engine:
             self._justification())
         self._out.append(PersistSafety(self.safety))
         self._out.append(Broadcast(message))
-        self._own.append(message)
+        if message not in self._own:
+            self._own.append(message)
         self._seen.add(message)
         return True
 

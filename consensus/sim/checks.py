@@ -49,14 +49,17 @@ def certificate_violations(result: SimResult) -> list[str]:
     return violations
 
 
-def evidence_violations(result: SimResult) -> list[str]:
-    """Evidence only ever names faulty validators, and honest engines never refuse to sign."""
+def conduct_violations(result: SimResult) -> list[str]:
+    """Evidence only names faulty validators; honest engines persist before sending and never have a
+    signature refused by their own safety record (which would mean their state contradicts it)."""
     faulty_keys = {result.validators.keys[i] for i in result.scenario.faults}
     violations = [f"node {reporter} accused an honest validator" for reporter, evidence in result.evidence
                   if evidence.validator not in faulty_keys]
     for node in result.honest_nodes:
         if node.engine is not None and node.engine.counters.refused_to_sign:
             violations.append(f"node {node.node_id}: its safety record refused a signature")
+        if node.unpersisted_broadcasts:
+            violations.append(f"node {node.node_id}: sent {node.unpersisted_broadcasts} unpersisted messages")
     return violations
 
 
@@ -97,4 +100,4 @@ def liveness_violations(result: SimResult) -> list[str]:
 def safety_violations(result: SimResult) -> list[str]:
     """Everything that must hold whatever the number of faults (f+1 twins can break agreement)."""
     return (agreement_violations(result) + validity_violations(result) + certificate_violations(result)
-            + evidence_violations(result))
+            + conduct_violations(result))

@@ -104,6 +104,8 @@ class SimNode:
     """Engine position at the previous gossip tick."""
     synced: dict[tuple[int, int], float] = field(default_factory=dict)
     """(peer, height) -> when a decision was last sent to it, to rate-limit block sync."""
+    unpersisted_broadcasts: int = 0
+    """Signed messages an honest engine sent that its persisted record did not cover (must stay 0)."""
     relayed: set[SignedMessage] = field(default_factory=set)
     """Messages already forwarded (only with ``Scenario.relay``)."""
 
@@ -237,6 +239,8 @@ class Simulation:
         if isinstance(action, PersistSafety):
             node.persisted = action.record
         elif isinstance(action, Broadcast):
+            if node.honest and (node.persisted is None or action.message not in node.persisted.signed):
+                node.unpersisted_broadcasts += 1
             self._broadcast(node, action.message)
         elif isinstance(action, ScheduleTimeout):
             self._push(action.at, "timer", node.node_id, TimeoutFired(action.height, action.round, action.step))

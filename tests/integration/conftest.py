@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,17 +17,56 @@ from pathlib import Path
 import pytest
 
 from consensus.crypto import KeyPair
-from node.client import NodeClient
+from node.client import ClientError, NodeClient
+from node.config import load_config
 from node.keyfile import read_key
 from node.testnet import TestnetNode, init_testnet, start_node
 
 ROOT = Path(__file__).resolve().parents[2]
+# Short heartbeat and round timeouts so a multi-node test sees many heights and rounds in seconds.
+FAST_BLOCK = {"batch_wait_ms": 20, "max_block_interval_ms": 500}
+FAST_CONSENSUS = {"propose_timeout_ms": 1000, "prevote_timeout_ms": 300, "precommit_timeout_ms": 300,
+                  "timeout_delta_ms": 200}
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_port_range(count: int) -> int:
+    """A base port such that base .. base+count-1 are all free now (init_testnet numbers ports
+    consecutively). Drawn below the kernel's ephemeral range, so the nodes' own outgoing connections
+    cannot take one of them between this check and the nodes binding it."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+def add_consensus_section(config: Path, timeouts: dict[str, int]) -> None:
+    """Append a [consensus] table to a node config that init_testnet wrote (it ends with [block])."""
+    with config.open("a") as f:
+        f.write("\n[consensus]\n" + "".join(f"{k} = {v}\n" for k, v in timeouts.items()))
+
+
+class NodeExited(RuntimeError):
+    def __init__(self, name: str, code: int, log: str) -> None:
+        super().__init__(f"node {name} exited with {code}:\n{log}")
+        self.log = log
 
 
 @dataclass
@@ -45,17 +86,40 @@ class RunningNet:
         return str(self.dir / "keys" / f"{account}.key")
 
     def start(self, node: TestnetNode) -> None:
-        self.procs[node.name] = start_node(self.dir, node)
+        self.start_all([node])
+
+    def start_all(self, nodes: list[TestnetNode] | None = None, timeout: float = 30.0) -> None:
+        """Start several nodes at once (so they boot in parallel), then wait until each is healthy."""
+        todo = self.nodes if nodes is None else nodes
+        for node in todo:
+            self.procs[node.name] = start_node(self.dir, node)
+        deadline = time.monotonic() + timeout
+        for node in todo:
+            self._wait_ready(node, deadline, timeout)
+
+    def _wait_ready(self, node: TestnetNode, deadline: float, timeout: float) -> None:
+        # Ready means *this* process answers: on a busy machine another node may hold the port, and
+        # its /healthz must not pass for ours (ours then exits with "address already in use").
+        expected = read_key(load_config(node.config).key_path).public_key.hex()
         client = NodeClient(node.api_url)
-        deadline = time.monotonic() + 30
-        while not client.healthy():
+        while True:
             proc = self.procs[node.name]
             if proc.poll() is not None:
-                log = (self.dir / "logs" / f"{node.name}.log").read_text()[-2000:]
-                raise RuntimeError(f"node {node.name} exited with {proc.returncode}:\n{log}")
+                raise NodeExited(node.name, proc.returncode, self.log(node.name)[-2000:])
+            try:
+                if client.healthy() and client.status()["public_key"] == expected:
+                    return
+            except ClientError:
+                pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"node {node.name} not healthy in 30 s")
+                raise RuntimeError(f"node {node.name} not healthy in {timeout} s")
             time.sleep(0.05)
+
+    def node(self, name: str) -> TestnetNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def log(self, name: str) -> str:
+        return (self.dir / "logs" / f"{name}.log").read_text(errors="replace")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(name)
@@ -88,6 +152,53 @@ def single_node(tmp_path: Path) -> Iterator[RunningNet]:
                          block={"batch_wait_ms": 20, "max_block_interval_ms": 500})
     net = RunningNet(tmp_path / "net", nodes)
     net.start(nodes[0])
+    try:
+        yield net
+    finally:
+        net.stop_all()
+
+
+def start_network(directory: Path, validators: int = 4, observers: int = 1) -> RunningNet:
+    """A loopback network of separate node processes with fast timeouts, every node healthy. Ports
+    are checked free before the nodes bind them, so another test run can take one in between: then
+    the network is made again on fresh ports."""
+    count = validators + observers
+    for attempt in range(3):
+        nodes = init_testnet(directory, validators=validators, observers=observers,
+                             base_port=free_port_range(count), p2p_base_port=free_port_range(count),
+                             block=FAST_BLOCK)
+        for node in nodes:
+            add_consensus_section(node.config, FAST_CONSENSUS)
+        net = RunningNet(directory, nodes)
+        try:
+            net.start_all()
+            return net
+        except NodeExited as exc:
+            net.stop_all()
+            if "address already in use" not in exc.log or attempt == 2:
+                raise
+            shutil.rmtree(directory)
+        except BaseException:
+            net.stop_all()
+            raise
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[RunningNet]:
+    """4 validators (nbc, aclb, abaa, wing) + 1 observer (ftb), each its own process; for tests that
+    kill nodes or change the peer set."""
+    net = start_network(tmp_path / "net")
+    try:
+        yield net
+    finally:
+        net.stop_all()
+
+
+@pytest.fixture(scope="module")
+def shared_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNet]:
+    """The same 4 + 1 network, shared by a module's tests that leave every node running."""
+    net = start_network(tmp_path_factory.mktemp("shared") / "net")
     try:
         yield net
     finally:

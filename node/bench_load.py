@@ -192,6 +192,7 @@ class LoadClient:
         self.track = track
         self.batch = batch
         self.index = {h: i for i, h in enumerate(work.hashes)}
+        self.chain: dict[int, tuple[str, str]] = {}  # height -> (hash, state root) on the watched validator
         self.retry: deque[tuple[float, int]] = deque()  # (due time, tx index)
         self.next_tx = 0
         self.next_node = 0
@@ -291,6 +292,7 @@ class LoadClient:
                     t.committed += 1
                 else:
                     t.committed_invalid += 1
+        self.chain[height] = (block["hash"], block["state_root"])
         t.blocks.append({"height": height, "created_ms": block["created_ms"], "committed_ms": block["committed_ms"],
                          "txs": len(block["txs"]), "ours": ours, "rejected": len(rejected),
                          "arrived_s": time.time()})
@@ -475,24 +477,35 @@ async def rejection_reasons(session: aiohttp.ClientSession, api_url: str, hashes
     return reasons
 
 
-async def agreed_head(session: aiohttp.ClientSession, nodes: list[TestnetNode],
+async def agreed_head(session: aiohttp.ClientSession, nodes: list[TestnetNode], chain: dict[int, tuple[str, str]],
                       timeout: float = 10.0) -> dict[str, Any]:
-    """Every node's (height, hash, state root); retried until they agree or ``timeout`` passes."""
+    """Every node's head, checked against the watched validator's chain (``chain``: height -> (hash,
+    state root) from its block stream). Retried until all heads are equal or ``timeout`` passes; nodes
+    still committing a backlog may stop at different heights, and then each head must match the block
+    the watched validator committed at that height (one chain, not yet one head)."""
     deadline = time.monotonic() + timeout
     while True:
-        heads = {}
+        heads: dict[str, tuple[Any, Any, Any]] = {}
         for n in nodes:
             try:
                 s = await _json_get(session, n.api_url + "/v1/status")
                 heads[n.name] = (s["height"], s["block_hash"], s["state_root"])
             except (TimeoutError, aiohttp.ClientError, ValueError, KeyError):
                 heads[n.name] = (None, None, None)
-        if len(set(heads.values())) == 1 or time.monotonic() > deadline:
+        same = len(set(heads.values())) == 1
+        if same or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.25)
-    first = next(iter(heads.values()))
-    return {"agree": len(set(heads.values())) == 1, "height": first[0], "hash": first[1], "state_root": first[2],
-            "per_node": {name: {"height": h[0], "hash": h[1], "state_root": h[2]} for name, h in heads.items()}}
+    stream_deadline = time.monotonic() + 3.0  # a node may be ahead of what the stream has delivered yet
+    while any(h[0] is not None and h[0] > max(chain, default=0) for h in heads.values()) \
+            and time.monotonic() < stream_deadline:
+        await asyncio.sleep(0.1)
+    checked = {name: h[0] in chain and chain[h[0]] == (h[1], h[2]) for name, h in heads.items()}
+    one_chain = same and None not in next(iter(heads.values())) or all(checked.values())
+    top = max(heads.values(), key=lambda h: h[0] or -1)
+    return {"agree": one_chain, "same_head": same, "height": top[0], "hash": top[1], "state_root": top[2],
+            "per_node": {name: {"height": h[0], "hash": h[1], "state_root": h[2], "matches_watched": checked[name]}
+                         for name, h in heads.items()}}
 
 
 def summarize(opts: LoadOptions, work: Workload, track: Tracking, sampler: ResourceSampler, window: tuple[float, float],
@@ -608,11 +621,13 @@ def print_table(r: dict[str, Any]) -> None:
     for n in r["nodes"]:
         print(f"  {n['name']:8} {n['role']:9} {n['cpu_percent']:>7.1f} {n['peak_rss_mb']:>12.1f} {n['disk_bytes'] / 2**20:>8.1f}")
     h = r["head"]
-    verdict = "all nodes agree" if h["agree"] else "NODES DISAGREE"
+    verdict = "all nodes agree" if h["same_head"] else \
+        "all nodes on one chain, some still committing the backlog" if h["agree"] else "NODES DISAGREE"
     print(f"\n  head: {verdict}: height {h['height']}, hash {str(h['hash'])[:16]}..., state root {str(h['state_root'])[:16]}...")
-    if not h["agree"]:
+    if not h["same_head"]:
         for name, v in h["per_node"].items():
-            print(f"    {name:8} height {v['height']} hash {str(v['hash'])[:16]} root {str(v['state_root'])[:16]}")
+            print(f"    {name:8} height {v['height']} hash {str(v['hash'])[:16]} root {str(v['state_root'])[:16]}"
+                  f"{'  = the watched validator at that height' if v['matches_watched'] else '  NOT CHECKED OR DIFFERENT'}")
     m = r["machine"]
     print(f"  machine: {m['cpu_model']}, {m['logical_cpus']} logical CPUs, {m['memory_gb']} GB, Python {m['python']}; "
           f"CPU busy {m['cpu_busy_percent']:.0f}% of {100 * m['logical_cpus']}%, other processes {m['cpu_other_processes_percent']:.0f}%")
@@ -687,6 +702,7 @@ async def _measure(opts: LoadOptions, directory: Path, nodes: list[TestnetNode],
         sampler.end()
         done.set()
         await progress
+        head = await agreed_head(session, nodes, client.chain)
         watcher.cancel()
         try:
             await watcher
@@ -697,7 +713,6 @@ async def _measure(opts: LoadOptions, directory: Path, nodes: list[TestnetNode],
         if unsent:
             track.refusals["NOT_RECEIVED/mempool_full"] += unsent
         reasons = await rejection_reasons(session, watched.api_url, [work.hashes[i] for i in track.rejected_in_block])
-        head = await agreed_head(session, nodes)
     disk = {n.name: (disk_before[n.name], _dir_bytes(directory / "data" / n.name)) for n in nodes}
     return summarize(opts, work, track, sampler, (start, sent_end), nodes, head, reasons, disk, batch, unsent)
 

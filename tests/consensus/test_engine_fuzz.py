@@ -13,7 +13,12 @@ from consensus.actions import Action, Broadcast, PersistSafety
 from consensus.crypto import hash_bytes
 from consensus.engine import Engine
 from consensus.events import (
-    Event, MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated,
+    Event,
+    MessageReceived,
+    StartHeight,
+    TimeoutFired,
+    ValueBuilt,
+    ValueValidated,
 )
 from consensus.evidence import conflicting
 from consensus.messages import Prevote, SignedMessage, Step, sign_precommit, sign_prevote, sign_proposal

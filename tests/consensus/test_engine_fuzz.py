@@ -58,7 +58,7 @@ events = st.one_of(
 
 def resolve(engine: Engine, item: tuple[str, object, object] | str) -> Event:
     h, r = engine.height, engine.round
-    if item == "timeout":
+    if isinstance(item, str):  # "timeout"
         return TimeoutFired(h, r, engine.step)
     kind, key, value_id = item
     assert isinstance(key, type(ME)) and (value_id is None or isinstance(value_id, bytes))

@@ -12,7 +12,7 @@ PACKAGE = Path(consensus.__file__).parent
 
 
 def imported_roots(source: str) -> set[str]:
-    roots = set()
+    roots: set[str] = set()
     for item in ast.walk(ast.parse(source)):
         if isinstance(item, ast.Import):
             roots.update(alias.name.split(".")[0] for alias in item.names)

@@ -7,6 +7,7 @@ from consensus.crypto import verify
 from consensus.messages import (
     Precommit,
     Prevote,
+    SignedMessage,
     decode_message,
     encode_message,
     sign_precommit,
@@ -19,7 +20,7 @@ VALUE_ID = b"\x11" * 32
 
 
 def test_every_message_kind_round_trips_through_the_codec() -> None:
-    messages = [
+    messages: list[SignedMessage] = [
         sign_proposal(KEYS[0], CHAIN, 5, 2, b"block", 1),
         sign_prevote(KEYS[1], CHAIN, 5, 2, VALUE_ID),
         sign_prevote(KEYS[1], CHAIN, 5, 2, None),

@@ -2,8 +2,8 @@
 
 Steps: write a fresh testnet (N validators + M observers, K funded customer accounts ``c{i}@<bank>``
 sharing one key), start every node as its own process, pre-sign and encode the whole workload, then
-submit it open-loop from one asyncio client (aiohttp, msgpack batches, round-robin over every node)
-while a WebSocket on the first validator (``/v1/blocks/ws``) reports each committed block. After the
+submit it from one asyncio client (aiohttp, msgpack batches, round-robin over every node), open-loop
+at ``--rate`` or as fast as accepted with ``--rate 0``, while a WebSocket on the first validator (``/v1/blocks/ws``) reports each committed block. After the
 duration, a drain period lets accepted transactions finish; then the table and the JSON are written.
 
 Rules of measurement (also in the JSON, under ``method``):

@@ -16,6 +16,7 @@ Routes:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -280,6 +281,7 @@ async def node_status(request: web.Request) -> web.Response:
         "state_root": head.state_root.hex(),
         "peers": _peers_json(node),
         "consensus": _consensus_json(node),
+        "p2p": dataclasses.asdict(node.network.transport.counters) if node.network is not None else None,
         "mempool_size": len(node.mempool),
         "mempool_bytes": node.mempool.size_bytes,
         "uptime_s": (now_ms() - node.started_ms) // 1000,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 
 
 class NodeMetrics:
@@ -30,3 +34,18 @@ class NodeMetrics:
         self.synced_blocks = Counter("bakong_synced_blocks", "Blocks applied through block sync", registry=r)
         self.peers = Gauge("bakong_peers_connected", "Peers with an open connection", registry=r)
         self.round = Gauge("bakong_consensus_round", "Consensus round at the current height", registry=r)
+
+    def watch_transport(self, counters: Any) -> None:
+        """Export the transport's own running totals (refused keys, bad frames, bytes...) as counters."""
+        self.registry.register(_TransportCollector(counters))
+
+
+class _TransportCollector:
+    def __init__(self, counters: Any) -> None:
+        self.counters = counters
+
+    def collect(self) -> Any:
+        family = CounterMetricFamily("bakong_p2p", "Transport totals by kind", labels=["kind"])
+        for field in dataclasses.fields(self.counters):
+            family.add_metric([field.name], getattr(self.counters, field.name))
+        yield family

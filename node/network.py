@@ -37,6 +37,7 @@ class P2PNetwork:
         self.peers: dict[bytes, Peer] = {}
         self.transport = Transport(node.chain_id, node.key, self.is_allowed, self.on_message, max_frame=MAX_FRAME,
                                    on_connect=self.on_connect, on_disconnect=self.on_disconnect)
+        node.metrics.watch_transport(self.transport.counters)
         self.gossip = TxGossiper(node, self.send_to_validators)
         self.sync = BlockSync(node, self.transport.send, self.on_synced)
         self.driver: ConsensusDriver | None = None

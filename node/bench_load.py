@@ -512,8 +512,9 @@ def summarize(opts: LoadOptions, work: Workload, track: Tracking, sampler: Resou
               nodes: list[TestnetNode], head: dict[str, Any], reasons: Counter[str], disk: dict[str, tuple[int, int]],
               batch: int, unsent: int) -> dict[str, Any]:
     start, sent_end = window
-    # The schedule spans the whole duration even though its last batch leaves one interval before the end.
-    sending = opts.duration if sent_end - start >= 0.9 * opts.duration else sent_end - start
+    # An open-loop schedule spans the whole duration (its last batch leaves one interval before the end);
+    # as-fast-as-accepted sending stops at the duration, or earlier if the pre-signed pool ran out.
+    sending = opts.duration if opts.rate else sent_end - start
     latencies = sorted(track.commit_ms[i] / 1000 - track.submit_s[i]
                        for i in range(len(work)) if track.final[i] == 1 and work.kinds[i] == VALID)
     commit_times = [track.commit_ms[i] / 1000 for i in range(len(work)) if track.final[i] == 1 and work.kinds[i] == VALID]

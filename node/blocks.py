@@ -8,6 +8,7 @@ ones too, so any node that re-executes it derives the same statuses and error co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from consensus import codec
@@ -58,7 +59,12 @@ class Block:
         return self.header.height
 
     def encode(self) -> bytes:
-        return codec.encode_trusted([BLOCK_TAG, VERSION, self.header_bytes, [tx.encode() for tx in self.transactions]])
+        """The canonical bytes (the consensus value); computed once."""
+        raw: bytes | None = self.__dict__.get("_raw")
+        if raw is None:
+            raw = codec.encode_trusted([BLOCK_TAG, VERSION, self.header_bytes, [tx.encode() for tx in self.transactions]])
+            object.__setattr__(self, "_raw", raw)
+        return raw
 
 
 def tx_root(transactions: tuple[Transaction, ...] | list[Transaction]) -> bytes:
@@ -84,21 +90,34 @@ def decode_header(header_bytes: bytes) -> BlockHeader:
     )
 
 
-def decode_block(data: bytes) -> Block:
-    """Decode an untrusted block; structure only (``node.ledger`` checks it against the chain)."""
+def decode_block(data: bytes, known: Callable[[bytes], Transaction | None] | None = None) -> Block:
+    """Decode an untrusted block; structure only (``node.ledger`` checks it against the chain).
+
+    ``known`` maps a transaction's exact bytes to an already decoded copy (the mempool's), so a
+    validator does not decode again what it decoded when the transaction was gossiped."""
     try:
         f = codec.expect_record(codec.decode(data, MAX_BLOCK_BYTES), BLOCK_TAG, VERSION, 2, "block")
         header_bytes = codec.expect_bytes(f[0], "header")
         header = decode_header(header_bytes)
         raw_txs = codec.expect_list(f[1], "transactions")
-        txs = tuple(decode_transaction(codec.expect_bytes(t, "transaction")) for t in raw_txs)
+        txs = tuple(_decode_tx(codec.expect_bytes(t, "transaction"), known) for t in raw_txs)
     except codec.CodecError as exc:
         raise InvalidBlock(f"bad_block_{exc.code}", exc.message) from exc
     except StatelessError as exc:
         raise InvalidBlock("bad_block_transaction", exc.message) from exc
     if tx_root(txs) != header.tx_root:
         raise InvalidBlock("bad_tx_root", "the transactions do not match the header's tx_root")
-    return Block(header, header_bytes, txs, hash_bytes(header_bytes))
+    block = Block(header, header_bytes, txs, hash_bytes(header_bytes))
+    object.__setattr__(block, "_raw", bytes(data))  # canonical (decode checked)
+    return block
+
+
+def _decode_tx(raw: bytes, known: Callable[[bytes], Transaction | None] | None) -> Transaction:
+    if known is not None:
+        tx = known(raw)
+        if tx is not None:
+            return tx
+    return decode_transaction(raw)
 
 
 def decode_stored_block(data: bytes) -> Block:

@@ -165,7 +165,7 @@ class ConsensusDriver:
         if value_id in self._candidates:
             return True
         try:
-            block = decode_block(value)
+            block = decode_block(value, node.mempool.by_bytes)
             if block.header.created_ms > node.clock_ms() + 5 * 60 * 1000:
                 raise InvalidBlock("block_from_future", "block time is too far ahead of our clock")
             execution = node.ledger.validate_block(block)
@@ -190,7 +190,7 @@ class ConsensusDriver:
                 return None  # block sync got there first, on this same thread
             found = self._candidates.get(action.certificate.value_id)
             if found is None:  # decided without our own validation (e.g. we were late): validate now
-                block = decode_block(action.value)
+                block = decode_block(action.value, node.mempool.by_bytes)
                 found = (block, node.ledger.validate_block(block))
             block, execution = found
             node.ledger.commit(block, execution, action.certificate.encode())

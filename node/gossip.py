@@ -4,14 +4,17 @@ Outbound: accepted transactions are buffered and flushed every ``flush_ms`` (or 
 one TxGossip frame, so a burst of submissions costs a few frames, not one per transaction.
 Validators form a full mesh, so a validator does not re-gossip what it got from another validator;
 what arrives from an observer (which talks to validators only) is passed on to the other validators.
-Inbound: each transaction is decoded, skipped if already known, and checked statelessly once (the
-verified-signature cache means a transaction is verified once per node however it arrives).
+Inbound: batches wait in a bounded intake queue and are admitted 64 transactions at a time, yielding
+to the event loop in between, so a flood of gossip cannot starve consensus. Each transaction is
+decoded, skipped if already known, and checked statelessly once (the verified-signature cache means
+a transaction is verified once per node however it arrives).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Any, Callable
 
 from node.errors import StatelessError
@@ -21,17 +24,22 @@ from node.transactions import decode_transaction
 from node.validation import validate_stateless
 
 log = logging.getLogger("bakong.gossip")
+SLICE = 64
 
 
 class TxGossiper:
     def __init__(self, node: Any, send_to_validators: Callable[[bytes, bytes | None], None],
-                 flush_ms: int = 10, max_batch: int = 1000) -> None:
+                 flush_ms: int = 10, max_batch: int = 1000, max_intake: int = 50_000) -> None:
         self.node = node
         self.send_to_validators = send_to_validators
         self.flush_s = flush_ms / 1000
         self.max_batch = min(max_batch, MAX_GOSSIP_TXS)
         self._pending: list[bytes] = []
         self._flusher: asyncio.TimerHandle | None = None
+        self._intake: deque[tuple[bytes, TxGossip, bool]] = deque()
+        self._intake_txs = 0
+        self.max_intake = max_intake
+        self._drainer: asyncio.Future[None] | None = None
 
     def enqueue(self, tx_bytes: bytes) -> None:
         """A transaction this node accepted from a client (or an observer): tell the validators."""
@@ -49,13 +57,32 @@ class TxGossiper:
             batch, self._pending = self._pending, []
             self.send_to_validators(encode_peer_message(TxGossip(tuple(batch))), exclude)
 
-    def receive(self, sender: bytes, msg: TxGossip, sender_is_validator: bool) -> int:
-        """Add a peer's transactions to the mempool; returns how many were new."""
+    def receive(self, sender: bytes, msg: TxGossip, sender_is_validator: bool) -> None:
+        """Queue a peer's transactions for intake; checked in slices so consensus messages interleave."""
+        if self._intake_txs + len(msg.txs) > self.max_intake:
+            self.node.metrics.gossip_dropped.inc(len(msg.txs))  # the proposer still has them
+            return
+        self._intake.append((sender, msg, sender_is_validator))
+        self._intake_txs += len(msg.txs)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        while self._intake:
+            sender, msg, from_validator = self._intake.popleft()
+            self._intake_txs -= len(msg.txs)
+            for start in range(0, len(msg.txs), SLICE):
+                self._admit(sender, msg.txs[start:start + SLICE], from_validator)
+                await asyncio.sleep(0)  # let consensus and the API run between slices
+
+    def _admit(self, sender: bytes, txs: tuple[bytes, ...], sender_is_validator: bool) -> int:
         node = self.node
         now = node.clock_ms()
         added = 0
         forward: list[bytes] = []
-        for data in msg.txs:
+        for data in txs:
+            if node.mempool.by_bytes(data) is not None:
+                continue
             try:
                 tx = decode_transaction(data)
             except StatelessError:

@@ -19,6 +19,8 @@ class Mempool:
         self.max_txs = max_txs
         self.max_bytes = max_bytes
         self._txs: dict[bytes, tuple[Transaction, int]] = {}
+        # Exact bytes -> decoded tx: a proposed block's transactions are found here without decoding.
+        self._by_raw: dict[bytes, Transaction] = {}
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -38,8 +40,12 @@ class Mempool:
         if len(self._txs) >= self.max_txs or self._bytes + size > self.max_bytes:
             raise MempoolFull("the mempool is full; retry shortly")
         self._txs[tx.hash] = (tx, size)
+        self._by_raw[tx.encode()] = tx
         self._bytes += size
         return True
+
+    def by_bytes(self, raw: bytes) -> Transaction | None:
+        return self._by_raw.get(raw)
 
     def peek(self, limit: int) -> list[Transaction]:
         """Up to ``limit`` oldest transactions, left in the pool until ``remove``."""
@@ -55,6 +61,7 @@ class Mempool:
             entry = self._txs.pop(h, None)
             if entry is not None:
                 self._bytes -= entry[1]
+                self._by_raw.pop(entry[0].encode(), None)
 
     def pending_for(self, creator: str) -> list[Transaction]:
         return [tx for tx, _s in self._txs.values() if tx.creator == creator]

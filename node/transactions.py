@@ -64,7 +64,12 @@ class Transaction:
         return self.payload.creator
 
     def encode(self) -> bytes:
-        return codec.encode([TX_TAG, VERSION, self.payload_bytes, [list(s) for s in self.signatures]])
+        """The canonical bytes; computed once (they go into every block and gossip frame)."""
+        raw: bytes | None = self.__dict__.get("_raw")
+        if raw is None:
+            raw = codec.encode_trusted([TX_TAG, VERSION, self.payload_bytes, [list(s) for s in self.signatures]])
+            object.__setattr__(self, "_raw", raw)
+        return raw
 
     def signing_digest(self) -> bytes:
         return signing_digest(Domain.TRANSACTION, self.payload.chain_id, self.payload_bytes)
@@ -127,4 +132,6 @@ def decode_transaction(data: bytes) -> Transaction:
     except codec.CodecError as exc:
         raise StatelessError(f"bad_encoding_{exc.code}", exc.message) from exc
     payload = decode_payload(payload_bytes)
-    return Transaction(payload, payload_bytes, tuple(sigs), hash_bytes(payload_bytes))
+    tx = Transaction(payload, payload_bytes, tuple(sigs), hash_bytes(payload_bytes))
+    object.__setattr__(tx, "_raw", bytes(data))  # canonical (decode checked), so it is the encoding
+    return tx

@@ -94,6 +94,11 @@ class ConsensusDriver:
     def own_messages(self) -> list[bytes]:
         return [encode_message(m) for m in self.engine.own_messages()]
 
+    def known_messages(self) -> list[bytes]:
+        """Every checked message of the current height: re-sent when stalled, supplying the gossip the
+        paper assumes (what one correct node received, every correct node eventually receives)."""
+        return [encode_message(m) for m in self.engine.known_messages()]
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self.start_next_height()

@@ -4,8 +4,9 @@ Who talks to whom follows the peer set in the committed state (AddPeer / RemoveP
 it may connect; validators dial every other validator (a full mesh) and observers dial the
 validators, who accept them. Consensus messages go to validators only. After every commit a node
 announces its head to everyone it is connected to, and once a second it repeats that (so laggards
-notice and sync) and, if no block was committed lately, re-sends its own votes of the current height
-(so a message lost to a dropped connection does not stall the round).
+notice and sync) and, if no block was committed lately, re-sends every message it knows of the current
+height (the gossip the paper assumes: a message lost to a dropped connection, or seen by only some
+nodes, cannot stall the round).
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ class P2PNetwork:
             self.announce_head()
             self.sync.maybe_request()
             if self.driver is not None and loop.time() - self.driver.last_commit > 2 * TICK_S:
-                for message in self.driver.own_messages():
+                for message in self.driver.known_messages():
                     self.broadcast_consensus(message)
             if self.driver is not None:
                 self.node.metrics.round.set(self.driver.engine.round)

@@ -57,6 +57,14 @@ class TxGossiper:
             batch, self._pending = self._pending, []
             self.send_to_validators(encode_peer_message(TxGossip(tuple(batch))), exclude)
 
+    def regossip_stale(self, older_than_s: float = 3.0, limit: int = 1000) -> int:
+        """Send again what has waited too long: a transaction accepted while no validator was connected,
+        or lost with a dropped connection, still reaches the validators. Bounded per call."""
+        stale = self.node.mempool.waiting_longer_than(older_than_s, limit)
+        if stale:
+            self.send_to_validators(encode_peer_message(TxGossip(tuple(tx.encode() for tx in stale))), None)
+        return len(stale)
+
     def receive(self, sender: bytes, msg: TxGossip, sender_is_validator: bool) -> None:
         """Queue a peer's transactions for intake; checked in slices so consensus messages interleave."""
         if self._intake_txs + len(msg.txs) > self.max_intake:

@@ -7,6 +7,8 @@ Retry-After rather than letting memory grow. Deduplicated by hash. Ordered first
 
 from __future__ import annotations
 
+import time
+
 from node.transactions import Transaction
 
 
@@ -18,7 +20,7 @@ class Mempool:
     def __init__(self, max_txs: int, max_bytes: int) -> None:
         self.max_txs = max_txs
         self.max_bytes = max_bytes
-        self._txs: dict[bytes, tuple[Transaction, int]] = {}
+        self._txs: dict[bytes, tuple[Transaction, int, float]] = {}  # hash -> (tx, size, arrival)
         # Exact bytes -> decoded tx: a proposed block's transactions are found here without decoding.
         self._by_raw: dict[bytes, Transaction] = {}
         self._bytes = 0
@@ -39,7 +41,7 @@ class Mempool:
             return False
         if len(self._txs) >= self.max_txs or self._bytes + size > self.max_bytes:
             raise MempoolFull("the mempool is full; retry shortly")
-        self._txs[tx.hash] = (tx, size)
+        self._txs[tx.hash] = (tx, size, time.monotonic())
         self._by_raw[tx.encode()] = tx
         self._bytes += size
         return True
@@ -50,8 +52,18 @@ class Mempool:
     def peek(self, limit: int) -> list[Transaction]:
         """Up to ``limit`` oldest transactions, left in the pool until ``remove``."""
         out = []
-        for tx, _size in self._txs.values():
+        for tx, _size, _at in self._txs.values():
             if len(out) >= limit:
+                break
+            out.append(tx)
+        return out
+
+    def waiting_longer_than(self, seconds: float, limit: int) -> list[Transaction]:
+        """Up to ``limit`` oldest transactions queued more than ``seconds`` ago (candidates for re-gossip)."""
+        cutoff = time.monotonic() - seconds
+        out = []
+        for tx, _size, at in self._txs.values():
+            if at > cutoff or len(out) >= limit:
                 break
             out.append(tx)
         return out
@@ -64,4 +76,4 @@ class Mempool:
                 self._by_raw.pop(entry[0].encode(), None)
 
     def pending_for(self, creator: str) -> list[Transaction]:
-        return [tx for tx, _s in self._txs.values() if tx.creator == creator]
+        return [tx for tx, _s, _at in self._txs.values() if tx.creator == creator]

@@ -166,6 +166,7 @@ class P2PNetwork:
             await asyncio.sleep(TICK_S)
             self.announce_head()
             self.sync.maybe_request()
+            self.gossip.regossip_stale()
             if self.driver is not None and loop.time() - self.driver.last_commit > 2 * TICK_S:
                 for message in self.driver.known_messages():
                     self.broadcast_consensus(message)

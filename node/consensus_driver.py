@@ -51,7 +51,7 @@ class ConsensusDriver:
         self._candidates: dict[bytes, tuple[Block, BlockExecution]] = {}
         self._timers: list[asyncio.TimerHandle] = []
         self._build_task: asyncio.Task[None] | None = None
-        self.last_commit = asyncio.get_event_loop().time()
+        self.last_commit = asyncio.get_running_loop().time()
         self.evidence_count = sum(1 for _ in node.store.scan(EVIDENCE_PREFIX))
 
     # ---- engine lifecycle ----

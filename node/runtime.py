@@ -27,7 +27,7 @@ from node.mempool import Mempool
 from node.metrics import NodeMetrics
 from node.queries import QueryService
 from node.status import StatusHub
-from storage.db import LedgerStore
+from storage.db import CorruptHead, LedgerStore
 
 log = logging.getLogger("bakong.node")
 
@@ -48,6 +48,7 @@ class Node:
         try:
             self.ledger = Ledger(self.store, self.genesis.chain_id)
             self.ledger.ensure_genesis(self.genesis)
+            check_head(self.ledger)
         except Exception:
             self.store.close()
             raise
@@ -95,6 +96,16 @@ class Node:
     def close(self) -> None:
         self.worker.shutdown(wait=True)
         self.store.close()
+
+
+def check_head(ledger: Ledger) -> None:
+    """Refuse a head record of the right shape that does not name the stored block it claims (a
+    damaged or partly copied database): serving from it would fail later, mid-consensus."""
+    head = ledger.head
+    block = ledger.block(head.height)
+    if block is None or block.hash != head.block_hash or block.header.state_root != head.state_root:
+        raise CorruptHead(f"the head record names block {head.height}, which is missing or differs; "
+                          "the database cannot be trusted")
 
 
 def status_json(tx_hash: bytes, status: str, height: int | None = None, index: int | None = None,

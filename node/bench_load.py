@@ -48,6 +48,7 @@ import msgpack
 import psutil
 
 from node import commands as c
+from node.genesis import bulk_accounts, parse_genesis
 from node.keyfile import read_key
 from node.testnet import CHAIN_ID, CUSTOMER_BALANCES, TestnetNode, init_testnet, load_pids
 from node.testnet_control import stop, up
@@ -139,10 +140,15 @@ def _amount(minor: int) -> str:
 
 
 def bench_accounts(directory: Path) -> list[str]:
-    """The benchmark accounts of a testnet's genesis (those holding the shared bench key)."""
-    genesis = json.loads((directory / "genesis.json").read_text())
+    """The benchmark accounts of a testnet's genesis (those holding the shared bench key): its bulk
+    accounts, generated from the genesis's ``bulk_accounts`` spec, and any ordinary account with that key."""
+    genesis = parse_genesis(json.loads((directory / "genesis.json").read_text()))
     shared = read_key(directory / "keys" / "bench.key").public_key.hex()
-    return [a["id"] for a in genesis["accounts"] if a.get("public_key") == shared]
+    found = [a["id"] for a in genesis.document["accounts"] if a.get("public_key") == shared]
+    bulk = bulk_accounts(genesis)
+    if bulk is not None and bulk.public_key.hex() == shared:
+        found.extend(bulk.account_id(i) for i in range(bulk.count))
+    return found
 
 
 def build_workload(n: int, accounts: list[str], key: Any, invalid_share: float, seed: int,

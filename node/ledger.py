@@ -8,6 +8,8 @@ commit everything in one synced batch. Execution never writes the database; only
 from __future__ import annotations
 
 import json
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +19,8 @@ from node import commands as c
 from node.blocks import Block, BlockHeader, ZERO_HASH, decode_stored_block, make_block, tx_root
 from node.errors import InvalidBlock
 from node.execution import COMMITTED, Executor, TxResult
-from node.genesis import Genesis, GenesisError, genesis_transactions
+from node.genesis import (BulkAccounts, Genesis, GenesisError, bulk_account_chunks, bulk_accounts,
+                          genesis_transactions)
 from node.state import CommittedCache, StateView, next_state_root
 from node.transactions import Transaction
 from node.validation import VerifiedSignatures
@@ -26,6 +29,11 @@ from storage.db import ChainMismatch, Head, LedgerStore
 
 META_CHAIN_ID = keys.META + b"chain_id"
 META_GENESIS = keys.META + b"genesis_fingerprint"
+# Written (synced) before a bulk-account import starts: a restart that finds it but no head knows the
+# rows already in the database came from this genesis file, not from another one.
+META_GENESIS_IMPORT = keys.META + b"genesis_import"
+
+log = logging.getLogger("bakong.ledger")
 
 
 def genesis_fingerprint(genesis: Genesis) -> bytes:
@@ -80,7 +88,19 @@ class Ledger:
         return self.store.head is not None
 
     def ensure_genesis(self, genesis: Genesis) -> None:
-        """Commit block 0 on an empty database, or check the database was made from this genesis."""
+        """Commit block 0 on an empty database, or check the database was made from this genesis.
+
+        Block 0 holds the ordinary genesis transactions. A ``bulk_accounts`` section is then imported by
+        writing its rows directly, chunk by chunk (one unsynced WriteBatch per chunk, nothing kept in the
+        decoded cache), and the state root is chained over the chunks in order:
+        ``root = next_state_root(root, chunk)``, starting from the root of the genesis transactions. The
+        genesis block's header carries the final root, so the block hash covers every bulk account.
+
+        Crash safety: the head record is written only by the final commit of block 0 (synced; a synced
+        LevelDB write makes every earlier write durable too). A crash during the import leaves rows but no
+        head and no genesis record, so the next start redoes the whole import; the rows are a pure function
+        of the genesis file, so rewriting them is idempotent. ``META_GENESIS_IMPORT`` refuses to resume
+        over rows of a different genesis file."""
         fingerprint = genesis_fingerprint(genesis)
         stored = self.store.get(META_GENESIS)
         if stored is not None:
@@ -89,15 +109,46 @@ class Ledger:
             return
         if self.store.head is not None:
             raise ChainMismatch("the database has blocks but no genesis record")
+        started = time.monotonic()
         txs = tuple(genesis_transactions(genesis))
         execution = self.execute(0, genesis.created_ms, txs, genesis=True, prev_root=ZERO_HASH)
         failed = [(i, r) for i, r in enumerate(execution.results) if r.status != COMMITTED]
         if failed:
             index, result = failed[0]
             raise GenesisError("bad_genesis", f"genesis transaction {index} fails: {result.error_code} {result.message}")
+        bulk = bulk_accounts(genesis)
+        if bulk is not None and bulk.count:
+            execution.state_root = self._import_bulk_accounts(bulk, execution.state_root, fingerprint)
         header = BlockHeader(0, ZERO_HASH, genesis.created_ms, b"", tx_root(txs), execution.state_root, ())
         extra = {META_CHAIN_ID: self.chain_id.encode(), META_GENESIS: fingerprint}
         self.commit(make_block(header, txs), execution, b"", extra=extra)
+        log.info("genesis committed: %d transactions, %d bulk accounts, in %.1f s", len(txs),
+                 bulk.count if bulk else 0, time.monotonic() - started)
+
+    def _import_bulk_accounts(self, bulk: BulkAccounts, root: bytes, fingerprint: bytes) -> bytes:
+        """Write the bulk accounts' rows (without a head) and return the state root chained over them."""
+        marker = self.store.get(META_GENESIS_IMPORT)
+        if marker is not None and marker != fingerprint:
+            raise ChainMismatch("the data directory holds an unfinished import of a different genesis file; "
+                                "remove it and start again")
+        self.store.put_durable(META_GENESIS_IMPORT, fingerprint)
+        # LedgerStore.commit always moves the head, which must wait for the end of the import: write the
+        # chunks through the underlying plyvel handle instead (unsynced: the final commit's sync covers them).
+        db = self.store._db  # noqa: SLF001 - the one writer of rows outside a block commit
+        started = time.monotonic()
+        done = 0
+        for writes in bulk_account_chunks(bulk):
+            root = next_state_root(root, writes)  # type: ignore[arg-type]  # bytes values only
+            with db.write_batch(transaction=True) as batch:
+                for key, value in writes.items():
+                    batch.put(key, value)
+            done += len(writes)
+        # The genesis execution may have cached "absent" for keys the import just wrote: forget it all
+        # (commit() then caches the ordinary genesis writes; bulk rows are read from LevelDB on demand).
+        self.committed.clear()
+        log.info("genesis bulk import: %d accounts (%d rows) in %.1f s", bulk.count, done,
+                 time.monotonic() - started)
+        return root
 
     # ---- execution ----
 

@@ -92,6 +92,8 @@ async def _body_items(request: web.Request, single: str, many: str) -> tuple[lis
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "bad_json", "body is not valid JSON") from None
+    except RecursionError:  # e.g. 10,000 nested lists: the decoder gives up; the client gets a clear 400
+        raise ApiError(400, "bad_json", "body JSON is nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "body must be a JSON object")
     if single in body:

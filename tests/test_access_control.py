@@ -19,16 +19,20 @@ import pytest
 from consensus.actions import Commit, ValidateValue
 from consensus.crypto import hash_bytes
 from consensus.events import MessageReceived, ValueValidated
-from consensus.messages import Domain, Precommit, Proposal, proposal_signing_body, sign_precommit, sign_prevote, \
-    sign_proposal, vote_signing_body
+from consensus.messages import (
+    Domain, Precommit, Proposal, proposal_signing_body, sign_precommit, sign_prevote, sign_proposal,
+    vote_signing_body,
+)
 from node import commands as c
 from node import errors as e
 from node.blocks import BlockHeader, make_block, tx_root
 from node.errors import InvalidBlock, QueryError, StatelessError
 from node.execution import COMMITTED, REJECTED
-from node.queries import GetAccountAssetTransactions, GetAccountDetail, GetAccountAssets, GetBlock, QueryService, \
-    decode_query, sign_query
-from node.transactions import TxPayload, build_transaction
+from node.queries import (
+    GetAccountAssets, GetAccountAssetTransactions, GetAccountDetail, GetBlock, QueryService, decode_query,
+    sign_query,
+)
+from node.transactions import build_transaction
 from node.validation import VerifiedSignatures, validate_stateless
 from tests.consensus.helpers import CHAIN as CONSENSUS_CHAIN, KEYS, feed, started
 from tests.ledger_world import CHAIN, KHR, Chain, key
@@ -58,13 +62,15 @@ def test_customer_cannot_give_itself_the_central_bank_role_and_so_still_cannot_m
     for role in ("central_bank", "bank_admin", "superuser"):
         assert code_of(chain.run_one(ALICE, c.AppendRole(ALICE, role))) == (REJECTED, e.PERMISSION_DENIED)
     assert chain.account(ALICE)[1] == roles_before
-    assert code_of(chain.run_one(ALICE, c.AddAssetQuantity(KHR, "1000000.00"))) == (REJECTED, e.PERMISSION_DENIED)
+    minted = chain.run_one(ALICE, c.AddAssetQuantity(KHR, "1000000.00"))
+    assert code_of(minted) == (REJECTED, e.PERMISSION_DENIED)
     assert chain.balance(ALICE) == 100000
 
 
 def test_customer_cannot_mint_inside_an_otherwise_valid_transaction(chain: Chain) -> None:
     """A mint hidden after a legitimate payment rejects the whole transaction: the payment is undone too."""
-    result = chain.run_one(ALICE, pay(ALICE, BOB, "1"), c.AddAssetQuantity(KHR, "500.00"), pay(ALICE, BOB, "2"))
+    result = chain.run_one(ALICE, pay(ALICE, BOB, "1"), c.AddAssetQuantity(KHR, "500.00"),
+                           pay(ALICE, BOB, "2"))
     assert (result.status, result.command_index, result.error_code) == (REJECTED, 1, e.PERMISSION_DENIED)
     assert (chain.balance(ALICE), chain.balance(BOB)) == (100000, 0)
 
@@ -72,11 +78,13 @@ def test_customer_cannot_mint_inside_an_otherwise_valid_transaction(chain: Chain
 def test_a_grant_to_move_funds_does_not_let_the_grantee_take_over_the_account(chain: Chain) -> None:
     assert chain.run_one(ALICE, c.GrantPermission(BOB, "can_transfer_my_assets")).status == COMMITTED
     signatories = chain.account(ALICE)[2]
-    assert code_of(chain.run_one(BOB, c.AddSignatory(ALICE, key(BOB).public_key))) == (REJECTED, e.PERMISSION_DENIED)
+    takeover = chain.run_one(BOB, c.AddSignatory(ALICE, key(BOB).public_key))
+    assert code_of(takeover) == (REJECTED, e.PERMISSION_DENIED)
     assert code_of(chain.run_one(BOB, c.SetAccountQuorum(ALICE, 1))) == (REJECTED, e.PERMISSION_DENIED)
     # Bob can pass on a grant only over his own account, so Dave gains nothing over Alice's.
     assert chain.run_one(BOB, c.GrantPermission(DAVE, "can_transfer_my_assets")).status == COMMITTED
-    assert code_of(chain.run_one(DAVE, pay(ALICE, DAVE, "1"))) == (REJECTED, e.PERMISSION_DENIED)  # not transitive
+    # Not transitive:
+    assert code_of(chain.run_one(DAVE, pay(ALICE, DAVE, "1"))) == (REJECTED, e.PERMISSION_DENIED)
     assert chain.account(ALICE)[2] == signatories
 
 
@@ -92,7 +100,8 @@ def test_a_revoked_signatory_key_can_no_longer_move_funds(chain: Chain) -> None:
     chain.run_one(ALICE, c.AddSignatory(ALICE, phone.public_key))
     assert chain.run_one(ALICE, pay(ALICE, BOB, "1"), signers=(phone,)).status == COMMITTED
     chain.run_one(ALICE, c.RemoveSignatory(ALICE, phone.public_key))
-    assert code_of(chain.run_one(ALICE, pay(ALICE, BOB, "1"), signers=(phone,))) == (REJECTED, e.NOT_A_SIGNATORY)
+    after = chain.run_one(ALICE, pay(ALICE, BOB, "1"), signers=(phone,))
+    assert code_of(after) == (REJECTED, e.NOT_A_SIGNATORY)
     assert chain.balance(BOB) == 100
 
 
@@ -106,8 +115,8 @@ def test_a_transfer_whose_amount_is_raised_after_signing_is_refused(chain: Chain
         validate_stateless(forged, CHAIN, chain.now, VerifiedSignatures())
     assert info.value.code == "bad_signature"
     head = chain.ledger.head
-    header = BlockHeader(head.height + 1, head.block_hash, chain.now + 1000, chain.proposer, tx_root([forged]),
-                         head.state_root, ())
+    header = BlockHeader(head.height + 1, head.block_hash, chain.now + 1000, chain.proposer,
+                         tx_root([forged]), head.state_root, ())
     with pytest.raises(InvalidBlock) as block_info:
         chain.ledger.validate_block(make_block(header, (forged,)))
     assert block_info.value.code == "bad_transaction_signature"
@@ -147,8 +156,8 @@ def test_a_transaction_for_this_chain_cannot_be_replayed_on_a_chain_with_another
             validate_stateless(tx, there.chain_id, there.now, VerifiedSignatures())
         assert info.value.code == "wrong_chain"
         head = there.ledger.head
-        header = BlockHeader(head.height + 1, head.block_hash, there.now + 1000, there.proposer, tx_root([tx]),
-                             head.state_root, ())
+        header = BlockHeader(head.height + 1, head.block_hash, there.now + 1000, there.proposer,
+                             tx_root([tx]), head.state_root, ())
         with pytest.raises(InvalidBlock):
             there.ledger.validate_block(make_block(header, (tx,)))
         assert there.balance(BOB) == 0
@@ -166,7 +175,9 @@ def ask(chain: Chain, signed) -> dict:
 def test_customer_cannot_read_another_customers_details_history_or_blocks(chain: Chain) -> None:
     chain.run_one(BOB, c.SetAccountDetail(BOB, "phone", "+855-12-111"))
     chain.run_one(ALICE, pay(ALICE, BOB, "1"))
-    for query in (GetAccountDetail(BOB, None, None), GetAccountAssetTransactions(BOB, KHR, 10, None), GetBlock(1)):
+    queries = (GetAccountDetail(BOB, None, None), GetAccountAssetTransactions(BOB, KHR, 10, None),
+               GetBlock(1))
+    for query in queries:
         with pytest.raises(QueryError) as err:
             ask(chain, sign_query(CHAIN, ALICE, chain.now, 1, query, key(ALICE)))
         assert err.value.code == e.PERMISSION_DENIED, query
@@ -205,39 +216,45 @@ def observer_with_a_valid_proposal():
     return engine
 
 
+def precommit_by(i: int) -> MessageReceived:
+    return MessageReceived(sign_precommit(KEYS[i], CONSENSUS_CHAIN, 1, 0, VID))
+
+
 def commits(actions) -> list[Commit]:
     return [a for a in actions if isinstance(a, Commit)]
 
 
 def test_precommits_from_keys_outside_the_validator_set_never_make_a_decision() -> None:
     engine = observer_with_a_valid_proposal()
-    insiders = [MessageReceived(sign_precommit(KEYS[i], CONSENSUS_CHAIN, 1, 0, VID)) for i in (1, 2)]
-    outsiders = [MessageReceived(sign_precommit(KEYS[i], CONSENSUS_CHAIN, 1, 0, VID)) for i in (5, 6, 7, 8, 9)]
+    insiders = [precommit_by(i) for i in (1, 2)]
+    outsiders = [precommit_by(i) for i in (5, 6, 7, 8, 9)]
     assert commits(feed(engine, *insiders, *outsiders)) == []
     assert engine.counters.unknown_validator == 5
-    assert len(commits(feed(engine, MessageReceived(sign_precommit(KEYS[3], CONSENSUS_CHAIN, 1, 0, VID))))) == 1
+    assert len(commits(feed(engine, precommit_by(3)))) == 1
 
 
 def in_the_name_of(victim: int, signer: int, value_id: bytes | None = VID) -> Precommit:
     """A precommit naming validator ``victim`` but signed by validator ``signer`` over that very body."""
     body = vote_signing_body(Precommit.tag, 1, 0, value_id, KEYS[victim].public_key)
-    return Precommit(1, 0, value_id, KEYS[victim].public_key, KEYS[signer].sign_for(Domain.PRECOMMIT, CONSENSUS_CHAIN, body))
+    signature = KEYS[signer].sign_for(Domain.PRECOMMIT, CONSENSUS_CHAIN, body)
+    return Precommit(1, 0, value_id, KEYS[victim].public_key, signature)
 
 
 def test_a_validator_cannot_vote_in_another_validators_name() -> None:
     engine = observer_with_a_valid_proposal()
-    genuine = [MessageReceived(sign_precommit(KEYS[i], CONSENSUS_CHAIN, 1, 0, VID)) for i in (1, 2)]
+    genuine = [precommit_by(i) for i in (1, 2)]
     impostor = MessageReceived(in_the_name_of(victim=3, signer=1))
     assert commits(feed(engine, *genuine, impostor)) == []
     assert engine.counters.bad_signature == 1
     # The impersonated validator's own vote still counts: the forgery did not take its slot.
-    assert len(commits(feed(engine, MessageReceived(sign_precommit(KEYS[3], CONSENSUS_CHAIN, 1, 0, VID))))) == 1
+    assert len(commits(feed(engine, precommit_by(3)))) == 1
 
 
 def test_a_proposal_in_the_proposers_name_signed_by_another_validator_is_dropped() -> None:
     engine, _ = started(KEYS[0])
     body = proposal_signing_body(1, 0, hash_bytes(b"usurped"), -1, KEYS[1].public_key)
-    usurped = Proposal(1, 0, b"usurped", -1, KEYS[1].public_key, KEYS[2].sign_for(Domain.PROPOSAL, CONSENSUS_CHAIN, body))
+    signature = KEYS[2].sign_for(Domain.PROPOSAL, CONSENSUS_CHAIN, body)
+    usurped = Proposal(1, 0, b"usurped", -1, KEYS[1].public_key, signature)
     actions = feed(engine, MessageReceived(usurped))
     assert not [a for a in actions if isinstance(a, ValidateValue)]
     assert engine.counters.bad_signature == 1

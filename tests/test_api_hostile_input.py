@@ -44,7 +44,8 @@ from tests.integration.conftest import free_port
 MAX_BODY = 64 * 1024
 MAX_BATCH = 20
 MAX_WEBSOCKETS = 3
-FUZZ = settings(max_examples=int(os.environ["API_FUZZ_EXAMPLES"])) if os.environ.get("API_FUZZ_EXAMPLES") else settings()
+FUZZ = (settings(max_examples=int(os.environ["API_FUZZ_EXAMPLES"])) if os.environ.get("API_FUZZ_EXAMPLES")
+        else settings())
 HOSTILE_INPUTS = {"count": 0}
 
 
@@ -80,12 +81,14 @@ class LiveApi:
         await web.TCPSite(self.runner, "127.0.0.1", self.config.api.port).start()
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
 
-    async def _request(self, method: str, path: str, data: bytes | None, headers: dict[str, str] | None) -> Answer:
+    async def _request(self, method: str, path: str, data: bytes | None,
+                       headers: dict[str, str] | None) -> Answer:
         url = yarl.URL(self.base + path, encoded=True)
         async with self.session.request(method, url, data=data, headers=headers) as resp:
             return Answer(resp.status, resp.content_type, await resp.read(), dict(resp.headers))
 
-    def request(self, method: str, path: str, data: bytes | None = None, content_type: str | None = None) -> Answer:
+    def request(self, method: str, path: str, data: bytes | None = None,
+                content_type: str | None = None) -> Answer:
         headers = None if content_type is None else {"Content-Type": content_type}
         return self.run(self._request(method, path, data, headers))
 
@@ -126,8 +129,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("hostile") / "net"
     nodes = init_testnet(root, validators=1, observers=0, base_port=free_port(), p2p_base_port=free_port())
     loaded = load_config(nodes[0].config)
-    config = dataclasses.replace(loaded, api=ApiConfig(loaded.api.host, loaded.api.port, max_body_bytes=MAX_BODY,
-                                                       max_batch=MAX_BATCH, max_websockets=MAX_WEBSOCKETS))
+    limits = ApiConfig(loaded.api.host, loaded.api.port, max_body_bytes=MAX_BODY, max_batch=MAX_BATCH,
+                       max_websockets=MAX_WEBSOCKETS)
+    config = dataclasses.replace(loaded, api=limits)
     api = LiveApi(config)
     w = World(api, root / "keys")
     try:
@@ -172,13 +176,17 @@ def assert_serving(api: LiveApi) -> None:
 
 POST_PATHS = ["/v1/transactions", "/v1/queries"]
 CONTENT_TYPES = ["application/json", "application/msgpack", "text/plain", "application/octet-stream",
-                 "application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz", "application/json; charset=latin-1",
+                 "application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz",
+                 "application/json; charset=latin-1",
                  "application/msgpack; charset=utf-8", "*/*", "application/../json"]
 BODY_KEYS = ["transaction", "transactions", "query", "queries"]
 
-scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=50) | st.binary(max_size=50).map(bytes.hex)
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
-                           max_leaves=25)
+scalars = (st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=50)
+           | st.binary(max_size=50).map(bytes.hex))
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=25)
 
 
 def nested(depth: int, kind: str) -> str:
@@ -194,7 +202,8 @@ deep_bodies = st.builds(nested, st.sampled_from([2, 100, 999, 1000, 5000, 10_000
 huge_strings = st.builds(lambda key, n, ch: json.dumps({key: ch * n}).encode(), st.sampled_from(BODY_KEYS),
                          st.sampled_from([10_000, 30_000, MAX_BODY // 2 - 20, MAX_BODY - 40]),
                          st.sampled_from(["0", "a", "zz", "\u00e9", "\\"]))
-shaped_json = st.builds(lambda key, value: json.dumps({key: value}).encode(), st.sampled_from(BODY_KEYS), json_values)
+shaped_json = st.builds(lambda key, value: json.dumps({key: value}).encode(), st.sampled_from(BODY_KEYS),
+                        json_values)
 wrong_typed = st.builds(lambda d: json.dumps(d).encode(),
                         st.fixed_dictionaries({}, optional={k: json_values for k in BODY_KEYS}))
 msgpack_bodies = st.one_of(
@@ -205,7 +214,8 @@ msgpack_bodies = st.one_of(
 )
 any_body = st.one_of(st.binary(max_size=4096), json_values.map(lambda v: json.dumps(v).encode()), shaped_json,
                      wrong_typed, deep_bodies, huge_strings, msgpack_bodies)
-content_types = st.one_of(st.sampled_from(CONTENT_TYPES), st.none(), st.text(max_size=30).filter(lambda t: t.isprintable()))
+content_types = st.one_of(st.sampled_from(CONTENT_TYPES), st.none(),
+                          st.text(max_size=30).filter(lambda t: t.isprintable()))
 
 
 def flip(data: bytes, positions: list[int]) -> bytes:
@@ -247,7 +257,8 @@ def test_post_endpoints_answer_any_body_with_a_clear_error_never_500(world: Worl
 
 @FUZZ
 @given(path=st.sampled_from(POST_PATHS), body=msgpack_bodies)
-def test_msgpack_garbage_is_refused_as_bad_msgpack_or_bad_request(world: World, path: str, body: bytes) -> None:
+def test_msgpack_garbage_is_refused_as_bad_msgpack_or_bad_request(world: World, path: str,
+                                                                   body: bytes) -> None:
     answer = world.api.request("POST", path, body, "application/msgpack")
     check(answer, "POST", path)
     assert answer.status in (202, 400, 403, 404, 409, 413, 503)
@@ -263,7 +274,8 @@ def test_mutated_valid_transactions_and_queries_are_refused_cleanly(world: World
         path = "/v1/queries"
     elif target == "tx_msgpack":
         raw = bytes.fromhex(world.tx_hex("msgpack"))
-        answer = world.api.request("POST", "/v1/transactions", msgpack.packb(mutate(raw, mutation)), "application/msgpack")
+        answer = world.api.request("POST", "/v1/transactions", msgpack.packb(mutate(raw, mutation)),
+                                   "application/msgpack")
         path = "/v1/transactions"
     else:
         raw = bytes.fromhex(world.tx_hex(target))
@@ -279,18 +291,24 @@ def test_mutated_valid_transactions_and_queries_are_refused_cleanly(world: World
 GET_PATHS = ["/v1/status", "/healthz", "/metrics", "/v1/evidence", "/v1/transactions/{seg}",
              "/v1/transactions/{seg}/ws", "/v1/blocks/ws", "/v1/{seg}", "/{seg}", "/v1/transactions",
              "/v1/queries", "/v1/transactions/{seg}/{seg}"]
-segments = st.one_of(st.text(max_size=80), st.binary(max_size=32).map(bytes.hex), st.binary(min_size=32, max_size=32).map(bytes.hex),
-                     st.sampled_from(["..", ".", "%00", "%2e%2e", "a" * 3000, "0" * 64, "g" * 64, "0" * 63, "ＡＢ"]))
+PRE_ENCODED = ["%00", "%2e%2e", "%2F", "%zz", "%"]  # sent as they are; every other segment is percent-encoded
+segments = st.one_of(st.text(max_size=80), st.binary(max_size=32).map(bytes.hex),
+                     st.binary(min_size=32, max_size=32).map(bytes.hex),
+                     st.sampled_from(["..", ".", "a" * 3000, "0" * 64, "g" * 64, "0" * 63, "ＡＢ",
+                                      *PRE_ENCODED]))
+
+
+def in_path(segment: str) -> str:
+    return segment if segment in PRE_ENCODED else urllib.parse.quote(segment, safe="")
 
 
 @FUZZ
 @given(template=st.sampled_from(GET_PATHS), segment=segments,
        method=st.sampled_from(["GET", "GET", "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]),
        body=st.none() | st.binary(max_size=256))
-def test_every_endpoint_with_random_paths_and_methods_answers_json_never_500(world: World, template: str, segment: str,
-                                                                               method: str, body: bytes | None) -> None:
-    quoted = segment if segment.startswith("%") else urllib.parse.quote(segment, safe="")
-    path = template.replace("{seg}", quoted)
+def test_every_endpoint_with_random_paths_and_methods_answers_json_never_500(
+        world: World, template: str, segment: str, method: str, body: bytes | None) -> None:
+    path = template.replace("{seg}", in_path(segment))
     check(world.api.request(method, path, body), method, path)
 
 
@@ -298,8 +316,7 @@ def test_every_endpoint_with_random_paths_and_methods_answers_json_never_500(wor
 @given(segment=segments)
 def test_transaction_websocket_with_random_hashes_never_500(world: World, segment: str) -> None:
     async def attempt() -> Answer:
-        quoted = urllib.parse.quote(segment, safe="")
-        url = yarl.URL(f"{world.api.base}/v1/transactions/{quoted}/ws", encoded=True)
+        url = yarl.URL(f"{world.api.base}/v1/transactions/{in_path(segment)}/ws", encoded=True)
         try:
             async with world.api.session.ws_connect(url) as ws:
                 first = await ws.receive_json(timeout=10)
@@ -312,7 +329,7 @@ def test_transaction_websocket_with_random_hashes_never_500(world: World, segmen
     check(answer, "GET", "/v1/transactions/{hash}/ws")
     assert answer.status in (101, 400, 404), answer
     if answer.status != 101:  # the handshake refusal itself is JSON with a code
-        plain = world.api.request("GET", f"/v1/transactions/{urllib.parse.quote(segment, safe='')}/ws")
+        plain = world.api.request("GET", f"/v1/transactions/{in_path(segment)}/ws")
         check(plain, "GET", "/v1/transactions/{hash}/ws")
 
 
@@ -335,13 +352,15 @@ http_garbage = st.one_of(
     st.binary(max_size=2048),
     st.builds(lambda method, target, junk: method + b" " + target + b" HTTP/1.1\r\n" + junk + b"\r\n\r\n",
               st.sampled_from([b"GET", b"POST", b"BREW", b"", b"G\x00T"]),
-              st.sampled_from([b"/healthz", b"/v1/transactions", b"*", b"http://x/", b"/" + b"a" * 9000, b""]),
+              st.sampled_from([b"/healthz", b"/v1/transactions", b"*", b"http://x/", b"/" + b"a" * 9000,
+                               b""]),
               st.binary(max_size=300)),
     st.builds(lambda n: b"POST /v1/transactions HTTP/1.1\r\nHost: x\r\nContent-Length: " + str(n).encode()
               + b"\r\nContent-Type: application/json\r\n\r\n{\"transaction\":", st.integers(0, 2**70)),
     st.builds(lambda size: b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * size + b"\r\n\r\n",
               st.sampled_from([10, 9000, 70_000])),
-    st.just(b"POST /v1/transactions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n"),
+    st.just(b"POST /v1/transactions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"zz\r\nxx\r\n0\r\n\r\n"),
 )
 
 
@@ -360,9 +379,8 @@ def test_malformed_http_on_the_wire_is_refused_and_the_node_keeps_serving(world:
 
 
 def test_a_url_longer_than_the_http_line_limit_is_a_400_and_the_node_keeps_serving(world: World) -> None:
-    reply = world.api.run(raw_exchange(world.api.config.api.port,
-                                       b"GET /v1/transactions/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-                                       half_close=False))
+    request = b"GET /v1/transactions/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    reply = world.api.run(raw_exchange(world.api.config.api.port, request, half_close=False))
     assert reply.split(b"\r\n", 1)[0].split(b" ")[1] == b"400", reply[:200]
     assert_serving(world.api)
 
@@ -377,11 +395,12 @@ def test_deeply_nested_json_is_bad_json_not_500(world: World) -> None:
 
 
 def test_text_plain_and_form_bodies_are_read_as_json_or_refused(world: World) -> None:
-    ok = world.api.request("POST", "/v1/transactions", json.dumps({"transaction": world.tx_hex("plain")}).encode(),
-                           "text/plain")
+    body = json.dumps({"transaction": world.tx_hex("plain")}).encode()
+    ok = world.api.request("POST", "/v1/transactions", body, "text/plain")
     check(ok, "POST", "/v1/transactions")
     assert ok.status == 202
-    form = world.api.request("POST", "/v1/transactions", b"transaction=00", "application/x-www-form-urlencoded")
+    form = world.api.request("POST", "/v1/transactions", b"transaction=00",
+                             "application/x-www-form-urlencoded")
     check(form, "POST", "/v1/transactions")
     assert (form.status, form.json()["error"]["code"]) == (400, "bad_json")
 
@@ -398,13 +417,15 @@ def test_body_over_max_body_bytes_is_413_body_too_large(world: World) -> None:
     huge = json.dumps({"transaction": "00" * MAX_BODY}).encode()
     for path, content_type, body in (("/v1/transactions", "application/json", huge),
                                      ("/v1/queries", "application/json", huge),
-                                     ("/v1/transactions", "application/msgpack", msgpack.packb(b"\x00" * MAX_BODY))):
+                                     ("/v1/transactions", "application/msgpack",
+                                      msgpack.packb(b"\x00" * MAX_BODY))):
         answer = world.api.request("POST", path, body, content_type)
         check(answer, "POST", path)
         assert (answer.status, answer.json()["error"]["code"]) == (413, "body_too_large"), answer.body
     just_under = json.dumps({"transaction": "00" * ((MAX_BODY - 40) // 2)}).encode()
     assert len(just_under) <= MAX_BODY
-    assert world.api.request("POST", "/v1/transactions", just_under, "application/json").status == 400  # read, then judged
+    # Just under the limit: read in full, then judged on its content.
+    assert world.api.request("POST", "/v1/transactions", just_under, "application/json").status == 400
     assert_serving(world.api)
 
 
@@ -421,6 +442,10 @@ def test_batch_over_max_batch_is_413_batch_too_large(world: World) -> None:
     assert [r["status"] for r in at_limit.json()["results"]] == ["STATELESS_VALIDATION_SUCCESS"] * MAX_BATCH
 
 
+UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+           "Sec-WebSocket-Version": "13"}
+
+
 def test_websocket_subscribers_over_max_websockets_get_503_too_many_subscribers(world: World) -> None:
     hashes = [f"{i:064x}" for i in range(MAX_WEBSOCKETS + 1)]
 
@@ -434,14 +459,10 @@ def test_websocket_subscribers_over_max_websockets_get_503_too_many_subscribers(
                 open_ws.append(ws)
                 await ws.receive_json(timeout=10)
             firsts = [{"open": not ws.closed} for ws in open_ws]
-            async with session.get(f"{base}/v1/transactions/{hashes[-1]}/ws",
-                                   headers={"Upgrade": "websocket", "Connection": "Upgrade",
-                                            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                                            "Sec-WebSocket-Version": "13"}) as resp:
-                refused_status, refused_body, retry = resp.status, await resp.json(), resp.headers.get("Retry-After")
-            blocks = await session.get(f"{base}/v1/blocks/ws", headers={"Upgrade": "websocket", "Connection": "Upgrade",
-                                                                         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                                                                         "Sec-WebSocket-Version": "13"})
+            async with session.get(f"{base}/v1/transactions/{hashes[-1]}/ws", headers=UPGRADE) as resp:
+                refused_status, refused_body = resp.status, await resp.json()
+                retry = resp.headers.get("Retry-After")
+            blocks = await session.get(f"{base}/v1/blocks/ws", headers=UPGRADE)
             assert blocks.status == 503 and (await blocks.json())["error"]["code"] == "too_many_subscribers"
             blocks.release()
             await open_ws.pop().close()

@@ -1,4 +1,4 @@
-"""Disk safety: a real node process refuses a database it cannot trust, with one clear line and a non-zero exit.
+"""Disk safety: a real node process refuses a database it cannot trust, with one clear line and exit 1.
 
 Each case makes a one-validator testnet, starts the node (so genesis is committed to its LevelDB) and
 stops it, then damages something and starts ``python -m node.cli node --config ...`` again. The node
@@ -27,8 +27,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def stopped_node(tmp_path: Path) -> Iterator[RunningNet]:
     """A one-validator testnet whose node has run once (genesis committed) and been stopped cleanly."""
-    nodes = init_testnet(tmp_path / "net", validators=1, observers=0, base_port=free_port(), p2p_base_port=free_port(),
-                         block={"batch_wait_ms": 20, "max_block_interval_ms": 500})
+    nodes = init_testnet(tmp_path / "net", validators=1, observers=0, base_port=free_port(),
+                         p2p_base_port=free_port(), block={"batch_wait_ms": 20, "max_block_interval_ms": 500})
     net = RunningNet(tmp_path / "net", nodes)
     net.start(nodes[0])
     net.stop_all()
@@ -40,7 +40,8 @@ def stopped_node(tmp_path: Path) -> Iterator[RunningNet]:
 
 def start_again(net: RunningNet) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(node_command(net.nodes[0].config), capture_output=True, text=True, env=env, timeout=30)
+    return subprocess.run(node_command(net.nodes[0].config), capture_output=True, text=True, env=env,
+                          timeout=30)
 
 
 def assert_refused(result: subprocess.CompletedProcess[str], code: str, *words: str) -> str:
@@ -69,7 +70,8 @@ def edit_genesis(net: RunningNet, **changes: object) -> None:
 def test_node_refuses_a_database_of_another_chain_id(stopped_node: RunningNet) -> None:
     doc = json.loads((stopped_node.dir / "genesis.json").read_text())
     edit_genesis(stopped_node, chain_id=doc["chain_id"] + "-other")
-    assert_refused(start_again(stopped_node), "chain_mismatch", repr(doc["chain_id"]), repr(doc["chain_id"] + "-other"))
+    assert_refused(start_again(stopped_node), "chain_mismatch", repr(doc["chain_id"]),
+                   repr(doc["chain_id"] + "-other"))
 
 
 def test_node_refuses_a_database_made_from_a_different_genesis(stopped_node: RunningNet) -> None:

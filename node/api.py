@@ -23,6 +23,7 @@ from typing import Any
 
 import msgpack
 from aiohttp import WSMsgType, web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from consensus import codec
@@ -340,7 +341,27 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+class _OneLineClientErrors(logging.Filter):
+    """aiohttp logs every malformed request (bad request line, URL or header too long, bad chunking) at
+    ERROR with a traceback, before our middleware runs. That is the client's fault, not ours: keep one
+    WARNING line without the traceback, so a hostile client cannot fill the node log with them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            reason = (exc.message or "").strip().splitlines()
+            record.msg = f"{record.getMessage()}: refused malformed HTTP ({exc.code}): {reason[0] if reason else ''}"
+            record.args = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_CLIENT_ERROR_FILTER = _OneLineClientErrors()
+
+
 def build_app(node: Node) -> web.Application:
+    logging.getLogger("aiohttp.server").addFilter(_CLIENT_ERROR_FILTER)  # idempotent: a set of filters
     app = web.Application(client_max_size=node.config.api.max_body_bytes, middlewares=[errors_as_json])
     app[NODE_KEY] = node
     app.router.add_post("/v1/transactions", submit_transactions)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import threading
 import time
@@ -378,10 +379,16 @@ def test_malformed_http_on_the_wire_is_refused_and_the_node_keeps_serving(world:
     assert_serving(world.api)
 
 
-def test_a_url_longer_than_the_http_line_limit_is_a_400_and_the_node_keeps_serving(world: World) -> None:
+def test_a_url_longer_than_the_http_line_limit_is_a_400_and_the_node_keeps_serving(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
     request = b"GET /v1/transactions/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
-    reply = world.api.run(raw_exchange(world.api.config.api.port, request, half_close=False))
+    with caplog.at_level(logging.INFO, logger="aiohttp.server"):
+        reply = world.api.run(raw_exchange(world.api.config.api.port, request, half_close=False))
     assert reply.split(b"\r\n", 1)[0].split(b" ")[1] == b"400", reply[:200]
+    # The node log gets one warning line for it, not an ERROR with a traceback.
+    logged = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert logged and all(r.levelno == logging.WARNING and r.exc_info is None for r in logged), logged
+    assert "refused malformed HTTP (400)" in logged[0].getMessage()
     assert_serving(world.api)
 
 

@@ -64,7 +64,9 @@ class BlockExecution:
 class Ledger:
     """One node's copy of the chain and world state."""
 
-    def __init__(self, store: LedgerStore, chain_id: str, *, cache_capacity: int = 200_000) -> None:
+    # 50,000 decoded entries (~300 B each): every hot record of a 1,000-account network fits; with a
+    # million accounts random transfers rarely hit it anyway, and 200,000 cost ~40 MB more RSS per node.
+    def __init__(self, store: LedgerStore, chain_id: str, *, cache_capacity: int = 50_000) -> None:
         self.store = store
         self.chain_id = chain_id
         self.committed = CommittedCache(store, cache_capacity)
@@ -143,6 +145,9 @@ class Ledger:
                 for key, value in writes.items():
                     batch.put(key, value)
             done += len(writes)
+        # Compact once now: the import leaves millions of rows spread over overlapping level-0 files, and
+        # random reads of them cost 10-14 us each; compacted, 4.5 us (1,000,000 accounts: 0.75 s).
+        db.compact_range()
         # The genesis execution may have cached "absent" for keys the import just wrote: forget it all
         # (commit() then caches the ordinary genesis writes; bulk rows are read from LevelDB on demand).
         self.committed.clear()

@@ -111,6 +111,10 @@ class Ledger:
             return
         if self.store.head is not None:
             raise ChainMismatch("the database has blocks but no genesis record")
+        marker = self.store.get(META_GENESIS_IMPORT)
+        if marker is not None and marker != fingerprint:  # checked even when this genesis has no bulk section
+            raise ChainMismatch("the data directory holds an unfinished import of a different genesis file; "
+                                "remove it and start again")
         started = time.monotonic()
         txs = tuple(genesis_transactions(genesis))
         execution = self.execute(0, genesis.created_ms, txs, genesis=True, prev_root=ZERO_HASH)
@@ -129,10 +133,6 @@ class Ledger:
 
     def _import_bulk_accounts(self, bulk: BulkAccounts, root: bytes, fingerprint: bytes) -> bytes:
         """Write the bulk accounts' rows (without a head) and return the state root chained over them."""
-        marker = self.store.get(META_GENESIS_IMPORT)
-        if marker is not None and marker != fingerprint:
-            raise ChainMismatch("the data directory holds an unfinished import of a different genesis file; "
-                                "remove it and start again")
         self.store.put_durable(META_GENESIS_IMPORT, fingerprint)
         # LedgerStore.commit always moves the head, which must wait for the end of the import: write the
         # chunks through the underlying plyvel handle instead (unsynced: the final commit's sync covers them).

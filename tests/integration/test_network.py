@@ -154,7 +154,10 @@ def test_the_observer_follows_and_serves_clients_but_never_votes(shared_network:
         consensus = net.client(name).status()["consensus"]
         assert consensus is not None and consensus["voting"] is True
         listed = {p["name"]: p for p in net.client(name).status()["peers"]}
-        assert listed[OBSERVER]["role"] == "observer" and listed[OBSERVER]["connected"], name
+        assert listed[OBSERVER]["role"] == "observer", name
+        # The observer dials the validators with backoff from start-up; give the links a moment.
+        wait_for(lambda: {p["name"]: p for p in net.client(name).status()["peers"]}[OBSERVER]["connected"],
+                 f"the observer to connect to {name}")
 
     # It forwards a client's transaction to the validators: it commits everywhere.
     tx = transfer(net, "chenda@wing", "dara@aclb")

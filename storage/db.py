@@ -143,6 +143,19 @@ class LedgerStore:
             batch.put(keys.HEAD, head_record)
         self._head = head
 
+    def put_rows(self, writes: Mapping[bytes, bytes]) -> None:
+        """One atomic, unsynced batch of rows that does not move the head (bulk genesis import: the
+        head-moving commit that follows is synced and makes these durable with it)."""
+        if keys.HEAD in writes:
+            raise ValueError("the head moves only with a block commit")
+        with self._db.write_batch(transaction=True) as batch:
+            for key, value in writes.items():
+                batch.put(key, value)
+
+    def compact(self) -> None:
+        """Compact the whole key space (after a bulk import, so random reads stay cheap)."""
+        self._db.compact_range()
+
     def put_durable(self, key: bytes, value: bytes) -> None:
         """One synced write outside block commit (consensus safety records, meta)."""
         if key == keys.HEAD:

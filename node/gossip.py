@@ -96,7 +96,7 @@ class TxGossiper:
             except StatelessError:
                 node.metrics.p2p_bad_messages.inc()
                 continue
-            if tx.hash in node.mempool or node.ledger.tx_status(tx.hash) is not None:
+            if tx.hash in node.mempool or node.ledger.knows(tx.hash):
                 continue
             try:
                 validate_stateless(tx, node.chain_id, now, node.ledger.verified)

@@ -155,13 +155,18 @@ class Ledger:
     # ---- execution ----
 
     def execute(self, height: int, created_ms: int, txs: tuple[Transaction, ...] | list[Transaction], *,
-                genesis: bool = False, prev_root: bytes | None = None) -> BlockExecution:
-        """Run ``txs`` against the committed state; raises InvalidBlock on a replayed transaction."""
-        seen: set[bytes] = set()
-        for tx in txs:
-            if tx.hash in seen or self.store.get(keys.tx_index(tx.hash)) is not None:
-                raise InvalidBlock("replayed_transaction", f"transaction {tx.hash.hex()} is already in the chain")
-            seen.add(tx.hash)
+                genesis: bool = False, prev_root: bytes | None = None,
+                replays_checked: bool = False) -> BlockExecution:
+        """Run ``txs`` against the committed state; raises InvalidBlock on a replayed transaction.
+
+        ``replays_checked``: the caller (``build_block``) has just filtered out known and repeated
+        hashes on this thread, so the per-transaction index look-up need not run twice."""
+        if not replays_checked:
+            seen: set[bytes] = set()
+            for tx in txs:
+                if tx.hash in seen or self.store.get(keys.tx_index(tx.hash)) is not None:
+                    raise InvalidBlock("replayed_transaction", f"transaction {tx.hash.hex()} is already in the chain")
+                seen.add(tx.hash)
         view = StateView(self.committed)
         executor = Executor(view, created_ms, genesis=genesis)
         results = [executor.apply(tx) for tx in txs]
@@ -179,7 +184,7 @@ class Ledger:
             if tx.hash not in unique and self.store.get(keys.tx_index(tx.hash)) is None:
                 unique[tx.hash] = tx
         fresh = list(unique.values())
-        execution = self.execute(head.height + 1, created_ms, fresh)
+        execution = self.execute(head.height + 1, created_ms, fresh, replays_checked=True)
         rejected = tuple(tx.hash for tx, r in zip(fresh, execution.results) if r.status != COMMITTED)
         header = BlockHeader(head.height + 1, head.block_hash, created_ms, proposer, tx_root(fresh),
                              execution.state_root, rejected)
@@ -278,6 +283,10 @@ class Ledger:
 
     def certificate(self, height: int) -> bytes | None:
         return self.store.get(keys.certificate(height))
+
+    def knows(self, tx_hash: bytes) -> bool:
+        """True if the transaction is in the chain (committed or rejected); no decoding."""
+        return self.store.get(keys.tx_index(tx_hash)) is not None
 
     def tx_status(self, tx_hash: bytes) -> TxStatusRecord | None:
         raw = self.store.get(keys.tx_index(tx_hash))

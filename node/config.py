@@ -62,6 +62,20 @@ class ConsensusConfig:
 
 
 @dataclass(frozen=True)
+class TestingConfig:
+    """Test-only behaviour, never on by default. ``byzantine`` makes the node misuse its own key:
+    ``"double_vote"`` follows every prevote and precommit it signs with a conflicting one (nil vs the
+    value), ``"equivocate"`` signs a second, different proposal whenever it proposes. Each conflicting
+    message goes to a different half of the validators than the original (and to one fixed peer as
+    well, so an honest node sees both and records evidence). ``""`` (the default) is honest."""
+
+    byzantine: str = ""
+
+
+BYZANTINE_MODES = ("", "double_vote", "equivocate")
+
+
+@dataclass(frozen=True)
 class MempoolConfig:
     max_txs: int = 100_000
     max_bytes: int = 64 * 1024 * 1024
@@ -80,6 +94,7 @@ class NodeConfig:
     block: BlockConfig = field(default_factory=BlockConfig)
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
+    testing: TestingConfig = field(default_factory=TestingConfig)
     source: Path | None = None
 
 
@@ -105,6 +120,19 @@ def _section(doc: dict[str, Any], name: str, cls: type[Any]) -> Any:
         if not isinstance(v, int) or isinstance(v, bool) or v < 0 or (v == 0 and k != "propose_timeout_ms"):
             raise ConfigError(f"[{name}] {k} must be a positive integer")
     return cls(**values)
+
+
+def _testing(doc: dict[str, Any]) -> TestingConfig:
+    raw = doc.get("testing", {})
+    if not isinstance(raw, dict):
+        raise ConfigError("[testing] must be a table")
+    unknown = set(raw) - {"byzantine"}
+    if unknown:
+        raise ConfigError(f"[testing] has unknown keys: {', '.join(sorted(unknown))}")
+    mode = raw.get("byzantine", "")
+    if mode not in BYZANTINE_MODES:
+        raise ConfigError(f"[testing] byzantine must be one of {', '.join(map(repr, BYZANTINE_MODES))}")
+    return TestingConfig(byzantine=mode)
 
 
 def load_config(path: str | Path) -> NodeConfig:
@@ -138,5 +166,6 @@ def load_config(path: str | Path) -> NodeConfig:
         block=_section(doc, "block", BlockConfig),
         mempool=_section(doc, "mempool", MempoolConfig),
         consensus=_section(doc, "consensus", ConsensusConfig),
+        testing=_testing(doc),
         source=p,
     )

@@ -7,6 +7,12 @@ seals the state root in the header: execute-then-vote), validate a peer's block 
 commit a decided block with its certificate in one synced batch. Blocks decided elsewhere and
 fetched by block sync enter through ``committed_by_sync``.
 
+For tests only, ``[testing] byzantine`` makes the driver misuse the node's key after the honest engine
+signed something (the engine itself stays honest): ``double_vote`` follows each own prevote/precommit
+with a conflicting vote, ``equivocate`` follows each own fresh proposal with a second, different
+block. The conflicting message is never written to the safety record; ``send_conflicting`` splits the
+two messages across the validators.
+
 All ledger work runs on the node's single worker thread, in event order, so the execution that
 validated a block is the one committed (no second execution) and nothing races the commit.
 """
@@ -23,7 +29,9 @@ from consensus.actions import (
 from consensus.crypto import hash_bytes
 from consensus.engine import Engine
 from consensus.events import Event, MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated
-from consensus.messages import decode_message, encode_message
+from consensus.messages import (
+    Precommit, Prevote, Proposal, SignedMessage, decode_message, encode_message, sign_proposal, sign_vote,
+)
 from consensus.safety import SafetyRecord
 from consensus.timeouts import TimeoutConfig
 from consensus.validators import ValidatorSet
@@ -41,9 +49,11 @@ EVIDENCE_PREFIX = keys.CONSENSUS + b"evidence:"
 
 class ConsensusDriver:
     def __init__(self, node: Any, broadcast: Callable[[bytes], None], on_commit: Callable[[Block, BlockExecution], None],
-                 timeouts: TimeoutConfig) -> None:
+                 timeouts: TimeoutConfig, send_conflicting: Callable[[bytes, bytes], None] | None = None) -> None:
         self.node = node
         self.broadcast = broadcast
+        self.send_conflicting = send_conflicting
+        self.byzantine = node.config.testing.byzantine
         self.on_commit = on_commit
         self.timeouts = timeouts
         self.events: asyncio.Queue[Event] = asyncio.Queue()
@@ -118,7 +128,11 @@ class ConsensusDriver:
             record = action.record.encode()
             await loop.run_in_executor(node.worker, node.store.put_durable, SAFETY_KEY, record)
         elif isinstance(action, Broadcast):
-            self.broadcast(encode_message(action.message))
+            conflicting = await self._conflicting(action.message) if self.byzantine else None
+            if conflicting is None or self.send_conflicting is None:
+                self.broadcast(encode_message(action.message))
+            else:
+                self.send_conflicting(encode_message(action.message), encode_message(conflicting))
         elif isinstance(action, ScheduleTimeout):
             event = TimeoutFired(action.height, action.round, action.step)
             self._timers.append(loop.call_at(action.at, self.events.put_nowait, event))
@@ -133,6 +147,36 @@ class ConsensusDriver:
             await self._commit(action)
         elif isinstance(action, ReportEvidence):
             await self._record_evidence(action)
+
+    async def _conflicting(self, message: SignedMessage) -> SignedMessage | None:
+        """Byzantine test mode: a second message conflicting with ``message``, signed with our key and
+        deliberately not persisted (the safety record only ever holds what the honest engine signed)."""
+        node = self.node
+        if message.signer != node.key.public_key:
+            return None
+        if self.byzantine == "double_vote" and isinstance(message, (Prevote, Precommit)):
+            other = (hash_bytes(b"byzantine:%d:%d" % (message.height, message.round))
+                     if message.value_id is None else None)
+            return sign_vote(type(message), node.key, node.chain_id, message.height, message.round, other)
+        if self.byzantine == "equivocate" and isinstance(message, Proposal) and message.valid_round == -1:
+            found = self._candidates.get(message.value_id)
+            if found is None:
+                return None
+            created_ms = found[0].header.created_ms + 1
+
+            def build() -> bytes | None:
+                if node.ledger.head.height + 1 != message.height:
+                    return None
+                block, execution = node.ledger.build_block([], created_ms, node.key.public_key)
+                value = block.encode()
+                self._candidates[hash_bytes(value)] = (block, execution)
+                return value
+
+            value = await asyncio.get_running_loop().run_in_executor(node.worker, build)
+            if value is None or hash_bytes(value) == message.value_id:
+                return None
+            return sign_proposal(node.key, node.chain_id, message.height, message.round, value, -1)
+        return None
 
     async def _build(self, action: BuildValue) -> None:
         """The proposer waits for transactions (or the heartbeat interval), then executes a block."""

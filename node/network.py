@@ -48,7 +48,11 @@ class P2PNetwork:
             delta = c.timeout_delta_ms / 1000
             timeouts = TimeoutConfig(propose / 1000, delta, c.prevote_timeout_ms / 1000, delta,
                                      c.precommit_timeout_ms / 1000, delta)
-            self.driver = ConsensusDriver(node, self.broadcast_consensus, self.on_committed, timeouts)
+            self.driver = ConsensusDriver(node, self.broadcast_consensus, self.on_committed, timeouts,
+                                          send_conflicting=self.send_conflicting)
+        if node.config.testing.byzantine:
+            log.warning("!!! BYZANTINE TEST MODE %r: this node deliberately signs conflicting consensus messages "
+                        "(never run this outside tests) !!!", node.config.testing.byzantine)
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- peer set ----
@@ -86,6 +90,18 @@ class P2PNetwork:
 
     def broadcast_consensus(self, message: bytes) -> None:
         self.send_to_validators(encode_peer_message(ConsensusWire(message)))
+
+    def send_conflicting(self, original: bytes, conflicting: bytes) -> None:
+        """Byzantine test mode: the original to one half of the connected validators, the conflicting
+        message to the other half, and both to the first validator (sorted by key) so that one honest
+        node surely holds the pair and records evidence; re-gossip spreads both further."""
+        targets = sorted(self.validator_keys & self.transport.connected())
+        half = (len(targets) + 1) // 2
+        for i, key in enumerate(targets):
+            if i < half:
+                self.transport.send(key, encode_peer_message(ConsensusWire(original)))
+            if i >= half or i == 0:
+                self.transport.send(key, encode_peer_message(ConsensusWire(conflicting)))
 
     def announce_head(self, to: bytes | None = None) -> None:
         head = self.node.ledger.head

@@ -8,6 +8,7 @@ fail with a code (an overdraft, a mint by a customer, a replayed payment, a forg
 from __future__ import annotations
 
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -108,9 +109,10 @@ def run_demo(directory: Path, *, keep: bool = False, transfers: int = 200, api_p
                     s = client.tx_status(h)["status"]
                     if s in ("COMMITTED", "REJECTED"):
                         finals[h] = s
-            print(f"\r  {len(finals)}/{transfers} final after {time.monotonic() - started:.1f} s", end="", flush=True)
+            if sys.stdout.isatty():  # a live counter on a terminal; logs get the final line only
+                print(f"\r  {len(finals)}/{transfers} final after {time.monotonic() - started:.1f} s", end="", flush=True)
             time.sleep(0.2)
-        print()
+        print(f"\r  {len(finals)}/{transfers} final after {time.monotonic() - started:.1f} s")
         for s in finals.values():
             demo.outcomes[s] = demo.outcomes.get(s, 0) + 1
 

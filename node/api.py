@@ -11,6 +11,7 @@ Routes:
   GET  /v1/transactions/{hash}/ws  WebSocket: current status, then each change until final
   POST /v1/queries                 {"query": hex}
   GET  /v1/status  /healthz  /metrics
+  POST /v1/testing/isolate         {"isolated": bool}; only with [testing] fault_injection = true
 """
 
 from __future__ import annotations
@@ -329,6 +330,21 @@ async def evidence(request: web.Request) -> web.Response:
     return web.json_response({"evidence": out})
 
 
+async def testing_isolate(request: web.Request) -> web.Response:
+    """Fault injection (only with ``[testing] fault_injection = true``): {"isolated": true|false}."""
+    node = request.app[NODE_KEY]
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "bad_json", "body is not valid JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("isolated"), bool):
+        raise ApiError(400, "bad_request", 'body must be {"isolated": true|false}')
+    if node.network is None:
+        raise ApiError(409, "no_network", "this node has no p2p network")
+    node.network.transport.isolated = body["isolated"]
+    return web.json_response({"isolated": node.network.transport.isolated})
+
+
 async def healthz(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     return web.json_response({"ok": True, "height": node.ledger.head.height})
@@ -373,4 +389,6 @@ def build_app(node: Node) -> web.Application:
     app.router.add_get("/v1/blocks/ws", block_stream)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    if node.config.testing.fault_injection:
+        app.router.add_post("/v1/testing/isolate", testing_isolate)
     return app

@@ -244,6 +244,13 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
         concurrency=args.concurrency, pool=args.pool, seed=args.seed, max_pending=args.max_pending))
 
 
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from node.chaos import ChaosOptions, run_chaos
+
+    return run_chaos(ChaosOptions(duration=args.duration, seed=args.seed, rate=args.rate, json_path=args.json,
+                                  directory=args.dir, keep=args.keep))
+
+
 def _bench_load_options(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--duration", type=float, default=60.0, help="seconds of submission (default 60)")
     sp.add_argument("--rate", type=float, default=0.0, help="offered TPS; 0 = as fast as accepted (default)")
@@ -381,6 +388,14 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--repeats", type=int, default=3)
     ba.add_argument("--json", help="write results here")
     ba.set_defaults(func=cmd_bench_apply)
+    ch = sub.add_parser("chaos", help="fault campaign: 4+1 testnet under load, kills, pauses, isolation, restarts")
+    ch.add_argument("--duration", type=float, default=120.0, help="seconds of perturbations (default 120)")
+    ch.add_argument("--seed", type=int, default=1, help="schedule and workload seed")
+    ch.add_argument("--rate", type=float, default=200.0, help="offered TPS (default 200)")
+    ch.add_argument("--json", help="write results here")
+    ch.add_argument("--dir", help="testnet directory (must not hold one; default: a temp dir, removed)")
+    ch.add_argument("--keep", action="store_true", help="keep the temp testnet directory")
+    ch.set_defaults(func=cmd_chaos)
     return p
 
 

@@ -70,6 +70,8 @@ class TestingConfig:
     well, so an honest node sees both and records evidence). ``""`` (the default) is honest."""
 
     byzantine: str = ""
+    fault_injection: bool = False
+    """Serve ``POST /v1/testing/isolate`` (chaos runs): drop all of this node's p2p traffic on demand."""
 
 
 BYZANTINE_MODES = ("", "double_vote", "equivocate")
@@ -126,13 +128,16 @@ def _testing(doc: dict[str, Any]) -> TestingConfig:
     raw = doc.get("testing", {})
     if not isinstance(raw, dict):
         raise ConfigError("[testing] must be a table")
-    unknown = set(raw) - {"byzantine"}
+    unknown = set(raw) - {"byzantine", "fault_injection"}
     if unknown:
         raise ConfigError(f"[testing] has unknown keys: {', '.join(sorted(unknown))}")
     mode = raw.get("byzantine", "")
     if mode not in BYZANTINE_MODES:
         raise ConfigError(f"[testing] byzantine must be one of {', '.join(map(repr, BYZANTINE_MODES))}")
-    return TestingConfig(byzantine=mode)
+    fault = raw.get("fault_injection", False)
+    if not isinstance(fault, bool):
+        raise ConfigError("[testing] fault_injection must be true or false")
+    return TestingConfig(byzantine=mode, fault_injection=fault)
 
 
 def load_config(path: str | Path) -> NodeConfig:

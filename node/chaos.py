@@ -270,6 +270,7 @@ class Campaign:
             client._ok(*client._request("POST", "/v1/testing/isolate", {"isolated": False}))
             end = time.monotonic()
         elif kind == "restart_all":
+            record["hold_s"] = 0.0  # stopped, then started again at once
             names = [n.name for n in self.nodes]
             for name in names:
                 self._set_live(name, False)

@@ -315,7 +315,16 @@ class Campaign:
             for tx in block["transactions"]:
                 occurrences[tx["hash"]] += 1
                 chain[tx["hash"]] = (h, "rejected" if tx["hash"] in rejected else "committed")
-        state_roots = {c.status()["state_root"] for c in clients.values()}
+        # Heads keep moving (heartbeat blocks), so sample until one snapshot finds every node on the same
+        # head: a node one block behind at the instant of asking is not a divergence (forks counts those).
+        deadline = time.monotonic() + 10.0
+        while True:
+            heads = [c.status() for c in clients.values()]
+            state_roots = {(h["height"], h["state_root"]) for h in heads}
+            if len(state_roots) == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        heights = {name: int(h["height"]) for name, h in zip(clients, heads)}
         index = {h: j for j, h in enumerate(hashes)}
         lost_committed = sum(1 for j, h in self.load.committed_answers.items()
                              if chain.get(hashes[j]) != (h, "committed"))

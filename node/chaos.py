@@ -25,7 +25,6 @@ import json
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -40,7 +39,7 @@ from node.bench_load import bench_accounts, build_workload
 from node.client import ClientError, NodeClient
 from node.keyfile import read_key
 from node.queries import GetAccountAssets, GetBlock
-from node.testnet import CUSTOMER_BALANCES, TestnetNode, init_testnet, start_node, write_manifest
+from node.testnet import CUSTOMER_BALANCES, TestnetNode, free_port_base, init_testnet, start_node, write_manifest
 from node.testnet_control import stop, wait_healthy
 
 FAST_BLOCK = {"batch_wait_ms": 20, "max_block_interval_ms": 500}
@@ -74,25 +73,6 @@ class LoadState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _free_base(count: int) -> int:
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 32000 - count)
-        socks = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
-
-
 class Campaign:
     def __init__(self, opts: ChaosOptions) -> None:
         self.opts = opts
@@ -110,9 +90,9 @@ class Campaign:
 
     def setup(self) -> None:
         n = 5
-        api, p2p = _free_base(n), _free_base(n)
+        api, p2p = free_port_base(n), free_port_base(n)
         while abs(api - p2p) < n:
-            p2p = _free_base(n)
+            p2p = free_port_base(n)
         self.nodes = init_testnet(self.dir, validators=4, observers=1, base_port=api, p2p_base_port=p2p,
                                   extra_accounts=ACCOUNTS, block=FAST_BLOCK)
         for node in self.nodes:

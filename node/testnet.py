@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import socket
 import subprocess
 import sys
 import time
@@ -143,3 +145,25 @@ def start_node(directory: str | Path, node: TestnetNode) -> subprocess.Popen[byt
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.Popen(node_command(node.config), stdout=log, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
+
+
+def free_port_base(count: int) -> int:
+    """A base port such that base .. base+count-1 are all free now (``init_testnet`` numbers ports
+    consecutively). Drawn below the kernel's ephemeral range, so the nodes' own outgoing connections
+    cannot take one of them between this check and the nodes binding it."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")

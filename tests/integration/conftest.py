@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from consensus.crypto import KeyPair
 from node.client import ClientError, NodeClient
 from node.config import load_config
 from node.keyfile import read_key
-from node.testnet import TestnetNode, init_testnet, start_node
+from node.testnet import TestnetNode, free_port_base, init_testnet, start_node
 
 ROOT = Path(__file__).resolve().parents[2]
 # Short heartbeat and round timeouts so a multi-node test sees many heights and rounds in seconds.
@@ -36,25 +35,7 @@ def free_port() -> int:
 
 
 def free_port_range(count: int) -> int:
-    """A base port such that base .. base+count-1 are all free now (init_testnet numbers ports
-    consecutively). Drawn below the kernel's ephemeral range, so the nodes' own outgoing connections
-    cannot take one of them between this check and the nodes binding it."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 32000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError(f"no {count} consecutive free ports found")
+    return free_port_base(count)
 
 
 def add_consensus_section(config: Path, timeouts: dict[str, int]) -> None:
@@ -158,7 +139,8 @@ def single_node(tmp_path: Path) -> Iterator[RunningNet]:
         net.stop_all()
 
 
-def start_network(directory: Path, validators: int = 4, observers: int = 1) -> RunningNet:
+def start_network(directory: Path, validators: int = 4, observers: int = 1,
+                  configure: Callable[[TestnetNode], None] | None = None) -> RunningNet:
     """A loopback network of separate node processes with fast timeouts, every node healthy. Ports
     are checked free before the nodes bind them, so another test run can take one in between: then
     the network is made again on fresh ports."""
@@ -169,6 +151,8 @@ def start_network(directory: Path, validators: int = 4, observers: int = 1) -> R
                              block=FAST_BLOCK)
         for node in nodes:
             add_consensus_section(node.config, FAST_CONSENSUS)
+            if configure is not None:
+                configure(node)
         net = RunningNet(directory, nodes)
         try:
             net.start_all()

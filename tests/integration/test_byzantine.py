@@ -9,17 +9,14 @@ state root at every height, and an honest node records evidence naming "wing" (`
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from node.testnet import init_testnet
-from tests.integration.conftest import (
-    FAST_BLOCK, FAST_CONSENSUS, NodeExited, RunningNet, add_consensus_section, free_port_range,
-)
+from node.testnet import TestnetNode
+from tests.integration.conftest import RunningNet, start_network
 from tests.integration.test_network import assert_same_chain, commit, transfer, wait_for, wait_for_growth
 
 pytestmark = pytest.mark.integration
@@ -31,27 +28,13 @@ EVIDENCE_TIMEOUT = 15.0
 
 def start_with_byzantine(directory: Path, mode: str) -> RunningNet:
     """4 validators + 1 observer with fast timeouts, "wing" in byzantine ``mode`` (retried on port races)."""
-    for attempt in range(3):
-        nodes = init_testnet(directory, validators=4, observers=1, base_port=free_port_range(5),
-                             p2p_base_port=free_port_range(5), block=FAST_BLOCK)
-        for node in nodes:
-            add_consensus_section(node.config, FAST_CONSENSUS)
-            if node.name == BYZANTINE:
-                with node.config.open("a") as f:
-                    f.write(f'\n[testing]\nbyzantine = "{mode}"\n')
-        net = RunningNet(directory, nodes)
-        try:
-            net.start_all()
-            return net
-        except NodeExited as exc:
-            net.stop_all()
-            if "address already in use" not in exc.log or attempt == 2:
-                raise
-            shutil.rmtree(directory)
-        except BaseException:
-            net.stop_all()
-            raise
-    raise AssertionError("unreachable")
+
+    def make_byzantine(node: TestnetNode) -> None:
+        if node.name == BYZANTINE:
+            with node.config.open("a") as f:
+                f.write(f'\n[testing]\nbyzantine = "{mode}"\n')
+
+    return start_network(directory, configure=make_byzantine)
 
 
 KINDS = {"double_vote": {"prevote", "precommit"}, "equivocate": {"propose"}}

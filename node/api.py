@@ -12,6 +12,7 @@ Routes:
   POST /v1/queries                 {"query": hex}
   GET  /v1/status  /healthz  /metrics
   POST /v1/testing/isolate         {"isolated": bool}; only with [testing] fault_injection = true
+  POST /v1/testing/crash-at-commit {"point": "before_write"|"during_write"|"after_write"}; idem
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from consensus import codec
 from node import status as st
 from node.errors import LedgerError, QueryError, StatelessError
+from node.fault_injection import arm_crash_at_commit
 from node.mempool import MempoolFull
 from node.queries import decode_query
 from node.runtime import Node, now_ms, status_json
 from node.transactions import decode_transaction
 from node.validation import validate_stateless
+from storage.db import COMMIT_FAULT_POINTS
 
 log = logging.getLogger("bakong.api")
 NODE_KEY: web.AppKey[Node] = web.AppKey("node", Node)
@@ -345,6 +348,21 @@ async def testing_isolate(request: web.Request) -> web.Response:
     return web.json_response({"isolated": node.network.transport.isolated})
 
 
+async def testing_crash_at_commit(request: web.Request) -> web.Response:
+    """Fault injection (only with ``[testing] fault_injection = true``): {"point": "before_write" |
+    "during_write" | "after_write"} makes the next block commit SIGKILL this process at that point."""
+    node = request.app[NODE_KEY]
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "bad_json", "body is not valid JSON") from None
+    point = body.get("point") if isinstance(body, dict) else None
+    if point not in COMMIT_FAULT_POINTS:
+        raise ApiError(400, "bad_request", f"body must be {{\"point\": one of {', '.join(COMMIT_FAULT_POINTS)}}}")
+    arm_crash_at_commit(node.store, point)
+    return web.json_response({"armed": point})
+
+
 async def healthz(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     return web.json_response({"ok": True, "height": node.ledger.head.height})
@@ -391,4 +409,5 @@ def build_app(node: Node) -> web.Application:
     app.router.add_get("/metrics", metrics)
     if node.config.testing.fault_injection:
         app.router.add_post("/v1/testing/isolate", testing_isolate)
+        app.router.add_post("/v1/testing/crash-at-commit", testing_crash_at_commit)
     return app

@@ -9,7 +9,9 @@ time on a schedule drawn from ``random.Random(seed)``:
 - ``pause_validator``: SIGSTOP a validator, SIGCONT it a few seconds later;
 - ``isolate``: cut one node off the p2p network (``POST /v1/testing/isolate``), then heal it;
 - ``kill_observer``: SIGKILL the observer, restart it;
-- ``restart_all``: SIGTERM every node, start them all again.
+- ``restart_all``: SIGTERM every node, start them all again;
+- ``kill_mid_commit``: arm a node (``POST /v1/testing/crash-at-commit``) to SIGKILL itself before,
+  during or after the synced write of its next block commit, wait for it to die, restart it.
 
 After each perturbation ends, the recovery time is the time until the highest height across the nodes
 advances again. At the end: stop the load, drain, then check the invariants: the same block hash and
@@ -45,7 +47,8 @@ from node.testnet_control import stop, wait_healthy
 FAST_BLOCK = {"batch_wait_ms": 20, "max_block_interval_ms": 500}
 FAST_CONSENSUS = {"propose_timeout_ms": 1000, "prevote_timeout_ms": 300, "precommit_timeout_ms": 300,
                   "timeout_delta_ms": 200}
-KINDS = ("kill_validator", "pause_validator", "isolate", "kill_observer", "restart_all")
+KINDS = ("kill_validator", "pause_validator", "isolate", "kill_observer", "restart_all", "kill_mid_commit")
+COMMIT_POINTS = ("before_write", "during_write", "after_write")
 RECOVERY_LIMIT_S = 10.0
 RECOVERY_WAIT_S = 30.0
 ACCOUNTS = 200
@@ -249,6 +252,22 @@ class Campaign:
             time.sleep(hold)
             client._ok(*client._request("POST", "/v1/testing/isolate", {"isolated": False}))
             end = time.monotonic()
+        elif kind == "kill_mid_commit":
+            name = self.rng.choice(validators + observers)
+            point = self.rng.choice(COMMIT_POINTS)
+            record["node"], record["point"] = name, point
+            client = self._client(self._node(name))
+            client._ok(*client._request("POST", "/v1/testing/crash-at-commit", {"point": point}))
+            self._set_live(name, False)
+            try:  # it dies at its next commit: within a heartbeat interval
+                self.procs[name].wait(timeout=15)
+                record["exit"] = self.procs[name].returncode
+            except subprocess.TimeoutExpired:
+                record["exit"] = None
+            self._kill(name, signal.SIGKILL)
+            time.sleep(hold)
+            end = time.monotonic()
+            self._restart([name])
         elif kind == "restart_all":
             record["hold_s"] = 0.0  # stopped, then started again at once
             names = [n.name for n in self.nodes]
@@ -365,8 +384,9 @@ class Campaign:
             kind = deck.pop()
             rec = self.perturb(kind)
             self.perturbations.append(rec)
+            where = f" at {rec['point']} (exit {rec['exit']})" if "point" in rec else ""
             print(f"  [{rec['t_s']:7.1f}s] {kind:16} {rec.get('node', 'all'):8} hold {rec['hold_s']:.1f}s "
-                  f"recovery {rec['recovery_s']}s", flush=True)
+                  f"recovery {rec['recovery_s']}s{where}", flush=True)
             time.sleep(self.rng.uniform(0.5, 2.0))
         self.stop_load.set()
         loader.join(timeout=15)
@@ -393,10 +413,15 @@ class Campaign:
                                     if all(r is not None for r in recoveries) else None)
         result["recoveries_s"] = recoveries
         result["perturbation_log"] = self.perturbations
+        # A commit crash that did not happen (the node outlived its next commit) is a broken injection.
+        result["commit_crashes"] = sum(1 for p in self.perturbations if p.get("exit") == -signal.SIGKILL)
+        result["commit_crashes_missed"] = sum(1 for p in self.perturbations
+                                              if "point" in p and p.get("exit") != -signal.SIGKILL)
         result["seed"], result["duration_s"], result["rate_tps"] = opts.seed, opts.duration, opts.rate
         result["ok"] = (result["forks"] == 0 and result["lost_committed"] == 0 and result["duplicated_committed"] == 0
                         and result["state_roots_equal"] and result["unresolved"] == 0 and result["money_conserved"]
-                        and result["negative_balances"] == 0 and result["max_recovery_s"] is not None
+                        and result["negative_balances"] == 0 and result["commit_crashes_missed"] == 0
+                        and result["max_recovery_s"] is not None
                         and result["max_recovery_s"] <= RECOVERY_LIMIT_S)
         return result
 
@@ -418,6 +443,7 @@ def print_summary(r: dict[str, Any]) -> None:
           f"(COMMITTED answers checked: {r['committed_answers_checked']})")
     print(f"heights checked {r['checked_heights']}  forks {r['forks']}  state_roots_equal {r['state_roots_equal']}  "
           f"money_conserved {r['money_conserved']}  negative_balances {r['negative_balances']}")
+    print(f"kills inside a block commit {r['commit_crashes']} (missed {r['commit_crashes_missed']})")
     print(f"max_recovery_s {r['max_recovery_s']}  recoveries {r['recoveries_s']}")
     print("RESULT: " + ("OK" if r["ok"] else "FAILED"))
 

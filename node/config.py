@@ -71,7 +71,8 @@ class TestingConfig:
 
     byzantine: str = ""
     fault_injection: bool = False
-    """Serve ``POST /v1/testing/isolate`` (chaos runs): drop all of this node's p2p traffic on demand."""
+    """Serve ``POST /v1/testing/isolate`` (chaos runs: drop all of this node's p2p traffic on demand) and
+    ``POST /v1/testing/crash-at-commit`` (SIGKILL itself inside its next block commit)."""
 
 
 BYZANTINE_MODES = ("", "double_vote", "equivocate")

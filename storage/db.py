@@ -12,7 +12,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,10 @@ import plyvel
 from storage import keys
 
 HEAD_FORMAT_VERSION = 1
+
+# Where inside a block commit a fault-injection hook may fire (crash tests): nothing written yet, the
+# synced batch in flight, the batch durable but nothing after it done (caches, head in memory, clients).
+COMMIT_FAULT_POINTS = ("before_write", "during_write", "after_write")
 
 
 class StorageError(RuntimeError):
@@ -92,6 +96,8 @@ class LedgerStore:
         except plyvel.Error as exc:
             raise StorageError(f"cannot open database {self.path}: {exc}") from exc
         self._head = self._read_head()
+        self.commit_fault: Callable[[str], None] | None = None
+        """Test-only hook called at each of ``COMMIT_FAULT_POINTS`` of ``commit`` (it may kill the process)."""
 
     # ---- head ----
 
@@ -132,6 +138,9 @@ class LedgerStore:
     def commit(self, writes: Mapping[bytes, bytes | None], head: Head) -> None:
         """Apply ``writes`` (None deletes) and the new head in one durable, atomic batch."""
         head_record = head.encode()
+        fault = self.commit_fault
+        if fault is not None:
+            fault("before_write")
         # transaction=True: if anything raises inside the block, plyvel drops the batch instead of
         # writing the part already added (which would put world state ahead of the head).
         with self._db.write_batch(sync=True, transaction=True) as batch:
@@ -141,6 +150,10 @@ class LedgerStore:
                 else:
                     batch.put(key, value)
             batch.put(keys.HEAD, head_record)
+            if fault is not None:
+                fault("during_write")  # the batch is written (and synced) when this block exits
+        if fault is not None:
+            fault("after_write")
         self._head = head
 
     def put_rows(self, writes: Mapping[bytes, bytes]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ from node.status import StatusHub
 from storage.db import CorruptHead, LedgerStore
 
 log = logging.getLogger("bakong.node")
+PID_FILE = "node.pid"
 
 
 def now_ms() -> int:
@@ -127,6 +129,10 @@ async def serve(config: NodeConfig) -> None:
     from node.network import P2PNetwork
 
     node = Node(config)
+    # Holding the LevelDB lock, this is the one process of this data dir: record its pid there, so tools
+    # (``bakong testnet down``) find a node however it was started, even by a hand-run restart command.
+    pid_file = config.data_dir / PID_FILE
+    pid_file.write_text(f"{os.getpid()}\n")
     runner = web.AppRunner(build_app(node), access_log=None, handle_signals=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -148,4 +154,5 @@ async def serve(config: NodeConfig) -> None:
         await network.close()
         await runner.cleanup()
         node.close()
+        pid_file.unlink(missing_ok=True)
         log.info("node %s stopped", config.name)

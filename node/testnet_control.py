@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 from node.client import NodeClient
+from node.config import ConfigError, load_config
+from node.runtime import PID_FILE
 from node.testnet import TestnetNode, init_testnet, load_nodes, load_pids, start_node, write_manifest
 
 
@@ -76,18 +78,46 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass  # it exited on its own in between
+
+
+def _is_node_process(pid: int, node: TestnetNode) -> bool:
+    """True if ``pid`` runs this node (its command line names the node's config): a pid from a stale
+    manifest that the system has since given to another program is left alone."""
+    try:
+        return str(node.config.resolve()).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _node_pids(node: TestnetNode, listed: int | None) -> set[int]:
+    """The node's processes: the one ``testnet.json`` lists and the one its pid file names (a node
+    restarted by hand with its restart command is only in the latter)."""
+    candidates = {listed} if listed else set()
+    try:
+        candidates.add(int((load_config(node.config).data_dir / PID_FILE).read_text()))
+    except (OSError, ValueError, ConfigError):
+        pass
+    return {pid for pid in candidates if _is_node_process(pid, node)}
+
+
 def down(directory: Path, timeout: float = 10.0) -> int:
-    """Stop every node listed in ``testnet.json`` (SIGTERM, then SIGKILL after ``timeout``)."""
+    """Stop every node of the testnet (SIGTERM, then SIGKILL after ``timeout``), however it was started."""
     if not (directory / "testnet.json").exists():
         raise TestnetError(f"no testnet in {directory}")
-    pids = {name: pid for name, pid in load_pids(directory).items() if _alive(pid)}
-    for pid in pids.values():
-        os.kill(pid, signal.SIGTERM)
+    listed = load_pids(directory)
+    pids = {pid for node in load_nodes(directory) for pid in _node_pids(node, listed.get(node.name))}
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for pid in pids.values():
+    for pid in pids:
         if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)
     write_manifest(directory, load_nodes(directory), {})
     return len(pids)

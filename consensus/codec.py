@@ -81,6 +81,35 @@ def _check_value(value: Any, depth: int = 0) -> None:
     raise UnexpectedShape(f"type {t.__name__} cannot be encoded canonically")
 
 
+_SCALARS: Final = frozenset({int, str, bytes, bool, type(None)})
+
+
+def _check_decoded(value: Any) -> None:
+    """``_check_value`` for what msgpack just decoded, on the hot path of every transaction and
+    message: ints are in range by construction, so only the types (floats, timestamps) and the
+    nesting depth are checked, iteratively and with no call per scalar."""
+    t = type(value)
+    if t is not list:
+        if t not in _SCALARS:
+            raise UnexpectedShape(f"type {t.__name__} cannot be encoded canonically")
+        return
+    level = [value]  # the lists at one depth, breadth first
+    for _depth in range(32):
+        nested: list[Any] = []
+        for items in level:
+            for item in items:
+                t = type(item)
+                if t is list:
+                    nested.append(item)
+                elif t not in _SCALARS:
+                    raise UnexpectedShape(f"type {t.__name__} cannot be encoded canonically")
+        if not nested:
+            return
+        level = nested
+    if any(level):  # a non-empty list at depth 32 holds values at depth 33
+        raise UnexpectedShape("nesting deeper than 32 levels")
+
+
 def encode(value: Any) -> bytes:
     """Encode a value (nested lists of int/str/bytes/bool/None) to its one canonical byte string."""
     _check_value(value)
@@ -123,10 +152,8 @@ def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         raise CodecError(f"undecodable input: {exc}") from exc
     except (TypeError, RecursionError, UnicodeDecodeError) as exc:
         raise CodecError(f"undecodable input: {exc.__class__.__name__}") from exc
-    try:
-        again = encode(value)
-    except UnexpectedShape:
-        raise
+    _check_decoded(value)
+    again = msgpack.packb(value, use_bin_type=True)
     if again != bytes(data):
         raise NonCanonicalEncoding("input is not the canonical encoding of its value")
     return value

@@ -8,6 +8,7 @@ stay responsive during a commit; only that thread mutates the ledger.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -123,12 +124,27 @@ def status_json(tx_hash: bytes, status: str, height: int | None = None, index: i
     return out
 
 
+def tune_garbage_collector() -> None:
+    """Collect cycles less often than CPython's default (every 700 net allocations).
+
+    A loaded node allocates a few dozen short-lived containers per transaction (decoding, asyncio,
+    aiohttp) while holding a large, long-lived heap (mempool, caches, verified-signature memory, code).
+    With the default thresholds the cycle collector ran every ~30 transactions and its older
+    generations rescanned that heap: ~30% on top of decoding in a measurement with a 1M-object heap
+    (20.5 vs 14.2 us per transaction). Reference counting still frees almost everything at once; only
+    cyclic garbage waits longer. What exists at start-up (modules, genesis) is frozen out of the scans."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 async def serve(config: NodeConfig) -> None:
     """Run one node until SIGINT/SIGTERM."""
     from node.api import build_app
     from node.network import P2PNetwork
 
     node = Node(config)
+    tune_garbage_collector()
     # Holding the LevelDB lock, this is the one process of this data dir: record its pid there, so tools
     # (``bakong testnet down``) find a node however it was started, even by a hand-run restart command.
     pid_file = config.data_dir / PID_FILE

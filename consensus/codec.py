@@ -218,7 +218,9 @@ def expect_record(value: Any, tag: int, version: int, fields: int, what: str) ->
         raise UnexpectedShape(f"{what}: missing tag")
     if items[0] != tag:
         raise UnknownTag(f"{what}: tag {items[0]} where {tag} was expected")
-    if items[1] != version:
+    # type() first: msgpack true == 1 in Python, and a record must not decode from bytes that are not
+    # its encoding (a relayed signed message could otherwise be re-encoded differently and still verify).
+    if type(items[1]) is not int or items[1] != version:
         raise UnexpectedShape(f"{what}: unsupported version {items[1]!r}")
     if len(items) != fields + 2:
         raise UnexpectedShape(f"{what}: expected {fields} fields, got {len(items) - 2}")

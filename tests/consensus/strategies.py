@@ -18,9 +18,10 @@ def seconds(low_ms: int, high_ms: int) -> st.SearchStrategy[float]:
 @st.composite
 def scenarios(draw: st.DrawFn, *, faults: list[Fault] | None = None, beyond_bound: bool = False,
               all_f: bool = False, partitioned: bool | None = None, crashes: bool = True,
-              max_heights: int = 4, min_n: int = 4, max_n: int = 10) -> Scenario:
+              max_heights: int = 4, min_n: int = 4, max_n: int = 10, min_gst_ms: int = 0) -> Scenario:
     """A run with 0..f faulty validators (exactly f with ``all_f``, f+1 with ``beyond_bound``) whose
-    behaviours are drawn from ``faults``; ``partitioned`` forces a partition before GST on or off."""
+    behaviours are drawn from ``faults``; ``partitioned`` forces a partition before GST on or off;
+    ``min_gst_ms`` keeps the network (and any partition) unhealed at least that long."""
     n = draw(st.integers(min_n, max_n), label="n")
     f = (n - 1) // 3
     if beyond_bound:
@@ -50,7 +51,7 @@ def scenarios(draw: st.DrawFn, *, faults: list[Fault] | None = None, beyond_boun
         pre_gst_max_delay=0.3,
         drop_rate=draw(st.sampled_from([0.0, 0.1, 0.3, 0.6])),
         duplicate_rate=draw(st.sampled_from([0.0, 0.1, 0.3])),
-        gst=draw(seconds(0, 6000)),
+        gst=draw(seconds(min_gst_ms, 6000)),
         partition=partition,
     )
     return Scenario(n=n, seed=draw(st.integers(0, 2**32 - 1)), heights=draw(st.integers(2, max_heights)),

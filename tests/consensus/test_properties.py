@@ -41,7 +41,9 @@ def test_up_to_f_byzantine_validators_break_neither_safety_nor_liveness(scenario
 
 
 @settings(max_examples=EXAMPLES)
-@given(scenarios(all_f=True, partitioned=True))
+# GST of at least 1 s: drawn from 0, a partition often healed before the first round timeout (about
+# 2,000 of 10,000 long-profile runs had one lasting over 1 s), so it tested far less than its name says.
+@given(scenarios(all_f=True, partitioned=True, min_gst_ms=1000))
 def test_f_byzantine_validators_and_a_partition_until_gst_break_neither_safety_nor_liveness(
         scenario: Scenario) -> None:
     assert_safe_and_live(scenario)

@@ -118,7 +118,8 @@ def _status_of(node: Node, tx_hash: bytes) -> dict[str, Any]:
     return failure if failure is not None else status_json(tx_hash, st.NOT_RECEIVED)
 
 
-def _submit_one(node: Node, data: bytes, now: int) -> dict[str, Any]:
+def _submit_one(node: Node, data: bytes, now: int, accepted: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """Check and queue one transaction; newly queued ones are added to ``accepted`` for the journal."""
     node.metrics.txs_received.inc()
     try:
         tx = decode_transaction(data)
@@ -145,6 +146,7 @@ def _submit_one(node: Node, data: bytes, now: int) -> dict[str, Any]:
     except MempoolFull:
         node.metrics.mempool_full.inc()
         raise
+    accepted.append((tx.hash, data))
     if node.network is not None:
         node.network.gossip.enqueue(data)
     node.hub.publish(tx.hash, status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS))
@@ -160,11 +162,12 @@ async def submit_transactions(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "no transactions in the request")
     now = now_ms()
     results = []
+    accepted: list[tuple[bytes, bytes]] = []
     for i, data in enumerate(items):
         if i and i % 64 == 0:
             await asyncio.sleep(0)  # a big batch must not starve consensus on this loop
         try:
-            results.append(_submit_one(node, data, now))
+            results.append(_submit_one(node, data, now, accepted))
         except MempoolFull:
             if not batch:
                 raise ApiError(503, "mempool_full", "the mempool is full; retry shortly", {"Retry-After": "1"}) from None
@@ -172,6 +175,8 @@ async def submit_transactions(request: web.Request) -> web.Response:
                             "message": "the mempool is full; retry shortly"})
     node.metrics.mempool.set(len(node.mempool))
     node.tx_arrived.set()
+    if accepted:  # "accepted" must survive a crash of this node: journal it (synced) before answering
+        await asyncio.get_running_loop().run_in_executor(None, node.journal.record, accepted)
     if not batch:
         result = results[0]
         status = 400 if result["status"] == st.STATELESS_VALIDATION_FAILED else 409 if result.get("error_code") == "replay" else 202

@@ -23,6 +23,7 @@ from node.blocks import Block
 from node.config import NodeConfig
 from node.execution import COMMITTED
 from node.genesis import load_genesis
+from node.intake_journal import IntakeJournal
 from node.keyfile import read_key
 from node.ledger import BlockExecution, Ledger
 from node.mempool import Mempool
@@ -56,6 +57,8 @@ class Node:
             self.store.close()
             raise
         self.mempool = Mempool(config.mempool.max_txs, config.mempool.max_bytes)
+        self.journal = IntakeJournal(self.store)
+        self.journal.restore(self.ledger, self.mempool, self.genesis.chain_id, now_ms())
         self.hub = StatusHub()
         self.metrics = NodeMetrics()
         self.queries = QueryService(self.ledger, self.mempool.pending_for)
@@ -75,7 +78,9 @@ class Node:
 
     def after_commit(self, block: Block, execution: BlockExecution) -> None:
         """Event loop, after a block is durably committed: mempool, metrics, status subscribers."""
-        self.mempool.remove([tx.hash for tx in block.transactions])
+        hashes = [tx.hash for tx in block.transactions]
+        self.mempool.remove(hashes)
+        self.journal.settled(hashes)
         m = self.metrics
         m.blocks.inc()
         m.height.set(block.height)

@@ -208,6 +208,11 @@ class Transport:
             session = await self._handshake(reader, writer, Role.RESPONDER, None)
             if session is not None:
                 self._register(session, reader, writer)
+        except asyncio.CancelledError:
+            # close() cancelled a pending handshake. End the task normally: on Python 3.11 asyncio's own
+            # done-callback for this task calls task.exception(), which raises on a cancelled task and
+            # is logged as "Exception in callback" (fixed in 3.12).
+            writer.close()
         finally:
             self._tasks.discard(task)
 

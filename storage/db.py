@@ -169,6 +169,22 @@ class LedgerStore:
             for key, value in writes.items():
                 batch.put(key, value)
 
+    def put_rows_durable(self, writes: Mapping[bytes, bytes]) -> None:
+        """One atomic, synced batch of node-local rows outside block commit (accepted transactions)."""
+        if keys.HEAD in writes:
+            raise ValueError("the head moves only with a block commit")
+        with self._db.write_batch(sync=True, transaction=True) as batch:
+            for key, value in writes.items():
+                batch.put(key, value)
+
+    def delete_rows(self, row_keys: list[bytes]) -> None:
+        """One atomic, unsynced batch of deletes (a lost delete is redone from the chain at restart)."""
+        if keys.HEAD in row_keys:
+            raise ValueError("the head moves only with a block commit")
+        with self._db.write_batch(transaction=True) as batch:
+            for key in row_keys:
+                batch.delete(key)
+
     def compact(self) -> None:
         """Compact the whole key space (after a bulk import, so random reads stay cheap)."""
         self._db.compact_range()

@@ -6,7 +6,8 @@ Heights are 8-byte big-endian so keys sort by height.
 
 World state (covered by the state root): D A X M R G K P.
 Block store and indexes (written with each block, derived from it): B b C T h t.
-Node-local records: H (head), V (consensus safety), m (meta: chain id, schema).
+Node-local records: H (head), V (consensus safety), m (meta: chain id, schema), q (accepted transactions
+not yet seen in a block).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ TX_INDEX = b"T"       # tx hash -> [height, index, status, command index, error 
 ACCOUNT_TXS = b"h"    # account, height, index -> tx hash (every tx the account created or took part in)
 ACCOUNT_ASSET_TXS = b"t"  # account, asset, height, index -> tx hash
 CONSENSUS = b"V"      # consensus safety records (last signed vote, lock)
+ACCEPTED = b"q"       # tx hash -> tx bytes this node accepted from a client and has not yet seen in a block
 
 DOMAIN = b"D"         # domain -> [default role]
 ACCOUNT = b"A"        # account -> [quorum, roles, signatories]
@@ -57,6 +59,10 @@ def certificate(height: int) -> bytes:
 
 def tx_index(tx_hash: bytes) -> bytes:
     return TX_INDEX + tx_hash
+
+
+def accepted_tx(tx_hash: bytes) -> bytes:
+    return ACCEPTED + tx_hash
 
 
 def account_tx(account: str, height: int, index: int) -> bytes:

@@ -36,6 +36,7 @@ def test_short_chaos_campaign_keeps_every_invariant(tmp_path: Path) -> None:
     assert r["lost_committed"] == 0, summary
     assert r["duplicated_committed"] == 0, summary
     assert r["unresolved"] == 0, summary
+    assert r["lost_uncommitted"] == 0, summary  # accepted, then lost with a node's mempool
     assert r["state_roots_equal"], summary
     assert r["money_conserved"] and r["negative_balances"] == 0, summary
     assert r["commit_crashes_missed"] == 0, summary

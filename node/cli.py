@@ -7,7 +7,6 @@ is never shown to the user. Amounts are decimal strings; keys are key files (``b
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -49,11 +48,11 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def cmd_node(args: argparse.Namespace) -> int:
     from node.config import load_config
-    from node.runtime import serve
+    from node.runtime import run_node
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(args.config)
-    asyncio.run(serve(config))
+    run_node(config)
     return 0
 
 

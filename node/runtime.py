@@ -143,6 +143,23 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def run_node(config: NodeConfig) -> None:
+    """Run one node process on uvloop when it is installed (the event loop carries every peer link and
+    API request; uvloop does that work in C), else on asyncio's own loop. ``BAKONG_EVENT_LOOP=asyncio``
+    forces the latter, to compare or to rule the loop out when debugging."""
+    loop_factory = None
+    if os.environ.get("BAKONG_EVENT_LOOP", "uvloop") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        log.info("event loop: %s", "uvloop" if loop_factory else "asyncio")
+        runner.run(serve(config))
+
+
 async def serve(config: NodeConfig) -> None:
     """Run one node until SIGINT/SIGTERM."""
     from node.api import build_app

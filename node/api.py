@@ -32,7 +32,7 @@ from consensus import codec
 from node import status as st
 from node.errors import LedgerError, QueryError, StatelessError
 from node.fault_injection import arm_crash_at_commit
-from node.mempool import MempoolFull
+from node.mempool import AccountLimit, MempoolFull
 from node.queries import decode_query
 from node.runtime import Node, now_ms, status_json
 from node.transactions import decode_transaction
@@ -168,11 +168,12 @@ async def submit_transactions(request: web.Request) -> web.Response:
             await asyncio.sleep(0)  # a big batch must not starve consensus on this loop
         try:
             results.append(_submit_one(node, data, now, accepted))
-        except MempoolFull:
+        except MempoolFull as exc:
+            # 429 when this account's share is used up, 503 when the whole pool is full
+            status, message = (429, str(exc)) if isinstance(exc, AccountLimit) else (503, "the mempool is full; retry shortly")
             if not batch:
-                raise ApiError(503, "mempool_full", "the mempool is full; retry shortly", {"Retry-After": "1"}) from None
-            results.append({"hash": None, "status": "NOT_RECEIVED", "error_code": "mempool_full",
-                            "message": "the mempool is full; retry shortly"})
+                raise ApiError(status, exc.code, message, {"Retry-After": "1"}) from None
+            results.append({"hash": None, "status": "NOT_RECEIVED", "error_code": exc.code, "message": message})
     node.metrics.mempool.set(len(node.mempool))
     node.tx_arrived.set()
     if accepted:  # "accepted" must survive a crash of this node: journal it (synced) before answering

@@ -19,6 +19,7 @@ be moved as a whole. Example (``configs/node.example.toml``)::
     [mempool]
     max_txs = 100000
     max_bytes = 67108864
+    max_per_account = 2000
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ BYZANTINE_MODES = ("", "double_vote", "equivocate")
 class MempoolConfig:
     max_txs: int = 100_000
     max_bytes: int = 64 * 1024 * 1024
+    max_per_account: int = 2_000
+    """Transactions one creator account may have waiting (fairness: a flood from one account fills at
+    most this much of the pool). A bank that batches more at once gets 429 and retries."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from collections import deque
 from typing import Any, Callable
 
 from node.errors import StatelessError
-from node.mempool import MempoolFull
+from node.mempool import AccountLimit, MempoolFull
 from node.p2p_messages import MAX_GOSSIP_TXS, TxGossip, encode_peer_message
 from node.transactions import decode_transaction
 from node.validation import validate_stateless
@@ -104,6 +104,9 @@ class TxGossiper:
             except StatelessError:
                 node.metrics.p2p_bad_messages.inc()
                 continue
+            except AccountLimit:
+                node.metrics.mempool_full.inc()
+                continue  # this creator's share is used up; others' transactions in the batch still fit
             except MempoolFull:
                 node.metrics.mempool_full.inc()
                 break

@@ -1,7 +1,9 @@
 """The mempool: statelessly valid transactions waiting for a block.
 
 Bounded by count and bytes; when full, ``add`` raises ``MempoolFull`` and the API answers 503 with
-Retry-After rather than letting memory grow. Deduplicated by hash. Ordered first-come first-served
+Retry-After rather than letting memory grow. Each creator account may have at most
+``max_per_account`` transactions waiting (``AccountLimit``, 429): one account's flood cannot fill the
+pool and starve the others. Deduplicated by hash. Ordered first-come first-served
 (dict insertion order), which the block producer takes from the front.
 """
 
@@ -16,10 +18,20 @@ class MempoolFull(Exception):
     code = "mempool_full"
 
 
+class AccountLimit(MempoolFull):
+    """One creator already has its share of the pool waiting: a flood from one account fills at most
+    that share, so other accounts' payments still get in (and, first come first served, wait behind
+    at most that many of the flooder's)."""
+
+    code = "account_limit"
+
+
 class Mempool:
-    def __init__(self, max_txs: int, max_bytes: int) -> None:
+    def __init__(self, max_txs: int, max_bytes: int, max_per_account: int | None = None) -> None:
         self.max_txs = max_txs
         self.max_bytes = max_bytes
+        self.max_per_account = max_txs if max_per_account is None else max_per_account
+        self._per_creator: dict[str, int] = {}
         self._txs: dict[bytes, tuple[Transaction, int, float]] = {}  # hash -> (tx, size, arrival)
         # Exact bytes -> decoded tx: a proposed block's transactions are found here without decoding.
         self._by_raw: dict[bytes, Transaction] = {}
@@ -41,6 +53,10 @@ class Mempool:
             return False
         if len(self._txs) >= self.max_txs or self._bytes + size > self.max_bytes:
             raise MempoolFull("the mempool is full; retry shortly")
+        waiting = self._per_creator.get(tx.creator, 0)
+        if waiting >= self.max_per_account:
+            raise AccountLimit(f"{tx.creator} already has {waiting} transactions waiting; retry shortly")
+        self._per_creator[tx.creator] = waiting + 1
         self._txs[tx.hash] = (tx, size, time.monotonic())
         self._by_raw[tx.encode()] = tx
         self._bytes += size
@@ -72,8 +88,14 @@ class Mempool:
         for h in hashes:
             entry = self._txs.pop(h, None)
             if entry is not None:
+                tx = entry[0]
                 self._bytes -= entry[1]
-                self._by_raw.pop(entry[0].encode(), None)
+                self._by_raw.pop(tx.encode(), None)
+                left = self._per_creator[tx.creator] - 1
+                if left:
+                    self._per_creator[tx.creator] = left
+                else:
+                    del self._per_creator[tx.creator]
 
     def pending_for(self, creator: str) -> list[Transaction]:
         return [tx for tx, _s, _at in self._txs.values() if tx.creator == creator]

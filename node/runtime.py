@@ -56,7 +56,7 @@ class Node:
         except Exception:
             self.store.close()
             raise
-        self.mempool = Mempool(config.mempool.max_txs, config.mempool.max_bytes)
+        self.mempool = Mempool(config.mempool.max_txs, config.mempool.max_bytes, config.mempool.max_per_account)
         self.journal = IntakeJournal(self.store)
         self.journal.restore(self.ledger, self.mempool, self.genesis.chain_id, now_ms())
         self.hub = StatusHub()

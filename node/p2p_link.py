@@ -22,6 +22,7 @@ class TransportCounters:
     handshakes_ok: int = 0
     handshakes_failed: int = 0
     refused_keys: int = 0  # handshakes refused for the peer's key (not allowed, unexpected, our own)
+    refused_connections: int = 0  # inbound connections closed at once: too many handshakes already pending
     bad_frames: int = 0  # oversized, undecodable or unauthenticated frames; each cost a connection
     bytes_in: int = 0
     bytes_out: int = 0

@@ -8,7 +8,7 @@ API (everything runs on one event loop; call the sync methods from that loop):
 
 ``Transport(chain_id, key, is_allowed, on_message, *, max_frame=DEFAULT_MAX_FRAME, on_connect=None,
 on_disconnect=None, handshake_timeout=5.0, max_queue_frames=10_000, max_queue_bytes=64 MiB,
-backoff_initial=0.2, backoff_max=10.0)``
+max_pending_handshakes=64, backoff_initial=0.2, backoff_max=10.0)``
   ``is_allowed(public_key) -> bool`` is asked at every handshake (the peer set changes at runtime), on
   both the accepting and the dialing side. ``on_message(peer_public_key, payload)`` is called from the
   event loop for every decrypted frame, in order per peer; it must not block. ``on_connect(key)`` /
@@ -35,6 +35,8 @@ Policies:
   dialed by the same side, the newer one wins (the older is probably stale). Both sides apply the same
   rule, so they keep the same connection. When a newer link replaces an older one, the older one's
   unsent queue moves over; a frame already in flight on a closed connection may be lost.
+- At most ``max_pending_handshakes`` inbound connections may be in their handshake at once; more are
+  closed on arrival (``refused_connections``). Authenticated links are bounded by the peer set.
 - Connections use TCP keepalive (15 s idle, 3 probes 5 s apart) so a vanished host is noticed.
 - A peer that misbehaves (garbage, oversized frame, failed decryption, bad handshake) is disconnected,
   logged at info and counted; the transport carries on. An exception raised by our own callbacks or
@@ -76,6 +78,10 @@ log = logging.getLogger("bakong.p2p")
 
 DEFAULT_MAX_QUEUE_FRAMES: Final = 10_000
 DEFAULT_MAX_QUEUE_BYTES: Final = 64 * 1024 * 1024
+# Inbound connections still in their handshake (unauthenticated: anyone can open them). Past this many,
+# a new one is closed at once, so strangers holding sockets open cannot exhaust our file descriptors or
+# memory; each pending one ends within the handshake timeout. A peer set is tens of banks.
+DEFAULT_MAX_PENDING_HANDSHAKES: Final = 64
 _CONNECT_TIMEOUT: Final = 5.0
 
 
@@ -97,6 +103,7 @@ class Transport:
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
         max_queue_frames: int = DEFAULT_MAX_QUEUE_FRAMES,
         max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+        max_pending_handshakes: int = DEFAULT_MAX_PENDING_HANDSHAKES,
         backoff_initial: float = 0.2,
         backoff_max: float = 10.0,
     ) -> None:
@@ -115,6 +122,8 @@ class Transport:
         self._handshake_timeout = handshake_timeout
         self._max_queue_frames = max_queue_frames
         self._max_queue_bytes = max_queue_bytes
+        self._max_pending_handshakes = max_pending_handshakes
+        self._pending_handshakes = 0
         self._backoff = (backoff_initial, backoff_max)
         self._links: dict[bytes, PeerLink] = {}
         self._dialers: dict[bytes, asyncio.Task[None]] = {}
@@ -203,7 +212,12 @@ class Transport:
         if self._closing or task is None:
             writer.close()
             return
+        if self._pending_handshakes >= self._max_pending_handshakes:
+            self.counters.refused_connections += 1
+            writer.close()
+            return
         self._tasks.add(task)
+        self._pending_handshakes += 1
         try:
             session = await self._handshake(reader, writer, Role.RESPONDER, None)
             if session is not None:
@@ -214,6 +228,7 @@ class Transport:
             # is logged as "Exception in callback" (fixed in 3.12).
             writer.close()
         finally:
+            self._pending_handshakes -= 1
             self._tasks.discard(task)
 
     async def _dial_forever(self, public_key: bytes, host: str, port: int) -> None:

@@ -354,6 +354,23 @@ def test_a_silent_peer_times_out_in_the_handshake() -> None:
     run_clean(scenario)
 
 
+def test_connections_past_the_pending_handshake_limit_are_closed_at_once_and_peers_still_get_in() -> None:
+    async def scenario(nodes: list[Node]) -> None:
+        (server,) = await started(nodes, handshake_timeout=0.5, max_pending_handshakes=2)
+        silent = [await asyncio.open_connection(HOST, server.port) for _ in range(2)]
+        await wait_until(lambda: server.t._pending_handshakes == 2)  # noqa: SLF001  # both are in their handshake
+        reader, writer = await asyncio.open_connection(HOST, server.port)
+        async with asyncio.timeout(0.3):  # closed on arrival, well before any handshake timeout
+            assert await reader.read(1) == b""
+        assert server.t.counters.refused_connections == 1
+        for _reader, silent_writer in silent:
+            silent_writer.close()
+        writer.close()
+        await still_serves(server, nodes)  # the silent ones time out; a real peer gets in
+
+    run_clean(scenario)
+
+
 # ---- misbehaving peers are dropped and counted; the transport carries on ----
 
 

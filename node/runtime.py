@@ -156,7 +156,6 @@ def run_node(config: NodeConfig) -> None:
         else:
             loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        log.info("event loop: %s", "uvloop" if loop_factory else "asyncio")
         runner.run(serve(config))
 
 
@@ -182,8 +181,9 @@ async def serve(config: NodeConfig) -> None:
         await runner.setup()
         await web.TCPSite(runner, config.api.host, config.api.port, reuse_address=True).start()
         await network.start()
-        log.info("node %s (%s) serving API on http://%s:%d, p2p on %s:%d, height %d", config.name, config.role,
-                 config.api.host, config.api.port, config.p2p_host, config.p2p_port, node.ledger.head.height)
+        log.info("node %s (%s) serving API on http://%s:%d, p2p on %s:%d, height %d, event loop %s", config.name,
+                 config.role, config.api.host, config.api.port, config.p2p_host, config.p2p_port,
+                 node.ledger.head.height, type(loop).__module__.split(".")[0])
         async with asyncio.TaskGroup() as tasks:
             running = tasks.create_task(network.run())
             await stop.wait()

@@ -41,6 +41,8 @@ class ApiConfig:
     max_body_bytes: int = 8 * 1024 * 1024
     max_batch: int = 5000
     max_websockets: int = 1000
+    max_connections: int = 2000
+    """Open HTTP connections at once; past it a new one gets 503 too_many_connections and is closed."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ def load_config(path: str | Path) -> NodeConfig:
         raise ConfigError("role must be 'validator' or 'observer'")
     api = _section(doc, "api", ApiConfig)
     api_host, api_port = _address(doc.get("api", {}).get("listen", "127.0.0.1:8100"), "[api] listen")
-    api = ApiConfig(api_host, api_port, api.max_body_bytes, api.max_batch, api.max_websockets)
+    api = ApiConfig(api_host, api_port, api.max_body_bytes, api.max_batch, api.max_websockets, api.max_connections)
     p2p_host, p2p_port = _address(doc.get("p2p", {}).get("listen", "127.0.0.1:7100"), "[p2p] listen")
     return NodeConfig(
         name=doc["name"],

@@ -31,6 +31,8 @@ class NodeMetrics:
         self.p2p_bad_messages = Counter("bakong_p2p_bad_messages", "Malformed or invalid peer messages dropped", registry=r)
         self.invalid_blocks = Counter("bakong_invalid_blocks", "Proposed or synced blocks refused", ["code"], registry=r)
         self.gossip_dropped = Counter("bakong_gossip_dropped", "Gossiped transactions dropped: intake queue full", registry=r)
+        self.api_connections_refused = Counter(
+            "bakong_api_connections_refused", "HTTP connections refused: max_connections open", registry=r)
         self.evidence = Counter("bakong_evidence", "Equivocation evidence recorded", registry=r)
         self.synced_blocks = Counter("bakong_synced_blocks", "Blocks applied through block sync", registry=r)
         self.peers = Gauge("bakong_peers_connected", "Peers with an open connection", registry=r)

@@ -162,6 +162,7 @@ def run_node(config: NodeConfig) -> None:
 async def serve(config: NodeConfig) -> None:
     """Run one node until SIGINT/SIGTERM."""
     from node.api import build_app
+    from node.api_listener import listen
     from node.network import P2PNetwork
 
     node = Node(config)
@@ -171,6 +172,7 @@ async def serve(config: NodeConfig) -> None:
     pid_file = config.data_dir / PID_FILE
     pid_file.write_text(f"{os.getpid()}\n")
     runner = web.AppRunner(build_app(node), access_log=None, handle_signals=False)
+    api_server: asyncio.Server | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -179,7 +181,8 @@ async def serve(config: NodeConfig) -> None:
     node.network = network
     try:
         await runner.setup()
-        await web.TCPSite(runner, config.api.host, config.api.port, reuse_address=True).start()
+        api_server = await listen(runner, config.api.host, config.api.port, config.api.max_connections,
+                                  node.metrics.api_connections_refused.inc)
         await network.start()
         log.info("node %s (%s) serving API on http://%s:%d, p2p on %s:%d, height %d, event loop %s", config.name,
                  config.role, config.api.host, config.api.port, config.p2p_host, config.p2p_port,
@@ -190,6 +193,8 @@ async def serve(config: NodeConfig) -> None:
             running.cancel()
     finally:
         await network.close()
+        if api_server is not None:
+            api_server.close()
         await runner.cleanup()
         node.close()
         pid_file.unlink(missing_ok=True)

@@ -177,7 +177,12 @@ async def submit_transactions(request: web.Request) -> web.Response:
     node.metrics.mempool.set(len(node.mempool))
     node.tx_arrived.set()
     if accepted:  # "accepted" must survive a crash of this node: journal it (synced) before answering
-        await asyncio.get_running_loop().run_in_executor(None, node.journal.record, accepted)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, node.journal.record, accepted)
+        except Exception as exc:  # the disk refused the write (full, failing): say so, do not claim "accepted"
+            log.error("intake journal write failed: %s", exc)
+            raise ApiError(503, "storage_unavailable", "the node cannot record transactions now; retry shortly",
+                           {"Retry-After": "1"}) from None
     if not batch:
         result = results[0]
         status = 400 if result["status"] == st.STATELESS_VALIDATION_FAILED else 409 if result.get("error_code") == "replay" else 202

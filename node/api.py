@@ -344,13 +344,17 @@ async def evidence(request: web.Request) -> web.Response:
     return web.json_response({"evidence": out})
 
 
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "bad_json", "body is not valid JSON") from None
+
+
 async def testing_isolate(request: web.Request) -> web.Response:
     """Fault injection (only with ``[testing] fault_injection = true``): {"isolated": true|false}."""
     node = request.app[NODE_KEY]
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ApiError(400, "bad_json", "body is not valid JSON") from None
+    body = await _json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("isolated"), bool):
         raise ApiError(400, "bad_request", 'body must be {"isolated": true|false}')
     if node.network is None:
@@ -363,10 +367,7 @@ async def testing_crash_at_commit(request: web.Request) -> web.Response:
     """Fault injection (only with ``[testing] fault_injection = true``): {"point": "before_write" |
     "during_write" | "after_write"} makes the next block commit SIGKILL this process at that point."""
     node = request.app[NODE_KEY]
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ApiError(400, "bad_json", "body is not valid JSON") from None
+    body = await _json_body(request)
     point = body.get("point") if isinstance(body, dict) else None
     if point not in COMMIT_FAULT_POINTS:
         raise ApiError(400, "bad_request", f"body must be {{\"point\": one of {', '.join(COMMIT_FAULT_POINTS)}}}")

@@ -54,6 +54,10 @@ class BlockSync:
             self._in_flight = None
 
     def maybe_request(self) -> None:
+        if self._applying.locked():
+            # Blocks are being applied: the head is about to move, and asking now would fetch the same
+            # blocks again from another peer (an observer used to receive each block about 3 times).
+            return
         head = self.node.ledger.head.height
         if self._in_flight is not None and time.monotonic() - self._in_flight[1] < REQUEST_TIMEOUT_S:
             return
@@ -82,7 +86,6 @@ class BlockSync:
 
     async def on_blocks(self, peer: bytes, msg: SyncBlocks) -> None:
         async with self._applying:
-            self._in_flight = None
             loop = asyncio.get_running_loop()
             for block_bytes, cert_bytes in msg.blocks:
                 try:
@@ -93,7 +96,8 @@ class BlockSync:
                     break
                 if applied is not None:
                     self.on_applied(*applied)
-            self.maybe_request()
+            self._in_flight = None  # answered (the request stays in flight while its blocks apply)
+        self.maybe_request()
 
     def _apply(self, block_bytes: bytes, cert_bytes: bytes) -> tuple[Block, BlockExecution] | None:
         """Worker thread: verify the certificate, then validate, execute and commit the block."""

@@ -2,8 +2,10 @@
 
 Outbound: accepted transactions are buffered and flushed every ``flush_ms`` (or at ``max_batch``) as
 one TxGossip frame, so a burst of submissions costs a few frames, not one per transaction.
-Validators form a full mesh, so a validator does not re-gossip what it got from another validator;
-what arrives from an observer (which talks to validators only) is passed on to the other validators.
+Validators form a full mesh and an observer dials every validator, so whoever accepted a transaction
+sends it to every validator itself and nobody passes gossip on (each validator used to forward an
+observer's transactions to the other three: every one of them arrived four times). A transaction
+that still misses a validator (no connection at the time) is sent again by ``regossip_stale``.
 Inbound: batches wait in a bounded intake queue and are admitted 64 transactions at a time, yielding
 to the event loop in between, so a flood of gossip cannot starve consensus. Each transaction is
 decoded, skipped if already known, and checked statelessly once (the verified-signature cache means
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import Any, Callable
 
@@ -36,10 +39,11 @@ class TxGossiper:
         self.max_batch = min(max_batch, MAX_GOSSIP_TXS)
         self._pending: list[bytes] = []
         self._flusher: asyncio.TimerHandle | None = None
-        self._intake: deque[tuple[bytes, TxGossip, bool]] = deque()
+        self._intake: deque[TxGossip] = deque()
         self._intake_txs = 0
         self.max_intake = max_intake
         self._drainer: asyncio.Future[None] | None = None
+        self._resent: dict[bytes, float] = {}  # tx hash -> when regossip_stale last sent it
 
     def enqueue(self, tx_bytes: bytes) -> None:
         """A transaction this node accepted from a client (or an observer): tell the validators."""
@@ -57,37 +61,50 @@ class TxGossiper:
             batch, self._pending = self._pending, []
             self.send_to_validators(encode_peer_message(TxGossip(tuple(batch))), exclude)
 
-    def regossip_stale(self, older_than_s: float = 3.0, limit: int = 1000) -> int:
+    def regossip_stale(self, older_than_s: float = 3.0, every_s: float = 15.0, limit: int = 1000) -> int:
         """Send again what has waited too long: a transaction accepted while no validator was connected,
-        or lost with a dropped connection, still reaches the validators. Bounded per call."""
-        stale = self.node.mempool.waiting_longer_than(older_than_s, limit)
+        or lost with a dropped connection, still reaches the validators. Bounded per call, and each
+        transaction at most once per ``every_s``: under a backlog most of the pool is "stale" only
+        because blocks are full, and re-sending the same oldest thousand every tick cost each validator
+        about 600 KB/s of loopback traffic for nothing."""
+        now = time.monotonic()
+        resent = self._resent
+        for tx_hash in [h for h, at in resent.items() if now - at >= every_s or h not in self.node.mempool]:
+            del resent[tx_hash]
+        stale = []
+        for tx in self.node.mempool.waiting_longer_than(older_than_s):
+            if tx.hash in resent:
+                continue
+            stale.append(tx)
+            resent[tx.hash] = now
+            if len(stale) >= limit:
+                break
         if stale:
             self.send_to_validators(encode_peer_message(TxGossip(tuple(tx.encode() for tx in stale))), None)
         return len(stale)
 
-    def receive(self, sender: bytes, msg: TxGossip, sender_is_validator: bool) -> None:
+    def receive(self, msg: TxGossip) -> None:
         """Queue a peer's transactions for intake; checked in slices so consensus messages interleave."""
         if self._intake_txs + len(msg.txs) > self.max_intake:
             self.node.metrics.gossip_dropped.inc(len(msg.txs))  # the proposer still has them
             return
-        self._intake.append((sender, msg, sender_is_validator))
+        self._intake.append(msg)
         self._intake_txs += len(msg.txs)
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.ensure_future(self._drain())
 
     async def _drain(self) -> None:
         while self._intake:
-            sender, msg, from_validator = self._intake.popleft()
+            msg = self._intake.popleft()
             self._intake_txs -= len(msg.txs)
             for start in range(0, len(msg.txs), SLICE):
-                self._admit(sender, msg.txs[start:start + SLICE], from_validator)
+                self._admit(msg.txs[start:start + SLICE])
                 await asyncio.sleep(0)  # let consensus and the API run between slices
 
-    def _admit(self, sender: bytes, txs: tuple[bytes, ...], sender_is_validator: bool) -> int:
+    def _admit(self, txs: tuple[bytes, ...]) -> int:
         node = self.node
         now = node.clock_ms()
         added = 0
-        forward: list[bytes] = []
         for data in txs:
             if node.mempool.by_bytes(data) is not None:
                 continue
@@ -111,9 +128,6 @@ class TxGossiper:
                 node.metrics.mempool_full.inc()
                 break
             added += 1
-            forward.append(data)
         if added:
             node.tx_arrived.set()
-        if forward and not sender_is_validator:
-            self.send_to_validators(encode_peer_message(TxGossip(tuple(forward))), sender)
         return added

@@ -10,6 +10,7 @@ pool and starve the others. Deduplicated by hash. Ordered first-come first-serve
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 from node.transactions import Transaction
 
@@ -74,15 +75,13 @@ class Mempool:
             out.append(tx)
         return out
 
-    def waiting_longer_than(self, seconds: float, limit: int) -> list[Transaction]:
-        """Up to ``limit`` oldest transactions queued more than ``seconds`` ago (candidates for re-gossip)."""
+    def waiting_longer_than(self, seconds: float) -> Iterator[Transaction]:
+        """Transactions queued more than ``seconds`` ago, oldest first (candidates for re-gossip)."""
         cutoff = time.monotonic() - seconds
-        out = []
         for tx, _size, at in self._txs.values():
-            if at > cutoff or len(out) >= limit:
-                break
-            out.append(tx)
-        return out
+            if at > cutoff:
+                return
+            yield tx
 
     def remove(self, hashes: list[bytes]) -> None:
         for h in hashes:

@@ -122,7 +122,7 @@ class P2PNetwork:
             return
         from_validator = peer in self.validator_keys
         if isinstance(msg, TxGossip):
-            self.gossip.receive(peer, msg, from_validator)
+            self.gossip.receive(msg)
         elif isinstance(msg, ConsensusWire):
             if self.driver is not None and from_validator:
                 self.driver.message_from_peer(msg.message)
@@ -182,7 +182,12 @@ class P2PNetwork:
             await asyncio.sleep(TICK_S)
             self.announce_head()
             self.sync.maybe_request()
-            self.gossip.regossip_stale()
+            if self.driver is None or self.driver.engine.key is None:
+                # Only a node that never proposes re-sends stale transactions: a validator proposes what
+                # its own pool holds when its turn comes, while its re-sends under a backlog (the
+                # oldest, about to be committed) mostly arrived after the receiver had committed them
+                # and were decoded for nothing.
+                self.gossip.regossip_stale()
             if self.driver is not None and loop.time() - self.driver.last_commit > 2 * TICK_S:
                 for message in self.driver.known_messages():
                     self.broadcast_consensus(message)

@@ -13,12 +13,27 @@ It lives in ``consensus`` because that is the lowest layer both the engine and t
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Final, NoReturn
 
 import msgpack
 
 # Hard cap on what a single decode accepts; callers pass tighter limits where they know better.
 DEFAULT_MAX_BYTES: Final = 8 * 1024 * 1024
+
+
+_PER_THREAD = threading.local()
+
+
+def pack(value: Any) -> bytes:
+    """``msgpack.packb(value, use_bin_type=True)`` with a reused Packer: packb builds a new Packer per
+    call, which was half its cost (1.3 us against 0.7 us for a payment payload), on every encode and
+    every canonical re-check. One Packer per thread, since the event loop and the worker both encode."""
+    try:
+        packer = _PER_THREAD.packer
+    except AttributeError:
+        packer = _PER_THREAD.packer = msgpack.Packer(use_bin_type=True)
+    return packer.pack(value)
 
 
 class CodecError(ValueError):
@@ -113,12 +128,12 @@ def _check_decoded(value: Any) -> None:
 def encode(value: Any) -> bytes:
     """Encode a value (nested lists of int/str/bytes/bool/None) to its one canonical byte string."""
     _check_value(value)
-    return msgpack.packb(value, use_bin_type=True)
+    return pack(value)
 
 
 def encode_trusted(value: Any) -> bytes:
     """Encode a value built by our own code (no type walk): the hot path for state and blocks."""
-    return msgpack.packb(value, use_bin_type=True)
+    return pack(value)
 
 
 def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
@@ -153,7 +168,7 @@ def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     except (TypeError, RecursionError, UnicodeDecodeError) as exc:
         raise CodecError(f"undecodable input: {exc.__class__.__name__}") from exc
     _check_decoded(value)
-    again = msgpack.packb(value, use_bin_type=True)
+    again = pack(value)
     if again != bytes(data):
         raise NonCanonicalEncoding("input is not the canonical encoding of its value")
     return value

@@ -15,7 +15,7 @@ be moved as a whole. Example (``configs/node.example.toml``)::
     [block]
     max_block_interval_ms = 2000      # an empty heartbeat block at least this often
     batch_wait_ms = 50                # under load, wait this long to fill a block rather than cut tiny ones
-    max_block_txs = 2000
+    max_block_txs = 5000
     [mempool]
     max_txs = 100000
     max_bytes = 67108864
@@ -49,7 +49,7 @@ class ApiConfig:
 class BlockConfig:
     max_block_interval_ms: int = 2000
     batch_wait_ms: int = 50
-    max_block_txs: int = 2000
+    max_block_txs: int = 5000
 
 
 @dataclass(frozen=True)

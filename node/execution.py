@@ -126,12 +126,14 @@ class Executor:
 
     # ---- permission helpers ----
 
-    def has_permission(self, account_id: str, permission: str) -> bool:
+    def has_permission(self, account_id: str, permission: str, account: list[Any] | None = None) -> bool:
+        """``account``: the account's record when the caller already holds it (saves a look-up)."""
         if self.genesis:
             return True
-        account = self.view.get(keys.account(account_id))
         if account is None:
-            return False
+            account = self.view.get(keys.account(account_id))
+            if account is None:
+                return False
         for role in account[1]:
             perms = self.view.get(keys.role(role))
             if perms is not None and (permission in perms or ROOT in perms):
@@ -236,14 +238,15 @@ class Executor:
         src, dest = cmd.src_account_id, cmd.dest_account_id
         if src == dest:
             raise fail(e.SELF_TRANSFER, "source and destination are the same account")
-        if creator == src:
-            allowed = self.has_permission(creator, "can_transfer")
+        if creator == src:  # the creator's account exists (checked with the transaction): fetch it once
+            allowed = self.has_permission(creator, "can_transfer", self._account(src))
         else:
             allowed = self._has_grant(creator, src, "can_transfer_my_assets")
         self._require(allowed, f"{creator} may not transfer from {src}")
-        self._account(src)
-        self._account(dest)
-        self._require(self.has_permission(dest, "can_receive"), f"{dest} may not receive assets")
+        if creator != src:
+            self._account(src)
+        dest_account = self._account(dest)
+        self._require(self.has_permission(dest, "can_receive", dest_account), f"{dest} may not receive assets")
         units = self._units(cmd.amount, cmd.asset_id)
         src_key = keys.balance(src, cmd.asset_id)
         src_balance = self.view.get(src_key) or 0

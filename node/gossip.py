@@ -106,7 +106,7 @@ class TxGossiper:
         now = node.clock_ms()
         added = 0
         for data in txs:
-            if node.mempool.by_bytes(data) is not None:
+            if node.mempool.known_bytes(data):
                 continue
             try:
                 tx = decode_transaction(data)

@@ -30,11 +30,12 @@ def is_domain(value: str) -> bool:
     return isinstance(value, str) and len(value) <= MAX_DOMAIN_LENGTH and _DOMAIN.match(value) is not None
 
 
-# Ids already found well formed: every transaction names a few accounts and an asset, and the same ones
+# Ids (and amounts) already found well formed: every transaction names a few accounts and an asset, and the same ones
 # recur, so a set look-up replaces two regex matches on most. Bounded (forgotten wholesale when full):
 # ~12 MB at most, a small part of a node's budget even with a million accounts.
 _WELL_FORMED_ACCOUNTS: set[str] = set()
 _WELL_FORMED_ASSETS: set[str] = set()
+_WELL_FORMED_AMOUNTS: set[str] = set()
 _WELL_FORMED_LIMIT = 65_536
 
 
@@ -99,11 +100,14 @@ def asset_domain(asset_id: str) -> str:
 
 def check_amount(amount: str) -> str:
     """A positive decimal string with at most 18 decimals (precision is checked against the asset later)."""
+    if type(amount) is str and amount in _WELL_FORMED_AMOUNTS:
+        return amount
     if not isinstance(amount, str) or _AMOUNT.match(amount) is None:
         raise StatelessError("bad_amount", f"bad amount {amount!r}; expected a decimal string like 1500.50")
     units, _scale = parse_amount(amount)
     if units <= 0:
         raise StatelessError("bad_amount", "amount must be greater than zero")
+    _remember(_WELL_FORMED_AMOUNTS, amount)
     return amount
 
 

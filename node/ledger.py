@@ -259,10 +259,11 @@ class Ledger:
                 pairs.add((cmd.dest_account_id, cmd.asset_id))
             elif isinstance(cmd, (c.AddAssetQuantity, c.SubtractAssetQuantity)):
                 pairs.add((creator, cmd.asset_id))
+        position = keys.tx_position(height, index)
         for account in accounts:
-            writes[keys.account_tx(account, height, index)] = tx.hash
+            writes[keys.account_tx_at(account, position)] = tx.hash
         for account, asset in pairs:
-            writes[keys.account_asset_tx(account, asset, height, index)] = tx.hash
+            writes[keys.account_asset_tx_at(account, asset, position)] = tx.hash
 
     # ---- reads ----
 

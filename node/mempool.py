@@ -10,6 +10,7 @@ pool and starve the others. Deduplicated by hash. Ordered first-come first-serve
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterator
 
 from node.transactions import Transaction
@@ -27,6 +28,31 @@ class AccountLimit(MempoolFull):
     code = "account_limit"
 
 
+class RecentBytes:
+    """The exact bytes of the last ``capacity`` committed transactions, by Python's (per-process keyed)
+    hash only, so 100,000 entries cost a few MB. Under load a validator often gets a block before the
+    gossip carrying its transactions has been admitted; without this it decoded each such transaction
+    a second time (about 15 us) only to find it already in the chain. A hash collision only makes
+    this node skip one gossiped copy; the ledger's own replay check stays the authority."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._order: deque[int] = deque()
+        self._set: set[int] = set()
+
+    def add(self, raw: bytes) -> None:
+        key = hash(raw)
+        if key in self._set:
+            return
+        self._set.add(key)
+        self._order.append(key)
+        if len(self._order) > self.capacity:
+            self._set.discard(self._order.popleft())
+
+    def __contains__(self, raw: bytes) -> bool:
+        return hash(raw) in self._set
+
+
 class Mempool:
     def __init__(self, max_txs: int, max_bytes: int, max_per_account: int | None = None) -> None:
         self.max_txs = max_txs
@@ -37,6 +63,7 @@ class Mempool:
         # Exact bytes -> decoded tx: a proposed block's transactions are found here without decoding.
         self._by_raw: dict[bytes, Transaction] = {}
         self._bytes = 0
+        self.recent = RecentBytes()
 
     def __len__(self) -> int:
         return len(self._txs)
@@ -95,6 +122,16 @@ class Mempool:
                     self._per_creator[tx.creator] = left
                 else:
                     del self._per_creator[tx.creator]
+
+    def committed(self, txs: tuple[Transaction, ...] | list[Transaction]) -> None:
+        """A block with ``txs`` was committed: drop them from the pool and remember their bytes."""
+        self.remove([tx.hash for tx in txs])
+        for tx in txs:
+            self.recent.add(tx.encode())
+
+    def known_bytes(self, raw: bytes) -> bool:
+        """True when ``raw`` is waiting here or was committed lately: gossip need not decode it."""
+        return raw in self._by_raw or raw in self.recent
 
     def pending_for(self, creator: str) -> list[Transaction]:
         return [tx for tx, _s, _at in self._txs.values() if tx.creator == creator]

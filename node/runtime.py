@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -78,20 +79,20 @@ class Node:
 
     def after_commit(self, block: Block, execution: BlockExecution) -> None:
         """Event loop, after a block is durably committed: mempool, metrics, status subscribers."""
-        hashes = [tx.hash for tx in block.transactions]
-        self.mempool.remove(hashes)
-        self.journal.settled(hashes)
+        self.mempool.committed(block.transactions)
+        self.journal.settled([tx.hash for tx in block.transactions])
         m = self.metrics
         m.blocks.inc()
         m.height.set(block.height)
         m.mempool.set(len(self.mempool))
+        rejected = Counter(r.error_code or "unknown" for r in execution.results if r.status != COMMITTED)
+        m.txs_committed.inc(len(execution.results) - sum(rejected.values()))  # one locked update per block
+        for code, count in rejected.items():
+            m.txs_rejected.labels(code).inc(count)
+        hub = self.hub
         for index, (tx, result) in enumerate(zip(block.transactions, execution.results)):
-            if result.status == COMMITTED:
-                m.txs_committed.inc()
-            else:
-                m.txs_rejected.labels(result.error_code or "unknown").inc()
-            if self.hub.wants(tx.hash):
-                self.hub.publish(tx.hash, status_json(tx.hash, result.status, block.height, index, result))
+            if hub.wants(tx.hash):
+                hub.publish(tx.hash, status_json(tx.hash, result.status, block.height, index, result))
         if self.block_listeners:
             summary = {"height": block.height, "hash": block.hash.hex(), "created_ms": block.header.created_ms,
                        "committed_ms": now_ms(), "state_root": block.header.state_root.hex(),

@@ -42,7 +42,7 @@ def height_bytes(height: int) -> bytes:
 
 
 def _join(*parts: str) -> bytes:
-    return SEP.join(p.encode() for p in parts)
+    return SEP.join([p.encode() for p in parts])
 
 
 def block(height: int) -> bytes:
@@ -65,8 +65,17 @@ def accepted_tx(tx_hash: bytes) -> bytes:
     return ACCEPTED + tx_hash
 
 
+def tx_position(height: int, index: int) -> bytes:
+    """Where a transaction sits in the chain, as the sortable suffix of its history rows."""
+    return height.to_bytes(8, "big") + index.to_bytes(4, "big")
+
+
 def account_tx(account: str, height: int, index: int) -> bytes:
-    return ACCOUNT_TXS + account.encode() + SEP + height_bytes(height) + index.to_bytes(4, "big")
+    return account_tx_at(account, tx_position(height, index))
+
+
+def account_tx_at(account: str, position: bytes) -> bytes:
+    return ACCOUNT_TXS + account.encode() + SEP + position
 
 
 def account_txs_prefix(account: str) -> bytes:
@@ -74,7 +83,11 @@ def account_txs_prefix(account: str) -> bytes:
 
 
 def account_asset_tx(account: str, asset: str, height: int, index: int) -> bytes:
-    return ACCOUNT_ASSET_TXS + _join(account, asset) + SEP + height_bytes(height) + index.to_bytes(4, "big")
+    return account_asset_tx_at(account, asset, tx_position(height, index))
+
+
+def account_asset_tx_at(account: str, asset: str, position: bytes) -> bytes:
+    return ACCOUNT_ASSET_TXS + account.encode() + SEP + asset.encode() + SEP + position
 
 
 def account_asset_txs_prefix(account: str, asset: str) -> bytes:
@@ -94,7 +107,7 @@ def asset(asset_id: str) -> bytes:
 
 
 def balance(account_id: str, asset_id: str) -> bytes:
-    return BALANCE + _join(account_id, asset_id)
+    return BALANCE + account_id.encode() + SEP + asset_id.encode()  # once or twice per transfer: no _join
 
 
 def balances_prefix(account_id: str) -> bytes:

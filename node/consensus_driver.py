@@ -1,10 +1,10 @@
 """The asyncio adapter around the sans-IO consensus engine.
 
 It feeds the engine received messages, fired timeouts and the answers to its questions, and carries
-out its actions in order: persist the safety record (synced) before a message leaves, broadcast to
-the validators, schedule timeouts on the event loop, build a block (the proposer executes it and
-seals the state root in the header: execute-then-vote), validate a peer's block by executing it, and
-commit a decided block with its certificate in one synced batch. Blocks decided elsewhere and
+out its actions in order: persist the safety record (synced, in node.safety_store's files) before a
+message leaves, broadcast to the validators, schedule timeouts on the event loop, build a block (the
+proposer executes it and seals the state root in the header: execute-then-vote), validate a peer's
+block by executing it, and commit a decided block with its certificate in one synced batch. Blocks decided elsewhere and
 fetched by block sync enter through ``committed_by_sync``.
 
 For tests only, ``[testing] byzantine`` makes the driver misuse the node's key after the honest engine
@@ -43,7 +43,7 @@ from storage import keys
 
 log = logging.getLogger("bakong.consensus")
 
-SAFETY_KEY = keys.CONSENSUS + b"safety"
+SAFETY_KEY = keys.CONSENSUS + b"safety"  # where records were kept before node.safety_store (read only)
 EVIDENCE_PREFIX = keys.CONSENSUS + b"evidence:"
 
 
@@ -67,7 +67,9 @@ class ConsensusDriver:
     # ---- engine lifecycle ----
 
     def _load_safety(self) -> SafetyRecord | None:
-        raw = self.node.store.get(SAFETY_KEY)
+        raw = self.node.safety.load()
+        if raw is None:  # a data directory from before node.safety_store kept it in LevelDB
+            raw = self.node.store.get(SAFETY_KEY)
         return None if raw is None else SafetyRecord.decode(raw)
 
     def _new_engine(self, signing: bool) -> Engine:
@@ -126,7 +128,7 @@ class ConsensusDriver:
         loop = asyncio.get_running_loop()
         if isinstance(action, PersistSafety):
             record = action.record.encode()
-            await loop.run_in_executor(node.worker, node.store.put_durable, SAFETY_KEY, record)
+            await loop.run_in_executor(node.worker, node.safety.store, record)
         elif isinstance(action, Broadcast):
             conflicting = await self._conflicting(action.message) if self.byzantine else None
             if conflicting is None or self.send_conflicting is None:

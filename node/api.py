@@ -149,8 +149,10 @@ def _submit_one(node: Node, data: bytes, now: int, accepted: list[tuple[bytes, b
     accepted.append((tx.hash, data))
     if node.network is not None:
         node.network.gossip.enqueue(data)
-    node.hub.publish(tx.hash, status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS))
-    return status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS)
+    status = status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS)
+    if node.hub.wants(tx.hash):
+        node.hub.publish(tx.hash, status)
+    return status
 
 
 async def submit_transactions(request: web.Request) -> web.Response:

@@ -66,6 +66,9 @@ class Executor:
         self.block_time_ms = block_time_ms
         # The genesis block sets the network up: no signatures, no permission checks (as in Iroha).
         self.genesis = genesis
+        # Set by a peer command that applied (even if its transaction then failed and rolled back):
+        # the node re-reads its peer set after such a block instead of scanning every command.
+        self.peers_touched = False
         self._handlers: dict[type[c.Command], Callable[[str, Any], None]] = {
             c.CreateDomain: self._create_domain,
             c.CreateAccount: self._create_account,
@@ -370,6 +373,7 @@ class Executor:
         if self.view.get(key) is not None:
             raise fail(e.PEER_EXISTS, "a peer with this key exists")
         self.view.put(key, [cmd.address, cmd.name, cmd.syncing])
+        self.peers_touched = True
 
     def _remove_peer(self, creator: str, cmd: c.RemovePeer) -> None:
         self._require(self.has_permission(creator, "can_remove_peer"), "can_remove_peer needed")
@@ -382,3 +386,4 @@ class Executor:
             if validators <= 1:
                 raise fail(e.LAST_VALIDATOR, "the last validator cannot be removed")
         self.view.delete(key)
+        self.peers_touched = True

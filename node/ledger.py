@@ -59,6 +59,8 @@ class BlockExecution:
     world_writes: dict[bytes, bytes | None]
     decoded_writes: dict[bytes, Any]
     state_root: bytes
+    peers_touched: bool = False
+    """A peer command applied in this block: the node must re-read its peer set."""
 
 
 class Ledger:
@@ -172,7 +174,7 @@ class Ledger:
         results = [executor.apply(tx) for tx in txs]
         world_writes = view.write_set()
         root = next_state_root(self.head.state_root if prev_root is None else prev_root, world_writes)
-        return BlockExecution(height, results, world_writes, view.decoded_writes(), root)
+        return BlockExecution(height, results, world_writes, view.decoded_writes(), root, executor.peers_touched)
 
     def build_block(self, txs: list[Transaction], created_ms: int, proposer: bytes) -> tuple[Block, BlockExecution]:
         """The proposer's side of execute-then-vote: run the candidates and seal the outcome in a header."""

@@ -40,13 +40,11 @@ class RecentBytes:
         self._order: deque[int] = deque()
         self._set: set[int] = set()
 
-    def add(self, raw: bytes) -> None:
-        key = hash(raw)
-        if key in self._set:
-            return
-        self._set.add(key)
-        self._order.append(key)
-        if len(self._order) > self.capacity:
+    def add_many(self, raws: list[bytes]) -> None:
+        keys = [hash(raw) for raw in raws]
+        self._set.update(keys)
+        self._order.extend(keys)
+        while len(self._order) > self.capacity:  # a key seen twice may go early: one more decode, no harm
             self._set.discard(self._order.popleft())
 
     def __contains__(self, raw: bytes) -> bool:
@@ -123,11 +121,10 @@ class Mempool:
                 else:
                     del self._per_creator[tx.creator]
 
-    def committed(self, txs: tuple[Transaction, ...] | list[Transaction]) -> None:
-        """A block with ``txs`` was committed: drop them from the pool and remember their bytes."""
-        self.remove([tx.hash for tx in txs])
-        for tx in txs:
-            self.recent.add(tx.encode())
+    def committed(self, txs: tuple[Transaction, ...] | list[Transaction], hashes: list[bytes]) -> None:
+        """A block with ``txs`` (``hashes``) was committed: drop them from the pool, remember their bytes."""
+        self.remove(hashes)
+        self.recent.add_many([tx.encode() for tx in txs])
 
     def known_bytes(self, raw: bytes) -> bool:
         """True when ``raw`` is waiting here or was committed lately: gossip need not decode it."""

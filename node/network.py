@@ -18,7 +18,6 @@ from consensus.codec import CodecError
 from consensus.timeouts import TimeoutConfig
 from node.block_sync import BlockSync
 from node.blocks import MAX_BLOCK_BYTES, Block
-from node.commands import AddPeer, RemovePeer
 from node.consensus_driver import ConsensusDriver
 from node.gossip import TxGossiper
 from node.ledger import BlockExecution
@@ -31,7 +30,6 @@ from node.transport import Transport
 log = logging.getLogger("bakong.network")
 MAX_FRAME = MAX_BLOCK_BYTES + 256 * 1024
 TICK_S = 1.0
-PEER_COMMANDS = (AddPeer, RemovePeer)  # committing one changes whom this node talks to
 
 
 class P2PNetwork:
@@ -151,7 +149,7 @@ class P2PNetwork:
     def on_committed(self, block: Block, execution: BlockExecution) -> None:
         self.node.after_commit(block, execution)
         self.announce_head()
-        if any(isinstance(cmd, PEER_COMMANDS) for tx in block.transactions for cmd in tx.payload.commands):
+        if execution.peers_touched:
             self.refresh_peers()
 
     def on_synced(self, block: Block, execution: BlockExecution) -> None:

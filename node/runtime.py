@@ -81,8 +81,9 @@ class Node:
 
     def after_commit(self, block: Block, execution: BlockExecution) -> None:
         """Event loop, after a block is durably committed: mempool, metrics, status subscribers."""
-        self.mempool.committed(block.transactions)
-        self.journal.settled([tx.hash for tx in block.transactions])
+        hashes = [tx.hash for tx in block.transactions]
+        self.mempool.committed(block.transactions, hashes)
+        self.journal.settled(hashes)
         m = self.metrics
         m.blocks.inc()
         m.height.set(block.height)
@@ -91,10 +92,9 @@ class Node:
         m.txs_committed.inc(len(execution.results) - sum(rejected.values()))  # one locked update per block
         for code, count in rejected.items():
             m.txs_rejected.labels(code).inc(count)
-        hub = self.hub
-        for index, (tx, result) in enumerate(zip(block.transactions, execution.results)):
-            if hub.wants(tx.hash):
-                hub.publish(tx.hash, status_json(tx.hash, result.status, block.height, index, result))
+        for index in self.hub.watched(hashes):
+            result = execution.results[index]
+            self.hub.publish(hashes[index], status_json(hashes[index], result.status, block.height, index, result))
         if self.block_listeners:
             summary = {"height": block.height, "hash": block.hash.hex(), "created_ms": block.header.created_ms,
                        "committed_ms": now_ms(), "state_root": block.header.state_root.hex(),

@@ -55,6 +55,11 @@ class StatusHub:
     def wants(self, tx_hash: bytes) -> bool:
         return tx_hash in self._subscribers
 
+    def watched(self, tx_hashes: list[bytes]) -> list[int]:
+        """Positions in ``tx_hashes`` someone is subscribed to (none looked up while nobody listens)."""
+        subs = self._subscribers
+        return [i for i, h in enumerate(tx_hashes) if h in subs] if subs else []
+
     def publish(self, tx_hash: bytes, status: dict[str, Any]) -> None:
         for queue in self._subscribers.get(tx_hash, ()):
             queue.put_nowait(status)

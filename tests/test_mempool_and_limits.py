@@ -39,6 +39,22 @@ def test_mempool_deduplicates_and_refuses_past_its_count_bound(tmp_path: Path) -
     chain.close()
 
 
+def test_committed_transactions_leave_the_pool_and_are_recognised_by_their_bytes(tmp_path: Path) -> None:
+    chain = Chain(tmp_path / "db")
+    txs = [chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "bob@aclb", KHR, str(i), "1.00")) for i in range(4)]
+    pool = Mempool(max_txs=100, max_bytes=1 << 20)
+    pool.recent.capacity = 2
+    pool.add(txs[0], 100)
+    assert pool.known_bytes(txs[0].encode()) and not pool.known_bytes(txs[1].encode())
+    pool.committed(txs[:2], [t.hash for t in txs[:2]])  # txs[1] came in the block before its gossip
+    assert len(pool) == 0
+    assert pool.known_bytes(txs[0].encode()) and pool.known_bytes(txs[1].encode())  # late gossip: skipped
+    pool.committed(txs[2:], [t.hash for t in txs[2:]])
+    assert not pool.known_bytes(txs[0].encode()), "the memory is bounded: the oldest are forgotten"
+    assert pool.known_bytes(txs[3].encode())
+    chain.close()
+
+
 def test_one_account_cannot_take_more_than_its_share_of_the_mempool(tmp_path: Path) -> None:
     chain = Chain(tmp_path / "db")
     flood = [chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "bob@aclb", KHR, str(i), "1.00")) for i in range(4)]

@@ -7,6 +7,7 @@ Property tests over arbitrary allowed values, over transactions and blocks, and 
 from __future__ import annotations
 
 import struct
+import threading
 from typing import Any
 
 import msgpack
@@ -18,6 +19,7 @@ from consensus import codec
 from consensus.codec import CodecError, NonCanonicalEncoding, TruncatedInput, UnexpectedShape
 from consensus.crypto import Domain, signing_digest, verify
 from node import commands as c
+from node import packing as node_packing
 from node.blocks import BlockHeader, decode_block, make_block, tx_root
 from node.commands import COMMAND_TYPES, command_from_array
 from node.errors import InvalidBlock, StatelessError
@@ -87,6 +89,28 @@ def as_lists(value: Any) -> Any:
 @given(values)
 def test_every_allowed_value_round_trips(value: Any) -> None:
     assert codec.decode(codec.encode(value)) == as_lists(value)
+
+
+@given(values)
+def test_the_node_packer_writes_exactly_what_packb_writes(value: Any) -> None:
+    assert codec._packer is node_packing.pack  # importing node installed it
+    assert codec.pack(value) == msgpack.packb(value, use_bin_type=True)
+
+
+def test_the_node_packer_is_not_shared_between_threads() -> None:
+    items = [[i, "x" * (i % 50), b"y" * (i % 70), [None, True, -i]] for i in range(3000)]
+    expected = [msgpack.packb(v, use_bin_type=True) for v in items]
+    results: dict[int, list[bytes]] = {}
+
+    def work(n: int) -> None:
+        results[n] = [codec.pack(v) for v in items]
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(results[n] == expected for n in range(4))
 
 
 @given(ints)

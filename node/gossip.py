@@ -31,7 +31,7 @@ SLICE = 64
 
 
 class TxGossiper:
-    def __init__(self, node: Any, send_to_validators: Callable[[bytes, bytes | None], None],
+    def __init__(self, node: Any, send_to_validators: Callable[[bytes], None],
                  flush_ms: int = 10, max_batch: int = 1000, max_intake: int = 50_000) -> None:
         self.node = node
         self.send_to_validators = send_to_validators
@@ -53,13 +53,13 @@ class TxGossiper:
         elif self._flusher is None:
             self._flusher = asyncio.get_running_loop().call_later(self.flush_s, self.flush)
 
-    def flush(self, exclude: bytes | None = None) -> None:
+    def flush(self) -> None:
         if self._flusher is not None:
             self._flusher.cancel()
             self._flusher = None
         if self._pending:
             batch, self._pending = self._pending, []
-            self.send_to_validators(encode_peer_message(TxGossip(tuple(batch))), exclude)
+            self.send_to_validators(encode_peer_message(TxGossip(tuple(batch))))
 
     def regossip_stale(self, older_than_s: float = 3.0, every_s: float = 15.0, limit: int = 1000) -> int:
         """Send again what has waited too long: a transaction accepted while no validator was connected,
@@ -80,7 +80,7 @@ class TxGossiper:
             if len(stale) >= limit:
                 break
         if stale:
-            self.send_to_validators(encode_peer_message(TxGossip(tuple(tx.encode() for tx in stale))), None)
+            self.send_to_validators(encode_peer_message(TxGossip(tuple(tx.encode() for tx in stale))))
         return len(stale)
 
     def receive(self, msg: TxGossip) -> None:

@@ -121,9 +121,9 @@ class Mempool:
                 else:
                     del self._per_creator[tx.creator]
 
-    def committed(self, txs: tuple[Transaction, ...] | list[Transaction], hashes: list[bytes]) -> None:
-        """A block with ``txs`` (``hashes``) was committed: drop them from the pool, remember their bytes."""
-        self.remove(hashes)
+    def committed(self, txs: tuple[Transaction, ...] | list[Transaction]) -> None:
+        """A block with ``txs`` was committed: drop them from the pool and remember their bytes."""
+        self.remove([tx.hash for tx in txs])
         self.recent.add_many([tx.encode() for tx in txs])
 
     def known_bytes(self, raw: bytes) -> bool:

@@ -82,11 +82,9 @@ class P2PNetwork:
 
     # ---- sending ----
 
-    def send_to_validators(self, payload: bytes, exclude: bytes | None = None) -> None:
-        targets = self.validator_keys & self.transport.connected()
-        for key in targets:
-            if key != exclude:
-                self.transport.send(key, payload)
+    def send_to_validators(self, payload: bytes) -> None:
+        for key in self.validator_keys & self.transport.connected():
+            self.transport.send(key, payload)
 
     def broadcast_consensus(self, message: bytes) -> None:
         self.send_to_validators(encode_peer_message(ConsensusWire(message)))

@@ -82,7 +82,7 @@ class Node:
     def after_commit(self, block: Block, execution: BlockExecution) -> None:
         """Event loop, after a block is durably committed: mempool, metrics, status subscribers."""
         hashes = [tx.hash for tx in block.transactions]
-        self.mempool.committed(block.transactions, hashes)
+        self.mempool.committed(block.transactions)
         self.journal.settled(hashes)
         m = self.metrics
         m.blocks.inc()

@@ -122,10 +122,8 @@ def decode_payload(payload_bytes: bytes) -> TxPayload:
 
 def decode_transaction(data: bytes) -> Transaction:
     """Decode and syntax-check a transaction (signatures are checked by ``node.validation``)."""
-    if len(data) > MAX_TX_BYTES:
-        raise StatelessError("tx_too_large", f"a transaction is at most {MAX_TX_BYTES} bytes")
-    tx = _decode_payment(data)
-    return tx if tx is not None else decode_general(data)
+    tx = _decode_payment(data) if len(data) <= MAX_TX_BYTES else None
+    return tx if tx is not None else decode_general(data)  # which names the error of a bad one
 
 
 def decode_general(data: bytes) -> Transaction:

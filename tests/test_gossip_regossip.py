@@ -22,7 +22,7 @@ def test_stale_transactions_are_sent_again_once_per_interval(tmp_path: Path) -> 
         pool.add(tx, 100)
     sent: list[list[bytes]] = []
 
-    def send(payload: bytes, _exclude: bytes | None) -> None:
+    def send(payload: bytes) -> None:
         msg = decode_peer_message(payload, 1 << 20)
         assert isinstance(msg, TxGossip)
         sent.append(list(msg.txs))
@@ -35,7 +35,7 @@ def test_stale_transactions_are_sent_again_once_per_interval(tmp_path: Path) -> 
         assert gossiper.regossip_stale(older_than_s=0, every_s=60) == 1  # only the one not sent yet
         assert sent[-1] == [txs[2].encode()]
         assert gossiper.regossip_stale(older_than_s=0, every_s=60) == 0  # all sent within the interval
-        pool.committed(txs[:1], [txs[0].hash])
+        pool.committed(txs[:1])
         time.sleep(0.02)
         assert gossiper.regossip_stale(older_than_s=0, every_s=0.01) == 2  # interval over; txs[0] left the pool
         assert sent[-1] == [txs[1].encode(), txs[2].encode()]

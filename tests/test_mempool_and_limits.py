@@ -46,10 +46,10 @@ def test_committed_transactions_leave_the_pool_and_are_recognised_by_their_bytes
     pool.recent.capacity = 2
     pool.add(txs[0], 100)
     assert pool.known_bytes(txs[0].encode()) and not pool.known_bytes(txs[1].encode())
-    pool.committed(txs[:2], [t.hash for t in txs[:2]])  # txs[1] came in the block before its gossip
+    pool.committed(txs[:2])  # txs[1] came in the block before its gossip
     assert len(pool) == 0
     assert pool.known_bytes(txs[0].encode()) and pool.known_bytes(txs[1].encode())  # late gossip: skipped
-    pool.committed(txs[2:], [t.hash for t in txs[2:]])
+    pool.committed(txs[2:])
     assert not pool.known_bytes(txs[0].encode()), "the memory is bounded: the oldest are forgotten"
     assert pool.known_bytes(txs[3].encode())
     chain.close()

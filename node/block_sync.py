@@ -87,6 +87,7 @@ class BlockSync:
     async def on_blocks(self, peer: bytes, msg: SyncBlocks) -> None:
         async with self._applying:
             loop = asyncio.get_running_loop()
+            failed = False
             for block_bytes, cert_bytes in msg.blocks:
                 try:
                     applied = await loop.run_in_executor(self.node.worker, self._apply, block_bytes, cert_bytes)
@@ -94,9 +95,17 @@ class BlockSync:
                     log.warning("block from peer %s refused: %s", peer.hex()[:12], exc)
                     self.node.metrics.invalid_blocks.labels(getattr(exc, "code", "bad_block")).inc()
                     break
+                except Exception:  # our fault, not the peer's (e.g. the disk): say so, then back off
+                    log.exception("applying a synced block from peer %s failed", peer.hex()[:12])
+                    self.node.metrics.sync_apply_failures.inc()
+                    failed = True
+                    break
                 if applied is not None:
                     self.on_applied(*applied)
-            self._in_flight = None  # answered (the request stays in flight while its blocks apply)
+            # Answered: the request stayed in flight while its blocks applied. After a failure of our own
+            # it stays in flight REQUEST_TIMEOUT_S more, so a persistent fault retries every few seconds
+            # instead of fetching the same blocks in a tight loop.
+            self._in_flight = (peer, time.monotonic()) if failed else None
         self.maybe_request()
 
     def _apply(self, block_bytes: bytes, cert_bytes: bytes) -> tuple[Block, BlockExecution] | None:

@@ -30,6 +30,9 @@ class NodeMetrics:
         self.queries = Counter("bakong_queries", "Queries answered", ["outcome"], registry=r)
         self.p2p_bad_messages = Counter("bakong_p2p_bad_messages", "Malformed or invalid peer messages dropped", registry=r)
         self.invalid_blocks = Counter("bakong_invalid_blocks", "Proposed or synced blocks refused", ["code"], registry=r)
+        self.sync_apply_failures = Counter(
+            "bakong_sync_apply_failures", "Synced blocks this node failed to apply by its own fault (see the log)",
+            registry=r)
         self.gossip_dropped = Counter("bakong_gossip_dropped", "Gossiped transactions dropped: intake queue full", registry=r)
         self.api_connections_refused = Counter(
             "bakong_api_connections_refused", "HTTP connections refused: max_connections open", registry=r)

@@ -27,6 +27,7 @@ from node.permissions import ROOT, query_scopes
 from node.transactions import Transaction
 from node.validation import check_time_window
 from storage import keys
+from storage.keys import POSITION_BYTES
 
 QUERY_TAG = 3
 QUERY_PAYLOAD_TAG = 6
@@ -331,16 +332,27 @@ class QueryService:
             status = self.ledger.tx_status(bytes.fromhex(first))
             if status is None:
                 raise QueryError("no_such_transaction", f"cursor transaction {first} is unknown")
-            start = prefix + keys.height_bytes(status.height) + status.index.to_bytes(4, "big")
+            start = prefix + keys.tx_position(status.height, status.index)
         rows = list(self.ledger.store.scan(prefix, start=start, reverse=True, limit=page_size + 1))
-        txs = [self._tx_json(tx_hash) for _k, tx_hash in rows[:page_size]]
-        nxt = rows[page_size][1].hex() if len(rows) > page_size else None
+        # A history row's key ends with the transaction's position; its value is not read (empty since
+        # 2026-11-27, the transaction's hash before). Blocks are decoded once per page.
+        blocks: dict[int, Block] = {}
+        found = [self._tx_at(key[-POSITION_BYTES:], blocks) for key, _value in rows]
+        txs = [self._tx_json(tx) for tx in found[:page_size]]
+        nxt = found[page_size].hash.hex() if len(found) > page_size else None
         return {"transactions": txs, "next": nxt}
 
-    def _tx_json(self, tx_hash: bytes) -> dict[str, Any]:
-        found = self.ledger.transaction(tx_hash)
-        assert found is not None, "an index entry points at an unknown transaction"
-        tx, status = found
+    def _tx_at(self, position: bytes, blocks: dict[int, Block]) -> Transaction:
+        height, index = int.from_bytes(position[:8], "big"), int.from_bytes(position[8:], "big")
+        block = blocks.get(height)
+        if block is None:
+            block = blocks[height] = self.ledger.block(height)  # type: ignore[assignment]
+            assert block is not None, "a history row points at a missing block"
+        return block.transactions[index]
+
+    def _tx_json(self, tx: Transaction) -> dict[str, Any]:
+        status = self.ledger.tx_status(tx.hash)
+        assert status is not None, "a committed transaction has no index entry"
         return {**tx.to_json(), "height": status.height, "status": status.result.status,
                 "error_code": status.result.error_code}
 
@@ -366,7 +378,7 @@ class QueryService:
             tx, _status = found
             if not (may_all or (may_mine and tx.creator == creator)):
                 raise QueryError(e.PERMISSION_DENIED, f"{creator} may not read transaction {h}")
-            out.append(self._tx_json(tx.hash))
+            out.append(self._tx_json(tx))
         return {"transactions": out}
 
     def _GetAssetInfo(self, creator: str, q: GetAssetInfo) -> dict[str, Any]:

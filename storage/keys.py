@@ -20,8 +20,8 @@ BLOCK = b"B"          # height -> block bytes
 BLOCK_HASH = b"b"     # block hash -> height
 CERTIFICATE = b"C"    # height -> commit certificate bytes
 TX_INDEX = b"T"       # tx hash -> [height, index, status, command index, error code]
-ACCOUNT_TXS = b"h"    # account, height, index -> tx hash (every tx the account created or took part in)
-ACCOUNT_ASSET_TXS = b"t"  # account, asset, height, index -> tx hash
+ACCOUNT_TXS = b"h"    # account, height, index -> b"" (every tx the account created or took part in)
+ACCOUNT_ASSET_TXS = b"t"  # account, asset, height, index -> b""
 CONSENSUS = b"V"      # consensus safety records (last signed vote, lock)
 ACCEPTED = b"q"       # tx hash -> tx bytes this node accepted from a client and has not yet seen in a block
 
@@ -63,6 +63,9 @@ def tx_index(tx_hash: bytes) -> bytes:
 
 def accepted_tx(tx_hash: bytes) -> bytes:
     return ACCEPTED + tx_hash
+
+
+POSITION_BYTES = 12
 
 
 def tx_position(height: int, index: int) -> bytes:

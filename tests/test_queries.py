@@ -14,6 +14,7 @@ from node.queries import (
     GetAssetInfo, GetBlock, GetPeers, GetPendingTransactions, GetRolePermissions, GetRoles, GetSignatories,
     GetTransactions, Query, QueryService, decode_query, sign_query,
 )
+from storage import keys
 from tests.ledger_world import CHAIN, KHR, Chain, key
 
 
@@ -95,6 +96,24 @@ def test_account_transactions_are_paged_newest_first_with_a_cursor(chain: Chain)
     # The receiver sees the payments in its history too, and per asset.
     bob = ask(chain, "bob@aclb", GetAccountAssetTransactions("bob@aclb", KHR, 10, None))
     assert len(bob["transactions"]) == 5 and bob["next"] is None
+
+
+def test_history_pages_cross_blocks_and_rows_hold_only_their_key(chain: Chain) -> None:
+    """History rows are keyed by (account, position) with empty values: a page reads the blocks."""
+    txs = [chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "bob@aclb", KHR, str(i), "1.00")) for i in range(5)]
+    chain.run(*txs[:3])  # one block holds three of them, the next block two
+    chain.run(*txs[3:])
+    newest_first = [t.hash.hex() for t in reversed(txs)]
+    seen, cursor = [], None
+    for _ in range(3):
+        page = ask(chain, "bob@aclb", GetAccountTransactions("bob@aclb", 2, cursor))
+        seen += [t["hash"] for t in page["transactions"]]
+        cursor = page["next"]
+    assert seen == newest_first and cursor is None
+    assert all(t["status"] == "COMMITTED" for t in page["transactions"])
+    rows = list(chain.ledger.store.scan(keys.account_txs_prefix("bob@aclb")))
+    rows += list(chain.ledger.store.scan(keys.account_asset_txs_prefix("bob@aclb", KHR)))
+    assert len(rows) == 10 and {value for _key, value in rows} == {b""}
 
 
 def test_get_transactions_my_scope_only_returns_own(chain: Chain) -> None:

@@ -262,8 +262,8 @@ class Ledger:
                 pairs.add((cmd.dest_account_id, cmd.asset_id))
             elif isinstance(cmd, (c.AddAssetQuantity, c.SubtractAssetQuantity)):
                 pairs.add((creator, cmd.asset_id))
-        # The key says it all (account, asset, position): an empty value saves 4 x 32 bytes of hashes per
-        # transfer, a fifth of what a node writes per transaction (queries read the block at the position).
+        # The key says it all (account, [asset,] position): an empty value saves the 4 x 32 bytes of hashes
+        # a transfer used to store, 437 -> 306 table bytes per transfer (queries read the block instead).
         position = keys.tx_position(height, index)
         for account in accounts:
             writes[keys.account_tx_at(account, position)] = b""

@@ -346,8 +346,9 @@ class QueryService:
         height, index = int.from_bytes(position[:8], "big"), int.from_bytes(position[8:], "big")
         block = blocks.get(height)
         if block is None:
-            block = blocks[height] = self.ledger.block(height)  # type: ignore[assignment]
-            assert block is not None, "a history row points at a missing block"
+            loaded = self.ledger.block(height)
+            assert loaded is not None, "a history row points at a missing block"
+            block = blocks[height] = loaded
         return block.transactions[index]
 
     def _tx_json(self, tx: Transaction) -> dict[str, Any]:

@@ -16,13 +16,13 @@ from typing import Any
 from consensus import codec
 from consensus.crypto import hash_bytes
 from node import commands as c
-from node.blocks import Block, BlockHeader, ZERO_HASH, decode_stored_block, make_block, tx_root
+from node.blocks import Block, BlockHeader, ZERO_HASH, decode_stored_block, make_block, stored_transaction_bytes, tx_root
 from node.errors import InvalidBlock
 from node.execution import COMMITTED, Executor, TxResult
 from node.genesis import (BulkAccounts, Genesis, GenesisError, bulk_account_chunks, bulk_accounts,
                           genesis_transactions)
 from node.state import CommittedCache, StateView, next_state_root
-from node.transactions import Transaction
+from node.transactions import Transaction, decode_transaction
 from node.validation import VerifiedSignatures
 from storage import keys
 from storage.db import ChainMismatch, Head, LedgerStore
@@ -305,9 +305,13 @@ class Ledger:
         status = self.tx_status(tx_hash)
         if status is None:
             return None
-        block = self.block(status.height)
-        assert block is not None, "tx index points at a missing block"
-        return block.transactions[status.index], status
+        return self.transaction_at(status.height, status.index), status
+
+    def transaction_at(self, height: int, index: int) -> Transaction:
+        """The transaction at a committed position, decoding only it (not its whole block)."""
+        raw = self.store.get(keys.block(height))
+        assert raw is not None, f"no stored block at committed height {height}"
+        return decode_transaction(stored_transaction_bytes(raw)[index])
 
     def state(self, key: bytes) -> Any:
         """A committed world-state value, read from the database: safe from any thread (the cache

@@ -335,21 +335,14 @@ class QueryService:
             start = prefix + keys.tx_position(status.height, status.index)
         rows = list(self.ledger.store.scan(prefix, start=start, reverse=True, limit=page_size + 1))
         # A history row's key ends with the transaction's position; its value is not read (empty since
-        # 2026-11-27, the transaction's hash before). Blocks are decoded once per page.
-        blocks: dict[int, Block] = {}
-        found = [self._tx_at(key[-POSITION_BYTES:], blocks) for key, _value in rows]
+        # 2026-11-27, the transaction's hash before).
+        found = [self._tx_at(key[-POSITION_BYTES:]) for key, _value in rows]
         txs = [self._tx_json(tx) for tx in found[:page_size]]
         nxt = found[page_size].hash.hex() if len(found) > page_size else None
         return {"transactions": txs, "next": nxt}
 
-    def _tx_at(self, position: bytes, blocks: dict[int, Block]) -> Transaction:
-        height, index = int.from_bytes(position[:8], "big"), int.from_bytes(position[8:], "big")
-        block = blocks.get(height)
-        if block is None:
-            loaded = self.ledger.block(height)
-            assert loaded is not None, "a history row points at a missing block"
-            block = blocks[height] = loaded
-        return block.transactions[index]
+    def _tx_at(self, position: bytes) -> Transaction:
+        return self.ledger.transaction_at(int.from_bytes(position[:8], "big"), int.from_bytes(position[8:], "big"))
 
     def _tx_json(self, tx: Transaction) -> dict[str, Any]:
         status = self.ledger.tx_status(tx.hash)

@@ -276,7 +276,8 @@ async def run_query(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "send one query per request")
     try:
         query = decode_query(items[0])
-        answer = node.queries.answer(query, now_ms())
+        answer = await asyncio.get_running_loop().run_in_executor(node.query_worker, node.queries.answer,
+                                                                  query, now_ms())
     except StatelessError as exc:
         node.metrics.queries.labels("refused").inc()
         raise ApiError(400, exc.code, exc.message) from None

@@ -131,4 +131,6 @@ class Mempool:
         return raw in self._by_raw or raw in self.recent
 
     def pending_for(self, creator: str) -> list[Transaction]:
-        return [tx for tx, _s, _at in self._txs.values() if tx.creator == creator]
+        """Safe from a query thread: ``list()`` copies the entries in one step under the GIL, so the event
+        loop adding or removing meanwhile cannot break the iteration."""
+        return [tx for tx, _s, _at in list(self._txs.values()) if tx.creator == creator]

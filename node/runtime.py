@@ -66,6 +66,10 @@ class Node:
         self.metrics = NodeMetrics()
         self.queries = QueryService(self.ledger, self.mempool.pending_for)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        # Signed queries read LevelDB and decode stored transactions (a page of history can be 1,000 of
+        # them): answered here, off the event loop that carries consensus, gossip and the API. Two
+        # threads, apart from the default executor that journals accepted transactions.
+        self.query_worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query")
         self.tx_arrived = asyncio.Event()
         self.started_ms = now_ms()
         self.network: Any = None  # node.network.P2PNetwork once serving
@@ -105,6 +109,7 @@ class Node:
                     queue.put_nowait(summary)
 
     def close(self) -> None:
+        self.query_worker.shutdown(wait=True, cancel_futures=True)
         self.worker.shutdown(wait=True)
         self.safety.close()
         self.store.close()

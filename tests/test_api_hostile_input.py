@@ -289,6 +289,31 @@ def test_mutated_valid_transactions_and_queries_are_refused_cleanly(world: World
         assert len(answer.json()["results"]) == 2
 
 
+def test_a_slow_query_does_not_hold_up_the_event_loop(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queries are answered on their own threads: while one is still running, the node serves others."""
+    node, api = world.api.node, world.api
+    running, release = threading.Event(), threading.Event()
+    answer = node.queries.answer
+
+    def slow_answer(query: Any, now: int) -> Any:
+        running.set()
+        release.wait(30)  # on the event loop this would freeze the node until released
+        return answer(query, now)
+
+    monkeypatch.setattr(node.queries, "answer", slow_answer)
+    body = json.dumps({"query": world.query_hex(counter=7)}).encode()
+    slow = asyncio.run_coroutine_threadsafe(
+        api._request("POST", "/v1/queries", body, {"Content-Type": "application/json"}), api.loop)
+    try:
+        assert running.wait(10)
+        status = api.run(api._request("GET", "/v1/status", None, None), timeout=10)
+        assert status.status == 200 and status.json()["chain_id"] == node.chain_id
+    finally:
+        release.set()
+    done = slow.result(30)
+    assert done.status == 200 and done.json()["type"] == "GetAccountAssets"
+
+
 GET_PATHS = ["/v1/status", "/healthz", "/metrics", "/v1/evidence", "/v1/transactions/{seg}",
              "/v1/transactions/{seg}/ws", "/v1/blocks/ws", "/v1/{seg}", "/{seg}", "/v1/transactions",
              "/v1/queries", "/v1/transactions/{seg}/{seg}"]

@@ -31,6 +31,9 @@ from node.validation import VerifiedSignatures
 from storage.db import LedgerStore
 
 CHAIN = "bench"
+# How execution + commit cost evolves as the database grows is reported per this many transfers:
+# LevelDB's compaction cost rises with the database (docs/benchmarks.md, "Ten minutes flat out").
+GROWTH_STEP = 100_000
 
 
 def _genesis(accounts: int, key: KeyPair) -> dict[str, Any]:
@@ -74,17 +77,36 @@ def _one_run(encoded: list[bytes], accounts: int, block_size: int, key: KeyPair,
         t_verify = time.process_time() - t0
         w0, t0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
         committed = 0
+        segment = (0, t0, m0)  # transfers, process and thread CPU at the start of this GROWTH_STEP
+        growth = []
         for start in range(0, len(txs), block_size):
-            block, execution = ledger.build_block(txs[start:start + block_size], now + 1000, key.public_key)
+            chunk = txs[start:start + block_size]
+            # Block time follows the transfers' creation times (one per ms): a fixed time would refuse
+            # everything created more than 5 minutes after it, i.e. beyond 300,000 transfers.
+            block, execution = ledger.build_block(chunk, max(now + 1000, chunk[-1].payload.created_ms),
+                                                  key.public_key)
             ledger.commit(block, execution, b"")
             committed += sum(1 for r in execution.results if r.status == "COMMITTED")
+            done = start + len(chunk)
+            if done - segment[0] >= GROWTH_STEP:
+                p, m = time.process_time(), time.thread_time()
+                step = done - segment[0]
+                growth.append({"transfers": done, "thread_us": (m - segment[2]) / step * 1e6,
+                               "background_us": max(0.0, (p - segment[1]) - (m - segment[2])) / step * 1e6,
+                               "database_mb": _tree_mb(Path(tmp) / "db")})
+                segment = (done, p, m)
         t_apply, w_apply = time.process_time() - t0, time.perf_counter() - w0
         t_main = time.thread_time() - m0
         ledger.store.close()
         n = len(txs)
         return {"decode_per_s": n / t_decode, "verify_per_s": n / t_verify, "apply_cpu_per_s": n / t_apply,
                 "apply_wall_per_s": n / w_apply, "apply_thread_us": t_main / n * 1e6,
-                "apply_background_us": max(0.0, t_apply - t_main) / n * 1e6, "committed": committed}
+                "apply_background_us": max(0.0, t_apply - t_main) / n * 1e6, "committed": committed,
+                "growth": growth}
+
+
+def _tree_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.iterdir() if f.is_file()) / 1e6
 
 
 def run_apply_bench(*, transfers: int, accounts: int, block_size: int, repeats: int, json_path: str | None) -> int:
@@ -97,8 +119,11 @@ def run_apply_bench(*, transfers: int, accounts: int, block_size: int, repeats: 
     for r in range(repeats):
         runs.append(_one_run(encoded, accounts, block_size, key, genesis, now))
         print(f"run {r + 1}/{repeats}: " + ", ".join(f"{k} {v:,.1f}" if k.endswith("_us") else f"{k} {v:,.0f}"
-                                                    for k, v in runs[-1].items()), flush=True)
-    median = {k: statistics.median(run[k] for run in runs) for k in runs[0]}
+                                                    for k, v in runs[-1].items() if k != "growth"), flush=True)
+        for g in runs[-1]["growth"]:
+            print(f"  after {g['transfers']:>9,} transfers: {g['thread_us']:5.1f} us on the thread, "
+                  f"{g['background_us']:5.1f} us background, database {g['database_mb']:,.0f} MB", flush=True)
+    median = {k: statistics.median(run[k] for run in runs) for k in runs[0] if k != "growth"}
     print(f"\nbakong bench apply: {transfers} transfers, {accounts} accounts, blocks of {block_size}, "
           f"median of {repeats} runs, one core ({platform.processor() or platform.machine()}, Python {platform.python_version()})")
     print(f"  {'phase':34} {'transfers/s':>12}")

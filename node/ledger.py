@@ -309,7 +309,7 @@ class Ledger:
 
     def transaction_at(self, height: int, index: int) -> Transaction:
         """The transaction at a committed position, decoding only it (not its whole block)."""
-        raw = self.store.get(keys.block(height))
+        raw = self.block_bytes(height)
         assert raw is not None, f"no stored block at committed height {height}"
         return decode_transaction(stored_transaction_bytes(raw)[index])
 

@@ -22,12 +22,11 @@ from node import ids
 from node.blocks import Block
 from node.commands import CheckedRecord, record_from_array, record_from_json
 from node.errors import QueryError, StatelessError
-from node.ledger import Ledger
+from node.ledger import Ledger, TxStatusRecord
 from node.permissions import ROOT, query_scopes
 from node.transactions import Transaction
 from node.validation import check_time_window
 from storage import keys
-from storage.keys import POSITION_BYTES
 
 QUERY_TAG = 3
 QUERY_PAYLOAD_TAG = 6
@@ -336,17 +335,17 @@ class QueryService:
         rows = list(self.ledger.store.scan(prefix, start=start, reverse=True, limit=page_size + 1))
         # A history row's key ends with the transaction's position; its value is not read (empty since
         # 2026-11-27, the transaction's hash before).
-        found = [self._tx_at(key[-POSITION_BYTES:]) for key, _value in rows]
-        txs = [self._tx_json(tx) for tx in found[:page_size]]
+        found = [self.ledger.transaction_at(*keys.position_of(key)) for key, _value in rows]
+        txs = []
+        for tx in found[:page_size]:
+            status = self.ledger.tx_status(tx.hash)
+            assert status is not None, "a committed transaction has no index entry"
+            txs.append(self._tx_json(tx, status))
         nxt = found[page_size].hash.hex() if len(found) > page_size else None
         return {"transactions": txs, "next": nxt}
 
-    def _tx_at(self, position: bytes) -> Transaction:
-        return self.ledger.transaction_at(int.from_bytes(position[:8], "big"), int.from_bytes(position[8:], "big"))
-
-    def _tx_json(self, tx: Transaction) -> dict[str, Any]:
-        status = self.ledger.tx_status(tx.hash)
-        assert status is not None, "a committed transaction has no index entry"
+    @staticmethod
+    def _tx_json(tx: Transaction, status: TxStatusRecord) -> dict[str, Any]:
         return {**tx.to_json(), "height": status.height, "status": status.result.status,
                 "error_code": status.result.error_code}
 
@@ -369,10 +368,10 @@ class QueryService:
             found = self.ledger.transaction(bytes.fromhex(h))
             if found is None:
                 raise QueryError("no_such_transaction", f"transaction {h} is not in the chain")
-            tx, _status = found
+            tx, status = found
             if not (may_all or (may_mine and tx.creator == creator)):
                 raise QueryError(e.PERMISSION_DENIED, f"{creator} may not read transaction {h}")
-            out.append(self._tx_json(tx))
+            out.append(self._tx_json(tx, status))
         return {"transactions": out}
 
     def _GetAssetInfo(self, creator: str, q: GetAssetInfo) -> dict[str, Any]:

@@ -73,8 +73,10 @@ def tx_position(height: int, index: int) -> bytes:
     return height.to_bytes(8, "big") + index.to_bytes(4, "big")
 
 
-def account_tx(account: str, height: int, index: int) -> bytes:
-    return account_tx_at(account, tx_position(height, index))
+def position_of(history_key: bytes) -> tuple[int, int]:
+    """(height, index) from the ``tx_position`` suffix a history row's key ends with."""
+    suffix = history_key[-POSITION_BYTES:]
+    return int.from_bytes(suffix[:8], "big"), int.from_bytes(suffix[8:], "big")
 
 
 def account_tx_at(account: str, position: bytes) -> bytes:
@@ -83,10 +85,6 @@ def account_tx_at(account: str, position: bytes) -> bytes:
 
 def account_txs_prefix(account: str) -> bytes:
     return ACCOUNT_TXS + account.encode() + SEP
-
-
-def account_asset_tx(account: str, asset: str, height: int, index: int) -> bytes:
-    return account_asset_tx_at(account, asset, tx_position(height, index))
 
 
 def account_asset_tx_at(account: str, asset: str, position: bytes) -> bytes:

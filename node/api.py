@@ -109,7 +109,10 @@ async def _body_items(request: web.Request, single: str, many: str) -> tuple[lis
 
 
 def _status_of(node: Node, tx_hash: bytes) -> dict[str, Any]:
-    record = node.ledger.tx_status(tx_hash)
+    # From the published state, not the live database: a block's statuses are in LevelDB a moment
+    # before the head names the block, and a client told COMMITTED at height h must find /v1/status at
+    # h or later. Until then the transaction is still in the mempool and answers as accepted.
+    record = node.ledger.published().tx_status(tx_hash)
     if record is not None:
         return status_json(tx_hash, record.result.status, record.height, record.index, record.result)
     if tx_hash in node.mempool:
@@ -293,7 +296,7 @@ async def run_query(request: web.Request) -> web.Response:
 
 async def node_status(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    head = node.ledger.head
+    head = node.ledger.published().head  # the head transaction statuses and queries answer from
     return web.json_response({
         "chain_id": node.chain_id,
         "node": node.config.name,

@@ -21,11 +21,11 @@ from node.errors import InvalidBlock
 from node.execution import COMMITTED, Executor, TxResult
 from node.genesis import (BulkAccounts, Genesis, GenesisError, bulk_account_chunks, bulk_accounts,
                           genesis_transactions)
-from node.state import CommittedCache, StateView, next_state_root
+from node.state import CommittedCache, KeyValueReader, StateView, next_state_root
 from node.transactions import Transaction, decode_transaction
 from node.validation import VerifiedSignatures
 from storage import keys
-from storage.db import ChainMismatch, Head, LedgerStore
+from storage.db import ChainMismatch, Head, LedgerStore, PublishedState
 
 META_CHAIN_ID = keys.META + b"chain_id"
 META_GENESIS = keys.META + b"genesis_fingerprint"
@@ -63,13 +63,74 @@ class BlockExecution:
     """A peer command applied in this block: the node must re-read its peer set."""
 
 
-class Ledger:
+class ChainReader:
+    """Reads of the committed chain over one key-value source: the live store or a published snapshot."""
+
+    def __init__(self, store: KeyValueReader) -> None:
+        self.store = store
+
+    def block(self, height: int) -> Block | None:
+        raw = self.store.get(keys.block(height))
+        return None if raw is None else decode_stored_block(raw)
+
+    def block_bytes(self, height: int) -> bytes | None:
+        return self.store.get(keys.block(height))
+
+    def certificate(self, height: int) -> bytes | None:
+        return self.store.get(keys.certificate(height))
+
+    def knows(self, tx_hash: bytes) -> bool:
+        """True if the transaction is in the chain (committed or rejected); no decoding."""
+        return self.store.get(keys.tx_index(tx_hash)) is not None
+
+    def tx_status(self, tx_hash: bytes) -> TxStatusRecord | None:
+        raw = self.store.get(keys.tx_index(tx_hash))
+        if raw is None:
+            return None
+        height, index, *result = codec.decode_trusted(raw)
+        return TxStatusRecord(height, index, TxResult.from_array(result))
+
+    def transaction(self, tx_hash: bytes) -> tuple[Transaction, TxStatusRecord] | None:
+        status = self.tx_status(tx_hash)
+        if status is None:
+            return None
+        return self.transaction_at(status.height, status.index), status
+
+    def transaction_at(self, height: int, index: int) -> Transaction:
+        """The transaction at a committed position, decoding only it (not its whole block)."""
+        raw = self.block_bytes(height)
+        assert raw is not None, f"no stored block at committed height {height}"
+        return decode_transaction(stored_transaction_bytes(raw)[index])
+
+    def state(self, key: bytes) -> Any:
+        """A committed world-state value, read from the database: safe from any thread (the decoded
+        cache belongs to the thread that executes blocks)."""
+        raw = self.store.get(key)
+        return None if raw is None else codec.decode_trusted(raw)
+
+    def balances(self, account_id: str) -> dict[str, int]:
+        prefix = keys.balances_prefix(account_id)
+        return {k[len(prefix):].decode(): codec.decode_trusted(v) for k, v in self.store.scan(prefix)}
+
+
+class PublishedChain(ChainReader):
+    """The chain as one finished commit left it: its head, and rows that agree with that head."""
+
+    def __init__(self, state: PublishedState) -> None:
+        super().__init__(state)
+        self.head = state.head
+
+
+class Ledger(ChainReader):
     """One node's copy of the chain and world state."""
+
+    store: LedgerStore  # the live database (a ChainReader may read a snapshot instead)
 
     # 50,000 decoded entries (~300 B each): every hot record of a 1,000-account network fits; with a
     # million accounts random transfers rarely hit it anyway, and 200,000 cost ~40 MB more RSS per node.
+
     def __init__(self, store: LedgerStore, chain_id: str, *, cache_capacity: int = 50_000) -> None:
-        self.store = store
+        super().__init__(store)
         self.chain_id = chain_id
         self.committed = CommittedCache(store, cache_capacity)
         self.verified = VerifiedSignatures()
@@ -280,45 +341,6 @@ class Ledger:
             self._head_time_ms = 0 if block is None else block.header.created_ms
         return self._head_time_ms
 
-    def block(self, height: int) -> Block | None:
-        raw = self.store.get(keys.block(height))
-        return None if raw is None else decode_stored_block(raw)
-
-    def block_bytes(self, height: int) -> bytes | None:
-        return self.store.get(keys.block(height))
-
-    def certificate(self, height: int) -> bytes | None:
-        return self.store.get(keys.certificate(height))
-
-    def knows(self, tx_hash: bytes) -> bool:
-        """True if the transaction is in the chain (committed or rejected); no decoding."""
-        return self.store.get(keys.tx_index(tx_hash)) is not None
-
-    def tx_status(self, tx_hash: bytes) -> TxStatusRecord | None:
-        raw = self.store.get(keys.tx_index(tx_hash))
-        if raw is None:
-            return None
-        height, index, *result = codec.decode_trusted(raw)
-        return TxStatusRecord(height, index, TxResult.from_array(result))
-
-    def transaction(self, tx_hash: bytes) -> tuple[Transaction, TxStatusRecord] | None:
-        status = self.tx_status(tx_hash)
-        if status is None:
-            return None
-        return self.transaction_at(status.height, status.index), status
-
-    def transaction_at(self, height: int, index: int) -> Transaction:
-        """The transaction at a committed position, decoding only it (not its whole block)."""
-        raw = self.block_bytes(height)
-        assert raw is not None, f"no stored block at committed height {height}"
-        return decode_transaction(stored_transaction_bytes(raw)[index])
-
-    def state(self, key: bytes) -> Any:
-        """A committed world-state value, read from the database: safe from any thread (the cache
-        belongs to the thread that executes blocks)."""
-        raw = self.store.get(key)
-        return None if raw is None else codec.decode_trusted(raw)
-
-    def balances(self, account_id: str) -> dict[str, int]:
-        prefix = keys.balances_prefix(account_id)
-        return {k[len(prefix):].decode(): codec.decode_trusted(v) for k, v in self.store.scan(prefix)}
+    def published(self) -> PublishedChain:
+        """The chain as of the last finished commit, frozen: what the API and queries answer from."""
+        return PublishedChain(self.store.published())

@@ -22,7 +22,7 @@ from node import ids
 from node.blocks import Block
 from node.commands import CheckedRecord, record_from_array, record_from_json
 from node.errors import QueryError, StatelessError
-from node.ledger import Ledger, TxStatusRecord
+from node.ledger import Ledger, PublishedChain, TxStatusRecord
 from node.permissions import ROOT, query_scopes
 from node.transactions import Transaction
 from node.validation import check_time_window
@@ -241,26 +241,40 @@ class QueryService:
         self.ledger = ledger
         self.pending = pending or (lambda _creator: [])
 
+    def answer(self, q: SignedQuery, now_ms: int) -> dict[str, Any]:
+        # Every read of one query goes to one published state: a page never mixes two blocks, and no
+        # answer shows a transaction in a block the node's head does not name yet.
+        return _QueryRun(self.ledger.published(), self.ledger.chain_id, self.pending).answer(q, now_ms)
+
+
+class _QueryRun:
+    """One query answered against one published state of the chain."""
+
+    def __init__(self, chain: PublishedChain, chain_id: str, pending: PendingSource) -> None:
+        self.chain = chain
+        self.chain_id = chain_id
+        self.pending = pending
+
     # ---- checks ----
 
     def authenticate(self, q: SignedQuery, now_ms: int) -> None:
-        if q.chain_id != self.ledger.chain_id:
+        if q.chain_id != self.chain_id:
             raise StatelessError("wrong_chain", f"query is for chain {q.chain_id!r}")
         if abs(q.created_ms - now_ms) > QUERY_MAX_AGE_MS:
             raise StatelessError("stale_query", "query created_ms is more than 5 minutes from now")
         check_time_window(q.created_ms, now_ms)
         if not verify(q.public_key, signing_digest(Domain.QUERY, q.chain_id, q.payload_bytes), q.signature):
             raise StatelessError("bad_signature", "query signature does not verify")
-        account = self.ledger.state(keys.account(q.creator))
+        account = self.chain.state(keys.account(q.creator))
         if account is None or q.public_key not in account[2]:
             raise QueryError(e.NOT_A_SIGNATORY, "the signing key is not a signatory of the query's creator")
 
     def _has(self, account_id: str, permission: str) -> bool:
-        account = self.ledger.state(keys.account(account_id))
+        account = self.chain.state(keys.account(account_id))
         if account is None:
             return False
         for role in account[1]:
-            perms = self.ledger.state(keys.role(role)) or []
+            perms = self.chain.state(keys.role(role)) or []
             if permission in perms or ROOT in perms:
                 return True
         return False
@@ -281,7 +295,7 @@ class QueryService:
         raise QueryError(e.PERMISSION_DENIED, f"{creator} may not read {base} of {target}")
 
     def _account(self, account_id: str) -> list[Any]:
-        account = self.ledger.state(keys.account(account_id))
+        account = self.chain.state(keys.account(account_id))
         if account is None:
             raise QueryError(e.NO_SUCH_ACCOUNT, f"account {account_id} does not exist")
         return account  # type: ignore[no-any-return]
@@ -305,11 +319,11 @@ class QueryService:
         self._account(q.account_id)
         prefix = keys.balances_prefix(q.account_id)
         start = prefix + q.first.encode() if q.first else None
-        rows = list(self.ledger.store.scan(prefix, start=start, limit=q.page_size + 1))
+        rows = list(self.chain.store.scan(prefix, start=start, limit=q.page_size + 1))
         assets = []
         for k, v in rows[: q.page_size]:
             asset_id = k[len(prefix):].decode()
-            precision = (self.ledger.state(keys.asset(asset_id)) or [0])[0]
+            precision = (self.chain.state(keys.asset(asset_id)) or [0])[0]
             assets.append({"asset_id": asset_id, "balance": ids.format_amount(codec.decode_trusted(v), precision)})
         nxt = rows[q.page_size][0][len(prefix):].decode() if len(rows) > q.page_size else None
         return {"account_id": q.account_id, "assets": assets, "next": nxt}
@@ -319,7 +333,7 @@ class QueryService:
         self._account(q.account_id)
         prefix = keys.details_prefix(q.account_id)
         details: dict[str, dict[str, str]] = {}
-        for k, v in self.ledger.store.scan(prefix):
+        for k, v in self.chain.store.scan(prefix):
             writer, _, key = k[len(prefix):].decode().partition("\x00")
             if (q.writer is None or writer == q.writer) and (q.key is None or key == q.key):
                 details.setdefault(writer, {})[key] = codec.decode_trusted(v)
@@ -328,17 +342,17 @@ class QueryService:
     def _tx_page(self, prefix: bytes, page_size: int, first: str | None) -> dict[str, Any]:
         start = None
         if first is not None:
-            status = self.ledger.tx_status(bytes.fromhex(first))
+            status = self.chain.tx_status(bytes.fromhex(first))
             if status is None:
                 raise QueryError("no_such_transaction", f"cursor transaction {first} is unknown")
             start = prefix + keys.tx_position(status.height, status.index)
-        rows = list(self.ledger.store.scan(prefix, start=start, reverse=True, limit=page_size + 1))
+        rows = list(self.chain.store.scan(prefix, start=start, reverse=True, limit=page_size + 1))
         # A history row's key ends with the transaction's position; its value is not read (empty since
         # 2026-11-27, the transaction's hash before).
-        found = [self.ledger.transaction_at(*keys.position_of(key)) for key, _value in rows]
+        found = [self.chain.transaction_at(*keys.position_of(key)) for key, _value in rows]
         txs = []
         for tx in found[:page_size]:
-            status = self.ledger.tx_status(tx.hash)
+            status = self.chain.tx_status(tx.hash)
             assert status is not None, "a committed transaction has no index entry"
             txs.append(self._tx_json(tx, status))
         nxt = found[page_size].hash.hex() if len(found) > page_size else None
@@ -365,7 +379,7 @@ class QueryService:
         may_mine = self._has(creator, "can_get_my_txs")
         out = []
         for h in q.tx_hashes:
-            found = self.ledger.transaction(bytes.fromhex(h))
+            found = self.chain.transaction(bytes.fromhex(h))
             if found is None:
                 raise QueryError("no_such_transaction", f"transaction {h} is not in the chain")
             tx, status = found
@@ -376,18 +390,18 @@ class QueryService:
 
     def _GetAssetInfo(self, creator: str, q: GetAssetInfo) -> dict[str, Any]:
         self._require(creator, "can_read_assets")
-        asset = self.ledger.state(keys.asset(q.asset_id))
+        asset = self.chain.state(keys.asset(q.asset_id))
         if asset is None:
             raise QueryError(e.NO_SUCH_ASSET, f"asset {q.asset_id} does not exist")
         return {"asset": {"asset_id": q.asset_id, "domain_id": ids.asset_domain(q.asset_id), "precision": asset[0]}}
 
     def _GetRoles(self, creator: str, q: GetRoles) -> dict[str, Any]:
         self._require(creator, "can_get_roles")
-        return {"roles": [k[1:].decode() for k, _v in self.ledger.store.scan(keys.ROLE)]}
+        return {"roles": [k[1:].decode() for k, _v in self.chain.store.scan(keys.ROLE)]}
 
     def _GetRolePermissions(self, creator: str, q: GetRolePermissions) -> dict[str, Any]:
         self._require(creator, "can_get_roles")
-        perms = self.ledger.state(keys.role(q.role_name))
+        perms = self.chain.state(keys.role(q.role_name))
         if perms is None:
             raise QueryError(e.NO_SUCH_ROLE, f"role {q.role_name} does not exist")
         return {"role": q.role_name, "permissions": perms}
@@ -398,7 +412,7 @@ class QueryService:
 
     def _GetBlock(self, creator: str, q: GetBlock) -> dict[str, Any]:
         self._require(creator, "can_get_blocks")
-        block = self.ledger.block(q.height)
+        block = self.chain.block(q.height)
         if block is None:
             raise QueryError(e.NO_SUCH_BLOCK, f"no block at height {q.height}")
         return {"block": block_json(block)}
@@ -407,7 +421,7 @@ class QueryService:
         self._require(creator, "can_get_peers")
         peers = [
             {"public_key": k[1:].hex(), "address": p[0], "name": p[1], "syncing": p[2]}
-            for k, p in ((k, codec.decode_trusted(v)) for k, v in self.ledger.store.scan(keys.PEER))
+            for k, p in ((k, codec.decode_trusted(v)) for k, v in self.chain.store.scan(keys.PEER))
         ]
         return {"peers": peers}
 

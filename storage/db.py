@@ -76,6 +76,39 @@ def _prefix_end(prefix: bytes) -> bytes | None:
     return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
+def _scan(source: plyvel.DB | plyvel.Snapshot, prefix: bytes, start: bytes | None, reverse: bool,
+          limit: int | None) -> Iterator[tuple[bytes, bytes]]:
+    if start is None:
+        it = source.iterator(prefix=prefix, reverse=reverse)
+    elif reverse:
+        it = source.iterator(start=prefix, stop=start + b"\x00", reverse=True)
+    else:
+        it = source.iterator(start=start, stop=_prefix_end(prefix))
+    count = 0
+    with it:
+        for key, value in it:
+            if limit is not None and count >= limit:
+                return
+            count += 1
+            yield key, value
+
+
+class PublishedState:
+    """A committed head and the database exactly as that block's commit left it (a LevelDB snapshot)."""
+
+    def __init__(self, head: Head, snapshot: plyvel.Snapshot) -> None:
+        self.head = head
+        self._snapshot = snapshot
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._snapshot.get(key)
+
+    def scan(
+        self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False, limit: int | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        return _scan(self._snapshot, prefix, start, reverse, limit)
+
+
 class LedgerStore:
     """One LevelDB holding everything a node keeps (see ``storage.keys`` for the families)."""
 
@@ -100,6 +133,9 @@ class LedgerStore:
         except plyvel.Error as exc:
             raise StorageError(f"cannot open database {self.path}: {exc}") from exc
         self._head = self._read_head()
+        self._published: PublishedState | None = None
+        if self._head is not None:
+            self._publish(self._head)
         self.commit_fault: Callable[[str], None] | None = None
         """Test-only hook called at each of ``COMMIT_FAULT_POINTS`` of ``commit`` (it may kill the process)."""
 
@@ -123,19 +159,19 @@ class LedgerStore:
         self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False, limit: int | None = None
     ) -> Iterator[tuple[bytes, bytes]]:
         """Rows whose key starts with ``prefix``, from ``start`` (inclusive) when given."""
-        if start is None:
-            it = self._db.iterator(prefix=prefix, reverse=reverse)
-        elif reverse:
-            it = self._db.iterator(start=prefix, stop=start + b"\x00", reverse=True)
-        else:
-            it = self._db.iterator(start=start, stop=_prefix_end(prefix))
-        count = 0
-        with it:
-            for key, value in it:
-                if limit is not None and count >= limit:
-                    return
-                count += 1
-                yield key, value
+        return _scan(self._db, prefix, start, reverse, limit)
+
+    def published(self) -> PublishedState:
+        """The last committed block's state as one frozen snapshot, for readers outside the block path.
+
+        Reads of the live database may see a block's rows a moment before ``head`` names the block (the
+        batch is in LevelDB while the committing thread has not yet moved the head), and a read spanning a
+        commit may mix two blocks. A published state is taken after the write and swapped in as one
+        reference, so its rows and its head always agree."""
+        view = self._published
+        if view is None:
+            raise StorageError("nothing is committed yet")
+        return view
 
     # ---- writes ----
 
@@ -159,6 +195,11 @@ class LedgerStore:
         if fault is not None:
             fault("after_write")
         self._head = head
+        self._publish(head)
+
+    def _publish(self, head: Head) -> None:
+        # One attribute assignment: a reader on another thread gets the old state or the new one, whole.
+        self._published = PublishedState(head, self._db.snapshot())
 
     def put_rows(self, writes: Mapping[bytes, bytes]) -> None:
         """One atomic, unsynced batch of rows that does not move the head (bulk genesis import: the
@@ -206,6 +247,7 @@ class LedgerStore:
         self._db.put(key, value, sync=True)
 
     def close(self) -> None:
+        self._published = None  # plyvel releases a snapshot only while its database is open
         if not self._db.closed:
             self._db.close()
 

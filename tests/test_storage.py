@@ -110,6 +110,32 @@ def test_a_commit_that_fails_midway_writes_nothing(chain: Chain, writes: dict, h
     assert chain.ledger.head == before
 
 
+def test_readers_see_a_block_only_once_the_head_names_it(chain: Chain) -> None:
+    # The API and queries answer from the published state. The synced batch is in LevelDB a moment before
+    # the committing thread moves the head; a client told COMMITTED in that moment then read an older
+    # height from /v1/status (a CI failure in the commit-crash test). Stop the commit in that moment.
+    before = chain.ledger.published()
+    tx = chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "bob@aclb", KHR, "", "7"))
+    seen: dict[str, object] = {}
+
+    def in_the_gap(point: str) -> None:
+        if point == "after_write":
+            published = chain.ledger.published()
+            seen.update(live=chain.ledger.tx_status(tx.hash), published=published.tx_status(tx.hash),
+                        height=published.head.height)
+
+    chain.ledger.store.commit_fault = in_the_gap
+    chain.run(tx)
+    assert seen["live"] is not None  # the gap is real: the live database already has the block
+    assert (seen["published"], seen["height"]) == (None, before.head.height)
+    after = chain.ledger.published()
+    status = after.tx_status(tx.hash)
+    assert status is not None and status.height == after.head.height == before.head.height + 1
+    # A state taken before the commit keeps answering as of its own head (one query, one block).
+    assert before.tx_status(tx.hash) is None
+    assert before.balances("bob@aclb").get(KHR, 0) + 700 == after.balances("bob@aclb")[KHR]
+
+
 def test_a_corrupt_head_record_refuses_to_open(tmp_path: Path) -> None:
     Chain(tmp_path / "db").close()
     db = plyvel.DB(str(tmp_path / "db"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from node.testnet import TestnetNode
+from node import testnet  # the module, not its TestnetNode class: pytest would try to collect "Test*"
 from tests.integration.conftest import RunningNet, start_network
 from tests.integration.test_network import assert_same_chain, commit, transfer, wait_for, wait_for_growth
 
@@ -29,7 +29,7 @@ EVIDENCE_TIMEOUT = 15.0
 def start_with_byzantine(directory: Path, mode: str) -> RunningNet:
     """4 validators + 1 observer with fast timeouts, "wing" in byzantine ``mode`` (retried on port races)."""
 
-    def make_byzantine(node: TestnetNode) -> None:
+    def make_byzantine(node: testnet.TestnetNode) -> None:
         if node.name == BYZANTINE:
             with node.config.open("a") as f:
                 f.write(f'\n[testing]\nbyzantine = "{mode}"\n')

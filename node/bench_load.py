@@ -61,6 +61,7 @@ MAX_VALID_MINOR = {"khr#nbc": 10_000, "usd#nbc": 100}  # at most 100.00 KHR / 1.
 OVERDRAFT_AMOUNT = "900000000000.00"  # far above any customer balance
 RETRY_AFTER_S = 1.0
 MAX_IN_FLIGHT = 256  # open-loop posts outstanding at once; reaching it means the nodes (or we) fell behind
+SPENT_SEARCH = 1000  # random senders tried before concluding an asset's balances are (nearly) all spent
 POOL_RATE_FOR_MAX = 4000  # --rate 0 pre-signs duration x this many transfers (the target is 3,000 TPS)
 
 
@@ -171,7 +172,17 @@ def build_workload(n: int, accounts: list[str], key: Any, invalid_share: float, 
             amount = OVERDRAFT_AMOUNT
         else:
             minor = rng.randint(1, MAX_VALID_MINOR[asset])
+            tries = 0
             while budget[asset][a] < minor:  # this sender is spent in this asset: another sender
+                tries += 1
+                if tries == SPENT_SEARCH:
+                    # (Nearly) every sender has spent this asset: a pool of millions over few accounts
+                    # empties the USD balances (~2,000 transfers each). Pay in KHR; when that is spent too,
+                    # say so instead of searching forever.
+                    if asset == ASSETS[0]:
+                        raise ValueError(f"{len(accounts):,} accounts' balances cannot fund {n:,} valid transfers; "
+                                         "use a smaller --pool or more --accounts")
+                    asset, minor, tries = ASSETS[0], rng.randint(1, MAX_VALID_MINOR[ASSETS[0]]), 0
                 a = rng.randrange(len(accounts))
                 if a == b:
                     b = (b + 1) % len(accounts)

@@ -454,6 +454,18 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[rank]
 
 
+def per_minute_tps(commit_times: list[float], start: float, window_s: float) -> list[float]:
+    """Committed transfers per second in each whole minute of the window from ``start``: a long run's
+    trend (a database that grows makes compaction dearer), which one average hides."""
+    minutes = int(window_s // 60)
+    counts = [0] * minutes
+    for t in commit_times:
+        minute = int((t - start) // 60)
+        if 0 <= minute < minutes:
+            counts[minute] += 1
+    return [round(n / 60, 1) for n in counts]
+
+
 def _dir_bytes(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
@@ -577,6 +589,7 @@ def summarize(opts: LoadOptions, work: Workload, track: Tracking, sampler: Resou
         "committed_tps": round(committed / max(measured, 1e-9), 1),
         "measured_window_s": round(measured, 3),
         "committed_in_duration_tps": round(in_duration / max(sending, 1e-9), 1),
+        "committed_tps_per_minute": per_minute_tps(commit_times, start, measured),
         "latency_p50_s": round(_percentile(latencies, 0.50), 4),
         "latency_p95_s": round(_percentile(latencies, 0.95), 4),
         "latency_p99_s": round(_percentile(latencies, 0.99), 4),
@@ -643,6 +656,12 @@ def print_table(r: dict[str, Any]) -> None:
         rows.append(("http errors", json.dumps(r["http_errors"])))
     for label, value in rows:
         print(f"  {label:46} {value:>28}")
+    per_minute = r["committed_tps_per_minute"]
+    if len(per_minute) >= 2:
+        print("  committed TPS, minute by minute:")
+        for first in range(0, len(per_minute), 10):
+            shown = per_minute[first:first + 10]
+            print(f"    minutes {first + 1:>3}-{first + len(shown):<3} " + " ".join(f"{x:>6,.0f}" for x in shown))
     print(f"\n  {'node':8} {'role':9} {'CPU %':>7} {'peak RSS MB':>12} {'of it anon':>11} {'data MB':>8}")
     for n in r["nodes"]:
         print(f"  {n['name']:8} {n['role']:9} {n['cpu_percent']:>7.1f} {n['peak_rss_mb']:>12.1f} "

@@ -44,3 +44,11 @@ def test_a_pool_the_balances_cannot_fund_is_refused_with_a_hint(monkeypatch) -> 
     monkeypatch.setattr(bench_load, "CUSTOMER_BALANCES", {ASSETS[0]: "2.00", ASSETS[1]: "0.50"})
     with pytest.raises(ValueError, match="cannot fund 5,000 valid transfers; use a smaller --pool"):
         build_workload(5_000, ACCOUNTS, KEY, 0.02, seed=1, now_ms=1_700_000_000_000)
+
+
+def test_the_per_minute_rates_count_each_commit_in_its_own_minute() -> None:
+    start = 1000.0
+    commits = [start + 0.5] * 120 + [start + 61.0] * 30 + [start + 125.0] * 60 + [start - 1.0]
+    # The window ends inside minute 3: only whole minutes are reported; commits outside it are not counted.
+    assert bench_load.per_minute_tps(commits, start, 150.0) == [2.0, 0.5]
+    assert bench_load.per_minute_tps(commits, start, 59.0) == []

@@ -128,7 +128,6 @@ class Ledger(ChainReader):
 
     # 50,000 decoded entries (~300 B each): every hot record of a 1,000-account network fits; with a
     # million accounts random transfers rarely hit it anyway, and 200,000 cost ~40 MB more RSS per node.
-
     def __init__(self, store: LedgerStore, chain_id: str, *, cache_capacity: int = 50_000) -> None:
         super().__init__(store)
         self.chain_id = chain_id

@@ -98,9 +98,21 @@ class ChainReader:
 
     def transaction_at(self, height: int, index: int) -> Transaction:
         """The transaction at a committed position, decoding only it (not its whole block)."""
-        raw = self.block_bytes(height)
-        assert raw is not None, f"no stored block at committed height {height}"
-        return decode_transaction(stored_transaction_bytes(raw)[index])
+        return self.transactions_at([(height, index)])[0]
+
+    def transactions_at(self, positions: list[tuple[int, int]]) -> list[Transaction]:
+        """The transactions at committed positions, in order. Each block is read and unpacked once: a
+        history page's rows mostly share a few blocks of up to 5,000 transactions."""
+        blocks: dict[int, list[bytes]] = {}
+        found = []
+        for height, index in positions:
+            txs = blocks.get(height)
+            if txs is None:
+                raw = self.block_bytes(height)
+                assert raw is not None, f"no stored block at committed height {height}"
+                txs = blocks[height] = stored_transaction_bytes(raw)
+            found.append(decode_transaction(txs[index]))
+        return found
 
     def state(self, key: bytes) -> Any:
         """A committed world-state value, read from the database: safe from any thread (the decoded

@@ -349,7 +349,7 @@ class _QueryRun:
         rows = list(self.chain.store.scan(prefix, start=start, reverse=True, limit=page_size + 1))
         # A history row's key ends with the transaction's position; its value is not read (empty since
         # 2026-11-27, the transaction's hash before).
-        found = [self.chain.transaction_at(*keys.position_of(key)) for key, _value in rows]
+        found = self.chain.transactions_at([keys.position_of(key) for key, _value in rows])
         txs = []
         for tx in found[:page_size]:
             status = self.chain.tx_status(tx.hash)

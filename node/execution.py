@@ -14,7 +14,7 @@ World-state records (decoded msgpack values, see ``storage.keys``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,24 @@ OK = TxResult(COMMITTED)
 
 def fail(code: str, message: str) -> CommandError:
     return CommandError(code, message)
+
+
+def payment_keys(txs: Iterable[Transaction]) -> list[bytes]:
+    """The world-state rows a block's transfers will read: creators, both accounts and both balances.
+
+    Execution reads rows one at a time as it needs them; listing a block's payment rows first lets the
+    ledger fetch those it has not cached in one ascending pass (``CommittedCache.prefetch``). Other
+    commands are rare and read as they go."""
+    account, balance = keys.account, keys.balance
+    wanted: list[bytes] = []
+    for tx in txs:
+        payload = tx.payload
+        wanted.append(account(payload.creator))
+        for cmd in payload.commands:
+            if type(cmd) is c.TransferAsset:
+                src, dest, asset = cmd.src_account_id, cmd.dest_account_id, cmd.asset_id
+                wanted += (account(src), account(dest), balance(src, asset), balance(dest, asset))
+    return wanted
 
 
 class Executor:

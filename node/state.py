@@ -10,7 +10,7 @@ object), so a decoded value may be shared between the committed cache and a scop
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from consensus import codec
@@ -26,23 +26,48 @@ class KeyValueReader(Protocol):
              limit: int | None = None) -> Iterator[tuple[bytes, bytes]]: ...
 
 
+class BatchReader(KeyValueReader, Protocol):
+    """The live store execution reads: it can also read many keys in one ascending pass."""
+
+    def get_sorted(self, sorted_keys: list[bytes]) -> list[bytes | None]: ...
+
+
 class CommittedCache:
     """Decoded committed values shared by successive blocks; bounded so memory does not grow with state."""
 
-    def __init__(self, store: KeyValueReader, capacity: int = 200_000) -> None:
+    def __init__(self, store: BatchReader, capacity: int = 200_000) -> None:
         self.store = store
         self.capacity = capacity
         self._values: dict[bytes, Any] = {}
+        self.reads = 0
+        """How many keys were read from the store so far (misses and prefetches)."""
 
     def get(self, key: bytes) -> Any:
         value = self._values.get(key, _ABSENT)
         if value is _ABSENT:
+            self.reads += 1
             raw = self.store.get(key)
             value = None if raw is None else codec.decode_trusted(raw)
             if len(self._values) >= self.capacity:
                 self._values.clear()
             self._values[key] = value
         return value
+
+    def prefetch(self, wanted: Iterable[bytes]) -> int:
+        """Read the ``wanted`` keys not cached yet in one ascending pass (``get_sorted``); returns how many.
+
+        A block's payments read their accounts and balances at random across the world state; fetched
+        together in key order they cost less, and they do not trigger LevelDB's seek compactions."""
+        values = self._values
+        missing = sorted({key for key in wanted if key not in values})
+        if missing:
+            self.reads += len(missing)
+            if len(values) + len(missing) > self.capacity:
+                values.clear()
+            decode = codec.decode_trusted
+            for key, raw in zip(missing, self.store.get_sorted(missing)):
+                values[key] = None if raw is None else decode(raw)
+        return len(missing)
 
     def apply(self, writes: dict[bytes, Any]) -> None:
         """After a commit: the written values are now the committed ones."""

@@ -155,6 +155,25 @@ class LedgerStore:
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)
 
+    def get_sorted(self, sorted_keys: list[bytes]) -> list[bytes | None]:
+        """The values of ``sorted_keys`` (ascending), read through one iterator; None where absent.
+
+        Why not ``get`` in a loop: LevelDB charges a get that consults more than one table file to the
+        first file it consulted, and compacts that file once it has used up its allowance ("seek
+        compaction", about 100 charges for a 2 MB table). Random reads of a large world state, whose
+        rows mostly sit below newer tables covering the same key range, trigger such compactions all
+        the time: at 1,000,000 accounts about 5 us of compaction CPU per transfer. An iterator only
+        samples its reads (one charge per ~1 MB read), and ascending seeks reuse the blocks just read."""
+        values: list[bytes | None] = []
+        append = values.append
+        with self._db.iterator() as it:
+            seek = it.seek
+            for key in sorted_keys:
+                seek(key)
+                row = next(it, None)
+                append(row[1] if row is not None and row[0] == key else None)
+        return values
+
     def scan(
         self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False, limit: int | None = None
     ) -> Iterator[tuple[bytes, bytes]]:

@@ -144,3 +144,14 @@ def test_pending_transactions_come_from_the_mempool_source(chain: Chain) -> None
     signed = sign_query(CHAIN, "alice@aclb", chain.now, 1, GetPendingTransactions(10, None), key("alice@aclb"))
     answer = service.answer(decode_query(signed.encode()), chain.now)
     assert [t["hash"] for t in answer["transactions"]] == [waiting.hash.hex()]
+
+
+def test_a_transaction_already_in_the_chain_is_not_listed_as_pending(chain: Chain) -> None:
+    # The node's mempool forgets a block's transactions a moment after the block is published.
+    done = chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "bob@aclb", KHR, "", "1.00"))
+    chain.run(done)
+    waiting = chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "bob@aclb", KHR, "", "2.00"))
+    service = QueryService(chain.ledger, lambda creator: [done, waiting] if creator == "alice@aclb" else [])
+    signed = sign_query(CHAIN, "alice@aclb", chain.now, 1, GetPendingTransactions(10, None), key("alice@aclb"))
+    answer = service.answer(decode_query(signed.encode()), chain.now)
+    assert [t["hash"] for t in answer["transactions"]] == [waiting.hash.hex()]

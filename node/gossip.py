@@ -23,7 +23,7 @@ from typing import Any, Callable
 from node.errors import StatelessError
 from node.mempool import AccountLimit, MempoolFull
 from node.p2p_messages import MAX_GOSSIP_TXS, TxGossip, encode_peer_message
-from node.transactions import decode_transaction
+from node.transactions import Transaction, decode_transaction
 from node.validation import validate_stateless
 
 log = logging.getLogger("bakong.gossip")
@@ -105,6 +105,7 @@ class TxGossiper:
         node = self.node
         now = node.clock_ms()
         added = 0
+        fresh: list[tuple[Transaction, int]] = []
         for data in txs:
             if node.mempool.known_bytes(data):
                 continue
@@ -113,11 +114,16 @@ class TxGossiper:
             except StatelessError:
                 node.metrics.p2p_bad_messages.inc()
                 continue
-            if tx.hash in node.mempool or node.ledger.knows(tx.hash):
+            if tx.hash not in node.mempool:
+                fresh.append((tx, len(data)))
+        # One ascending pass over the tx index for the whole slice, not a get per hash (see known_among).
+        in_chain = node.ledger.known_among(tx.hash for tx, _size in fresh) if fresh else set()
+        for tx, size in fresh:
+            if tx.hash in in_chain or tx.hash in node.mempool:  # a slice may repeat a transaction
                 continue
             try:
                 validate_stateless(tx, node.chain_id, now, node.ledger.verified)
-                node.mempool.add(tx, len(data))
+                node.mempool.add(tx, size)
             except StatelessError:
                 node.metrics.p2p_bad_messages.inc()
                 continue

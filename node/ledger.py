@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,17 @@ class ChainReader:
     def knows(self, tx_hash: bytes) -> bool:
         """True if the transaction is in the chain (committed or rejected); no decoding."""
         return self.store.get(keys.tx_index(tx_hash)) is not None
+
+    def known_among(self, tx_hashes: Iterable[bytes]) -> set[bytes]:
+        """Which of ``tx_hashes`` are in the chain, looked up in one ascending pass (``get_sorted``).
+
+        Most hashes a node checks are new, i.e. absent from the tx index; LevelDB charges each such
+        ``get`` to a table file and compacts files that collect enough charges (docs/benchmarks.md,
+        "seek compaction"), which made a growing database ever dearer to write."""
+        index_keys = sorted({keys.tx_index(h) for h in tx_hashes})
+        found = self.store.get_sorted(index_keys)
+        skip = len(keys.TX_INDEX)
+        return {key[skip:] for key, value in zip(index_keys, found) if value is not None}
 
     def tx_status(self, tx_hash: bytes) -> TxStatusRecord | None:
         raw = self.store.get(keys.tx_index(tx_hash))
@@ -244,8 +256,9 @@ class Ledger(ChainReader):
         hashes on this thread, so the per-transaction index look-up need not run twice."""
         if not replays_checked:
             seen: set[bytes] = set()
+            known = self.known_among(tx.hash for tx in txs)
             for tx in txs:
-                if tx.hash in seen or self.store.get(keys.tx_index(tx.hash)) is not None:
+                if tx.hash in seen or tx.hash in known:
                     raise InvalidBlock("replayed_transaction", f"transaction {tx.hash.hex()} is already in the chain")
                 seen.add(tx.hash)
         reads_before = self.committed.reads
@@ -266,8 +279,9 @@ class Ledger(ChainReader):
         created_ms = max(created_ms, self._head_time())
         # A candidate list may repeat a transaction (e.g. resubmitted with other signatures): keep the first.
         unique: dict[bytes, Transaction] = {}
+        known = self.known_among(tx.hash for tx in txs)
         for tx in txs:
-            if tx.hash not in unique and self.store.get(keys.tx_index(tx.hash)) is None:
+            if tx.hash not in unique and tx.hash not in known:
                 unique[tx.hash] = tx
         fresh = list(unique.values())
         execution = self.execute(head.height + 1, created_ms, fresh, replays_checked=True)

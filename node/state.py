@@ -22,20 +22,16 @@ _ABSENT: Any = object()
 class KeyValueReader(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
 
+    def get_sorted(self, sorted_keys: list[bytes]) -> list[bytes | None]: ...
+
     def scan(self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False,
              limit: int | None = None) -> Iterator[tuple[bytes, bytes]]: ...
-
-
-class BatchReader(KeyValueReader, Protocol):
-    """The live store execution reads: it can also read many keys in one ascending pass."""
-
-    def get_sorted(self, sorted_keys: list[bytes]) -> list[bytes | None]: ...
 
 
 class CommittedCache:
     """Decoded committed values shared by successive blocks; bounded so memory does not grow with state."""
 
-    def __init__(self, store: BatchReader, capacity: int = 200_000) -> None:
+    def __init__(self, store: KeyValueReader, capacity: int = 200_000) -> None:
         self.store = store
         self.capacity = capacity
         self._values: dict[bytes, Any] = {}

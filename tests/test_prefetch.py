@@ -102,12 +102,35 @@ def test_a_prefetching_ledger_and_a_plain_one_agree_on_every_block(tmp_path: Pat
 
 
 def test_get_sorted_answers_like_get_for_present_and_absent_keys(tmp_path: Path) -> None:
-    store = LedgerStore(tmp_path / "db")
+    ledger = open_ledger(tmp_path / "db")
+    store = ledger.store
     try:
         rows: dict[bytes, bytes] = {b"Aa": b"1", b"Aa\x00x": b"2", b"Ab": b"3", b"Mz": b"4"}
         store.put_rows(rows)
-        asked = sorted([b"A", b"Aa", b"Aa\x00", b"Aa\x00x", b"Ab", b"Aba", b"M", b"Mz", b"Mzz", b"\xff"])
+        asked = sorted([b"A", b"Aa", b"Aa\x00", b"Aa\x00x", b"Ab", b"Aba", b"M", b"Mz", b"Mzz", b"\xff\xff"])
         assert store.get_sorted(asked) == [store.get(k) for k in asked]
         assert store.get_sorted([]) == []
+        published = store.published()  # taken at genesis, before the rows above
+        assert published.get_sorted(asked) == [published.get(k) for k in asked]
+        assert published.get_sorted([b"Aa", b"Mz"]) == [None, None]
     finally:
         store.close()
+
+
+def test_known_among_names_exactly_the_transactions_in_the_chain(tmp_path: Path) -> None:
+    ledger = open_ledger(tmp_path / "db")
+    try:
+        created = GENESIS_MS + 10_000
+        txs = payments(random.Random(9), 30, created)
+        block, execution = ledger.build_block(txs[:20], created + 5_000, PROPOSER)
+        ledger.commit(block, execution, b"")
+        in_block = {tx.hash for tx in txs[:20]}  # committed and rejected ones alike
+        asked = [tx.hash for tx in txs] + [tx.hash for tx in txs[:3]]  # repeats are fine
+        assert ledger.known_among(asked) == in_block
+        assert ledger.published().known_among(asked) == in_block
+        assert ledger.known_among([]) == set()
+        # A proposer leaves out what the chain already holds.
+        again, _ = ledger.build_block(txs[18:25], created + 6_000, PROPOSER)
+        assert [tx.hash for tx in again.transactions] == [tx.hash for tx in txs[20:25]]
+    finally:
+        ledger.store.close()

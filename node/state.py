@@ -49,8 +49,8 @@ class CommittedCache:
             self._values[key] = value
         return value
 
-    def prefetch(self, wanted: Iterable[bytes]) -> int:
-        """Read the ``wanted`` keys not cached yet in one ascending pass (``get_sorted``); returns how many.
+    def prefetch(self, wanted: Iterable[bytes]) -> None:
+        """Read the ``wanted`` keys not cached yet in one ascending pass (``get_sorted``).
 
         A block's payments read their accounts and balances at random across the world state; fetched
         together in key order they cost less, and they do not trigger LevelDB's seek compactions."""
@@ -63,7 +63,6 @@ class CommittedCache:
             decode = codec.decode_trusted
             for key, raw in zip(missing, self.store.get_sorted(missing)):
                 values[key] = None if raw is None else decode(raw)
-        return len(missing)
 
     def apply(self, writes: dict[bytes, Any]) -> None:
         """After a commit: the written values are now the committed ones."""

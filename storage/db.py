@@ -178,7 +178,7 @@ class LedgerStore:
 
         Why not ``get`` in a loop: LevelDB charges a get that consults more than one table file to the
         first file it consulted, and compacts that file once it has used up its allowance ("seek
-        compaction", about 100 charges for a 2 MB table). Random reads of a large world state, whose
+        compaction", ~128 charges for a 2 MB table). Random reads of a large world state, whose
         rows mostly sit below newer tables covering the same key range, trigger such compactions all
         the time: at 1,000,000 accounts about 5 us of compaction CPU per transfer. Looking up keys that
         are absent (a new transaction's hash in the tx index) consults every level and is charged every

@@ -35,7 +35,7 @@ from node.fault_injection import arm_crash_at_commit
 from node.mempool import AccountLimit, MempoolFull
 from node.queries import decode_query
 from node.runtime import Node, now_ms, status_json
-from node.transactions import decode_transaction
+from node.transactions import Transaction, decode_transaction
 from node.validation import validate_stateless
 from storage.db import COMMIT_FAULT_POINTS
 
@@ -121,15 +121,32 @@ def _status_of(node: Node, tx_hash: bytes) -> dict[str, Any]:
     return failure if failure is not None else status_json(tx_hash, st.NOT_RECEIVED)
 
 
-def _submit_one(node: Node, data: bytes, now: int, accepted: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    """Check and queue one transaction; newly queued ones are added to ``accepted`` for the journal."""
+INTAKE_SLICE = 64
+"""Transactions of one request handled between two yields to the event loop (consensus must not starve)."""
+
+
+def _decode_slice(items: list[bytes]) -> list[Transaction | StatelessError]:
+    decoded: list[Transaction | StatelessError] = []
+    for data in items:
+        try:
+            decoded.append(decode_transaction(data))
+        except StatelessError as exc:
+            decoded.append(exc)
+    return decoded
+
+
+def _submit_one(node: Node, data: bytes, decoded: Transaction | StatelessError, in_chain: set[bytes], now: int,
+                accepted: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """Check and queue one transaction; newly queued ones are added to ``accepted`` for the journal.
+
+    ``in_chain``: which hashes of the request's slice the tx index holds (one look-up for the slice)."""
     node.metrics.txs_received.inc()
-    try:
-        tx = decode_transaction(data)
-    except StatelessError as exc:
-        node.metrics.txs_refused.labels(exc.code).inc()
-        return {"hash": None, "status": st.STATELESS_VALIDATION_FAILED, "error_code": exc.code, "message": exc.message}
-    known = node.ledger.tx_status(tx.hash)
+    if isinstance(decoded, StatelessError):
+        node.metrics.txs_refused.labels(decoded.code).inc()
+        return {"hash": None, "status": st.STATELESS_VALIDATION_FAILED, "error_code": decoded.code,
+                "message": decoded.message}
+    tx = decoded
+    known = node.ledger.tx_status(tx.hash) if tx.hash in in_chain else None
     if known is not None:
         # A replay: the original keeps its final status; this submission is refused.
         return {"hash": tx.hash.hex(), "status": st.REJECTED, "error_code": "replay",
@@ -168,17 +185,25 @@ async def submit_transactions(request: web.Request) -> web.Response:
     now = now_ms()
     results = []
     accepted: list[tuple[bytes, bytes]] = []
-    for i, data in enumerate(items):
-        if i and i % 64 == 0:
+    for start in range(0, len(items), INTAKE_SLICE):
+        if start:
             await asyncio.sleep(0)  # a big batch must not starve consensus on this loop
-        try:
-            results.append(_submit_one(node, data, now, accepted))
-        except MempoolFull as exc:
-            # 429 when this account's share is used up, 503 when the whole pool is full
-            status, message = (429, str(exc)) if isinstance(exc, AccountLimit) else (503, "the mempool is full; retry shortly")
-            if not batch:
-                raise ApiError(status, exc.code, message, {"Retry-After": "1"}) from None
-            results.append({"hash": None, "status": "NOT_RECEIVED", "error_code": exc.code, "message": message})
+        chunk = items[start:start + INTAKE_SLICE]
+        decoded = _decode_slice(chunk)
+        # One ascending pass over the tx index for the slice, not a get per hash (Ledger.known_among). No
+        # await between this look-up and the mempool adds: a commit's mempool clean-up, which runs on this
+        # loop, cannot fall in between and leave a committed transaction queued.
+        in_chain = node.ledger.known_among(d.hash for d in decoded if not isinstance(d, StatelessError))
+        for data, tx in zip(chunk, decoded):
+            try:
+                results.append(_submit_one(node, data, tx, in_chain, now, accepted))
+            except MempoolFull as exc:
+                # 429 when this account's share is used up, 503 when the whole pool is full
+                status, message = ((429, str(exc)) if isinstance(exc, AccountLimit)
+                                   else (503, "the mempool is full; retry shortly"))
+                if not batch:
+                    raise ApiError(status, exc.code, message, {"Retry-After": "1"}) from None
+                results.append({"hash": None, "status": "NOT_RECEIVED", "error_code": exc.code, "message": message})
     node.metrics.mempool.set(len(node.mempool))
     node.tx_arrived.set()
     if accepted:  # "accepted" must survive a crash of this node: journal it (synced) before answering

@@ -68,11 +68,14 @@ def payment_keys(txs: Iterable[Transaction]) -> list[bytes]:
     wanted: list[bytes] = []
     for tx in txs:
         payload = tx.payload
-        wanted.append(account(payload.creator))
+        creator = payload.creator
+        wanted.append(account(creator))
         for cmd in payload.commands:
             if type(cmd) is c.TransferAsset:
                 src, dest, asset = cmd.src_account_id, cmd.dest_account_id, cmd.asset_id
-                wanted += (account(src), account(dest), balance(src, asset), balance(dest, asset))
+                if src != creator:  # a payment from one's own account, the usual case: listed already
+                    wanted.append(account(src))
+                wanted += (account(dest), balance(src, asset), balance(dest, asset))
     return wanted
 
 

@@ -113,6 +113,39 @@ def test_batch_of_transfers_commits_and_balances_add_up(single_node: RunningNet)
     assert float(balance(net, "dara@aclb", "khr#nbc")) * 100 == float(before) * 100 + 40 * 125
 
 
+def test_a_batch_over_several_intake_slices_refuses_replays_and_garbage_item_by_item(single_node: RunningNet) -> None:
+    # The intake looks hashes up once per slice of 64 (node/api.py INTAKE_SLICE): replays in the first
+    # and the second slice, a repeat inside the request and an undecodable item must each get their
+    # own answer, in request order, and the new transfers must all commit.
+    net = single_node
+    client = net.client()
+    old = [tx(net, "alice@aclb", c.TransferAsset("alice@aclb", "dara@aclb", "khr#nbc", f"old {i}", "0.01"))
+           for i in range(2)]
+    client.submit_many(old)
+    assert [client.wait_final(t.hash.hex())["status"] for t in old] == ["COMMITTED"] * 2
+    new = [tx(net, "alice@aclb", c.TransferAsset("alice@aclb", "dara@aclb", "khr#nbc", f"new {i}", "0.01"))
+           for i in range(80)]
+    items = [t.encode().hex() for t in new]
+    items[0] = old[0].encode().hex()  # replay, first slice
+    items[70] = old[1].encode().hex()  # replay, second slice
+    items[71] = items[5]  # the same new transaction twice in one request
+    items[72] = "9101"  # not a transaction
+    body = json.dumps({"transactions": items}).encode()
+    status, payload = _raw(net, "POST", "/v1/transactions", body)
+    assert status == 202
+    results = payload["results"]
+    assert len(results) == 80
+    assert (results[0]["status"], results[0]["error_code"]) == ("REJECTED", "replay")
+    assert (results[70]["status"], results[70]["error_code"]) == ("REJECTED", "replay")
+    assert results[71] == results[5]
+    assert results[5]["status"] == "STATELESS_VALIDATION_SUCCESS"
+    assert results[72]["status"] == "STATELESS_VALIDATION_FAILED" and results[72]["hash"] is None
+    fresh = [t for i, t in enumerate(new) if i not in (0, 70, 71, 72)]
+    assert all(results[i]["status"] == "STATELESS_VALIDATION_SUCCESS" for i in range(80) if i not in (0, 70, 72))
+    assert [client.wait_final(t.hash.hex())["status"] for t in fresh] == ["COMMITTED"] * len(fresh)
+    assert client.tx_status(new[0].hash.hex())["status"] == "NOT_RECEIVED"
+
+
 def _raw(net: RunningNet, method: str, path: str, body: bytes | None = None,
          content_type: str = "application/json") -> tuple[int, dict]:
     req = urllib.request.Request(net.client().url + path, data=body, method=method,

@@ -243,6 +243,14 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
         concurrency=args.concurrency, pool=args.pool, seed=args.seed, max_pending=args.max_pending))
 
 
+def cmd_bench_idle(args: argparse.Namespace) -> int:
+    from node.bench_idle import IdleOptions, run_idle_bench
+
+    return run_idle_bench(IdleOptions(
+        duration=args.duration, validators=args.validators, observers=args.observers, settle=args.settle,
+        json_path=args.json, api_port=args.api_port, p2p_port=args.p2p_port, directory=args.dir, keep=args.keep))
+
+
 def cmd_chaos(args: argparse.Namespace) -> int:
     from node.chaos import ChaosOptions, run_chaos
 
@@ -387,6 +395,17 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--repeats", type=int, default=3)
     ba.add_argument("--json", help="write results here")
     ba.set_defaults(func=cmd_bench_apply)
+    bi = b.add_parser("idle", help="an empty testnet: CPU per node and blocks per interval, no traffic")
+    bi.add_argument("--duration", type=float, default=30.0, help="seconds measured (default 30)")
+    bi.add_argument("--settle", type=float, default=5.0, help="seconds after start-up before measuring (default 5)")
+    bi.add_argument("--validators", type=int, default=4)
+    bi.add_argument("--observers", type=int, default=1)
+    bi.add_argument("--json", help="write results here")
+    bi.add_argument("--dir", help="testnet directory (default: a fresh temp dir, removed afterwards)")
+    bi.add_argument("--keep", action="store_true", help="keep the testnet directory")
+    bi.add_argument("--api-port", type=int, default=18700, help="first node's API port")
+    bi.add_argument("--p2p-port", type=int, default=17700, help="first node's p2p port")
+    bi.set_defaults(func=cmd_bench_idle)
     ch = sub.add_parser("chaos", help="fault campaign: 4+1 testnet under load, kills, pauses, isolation, restarts")
     ch.add_argument("--duration", type=float, default=120.0, help="seconds of perturbations (default 120)")
     ch.add_argument("--seed", type=int, default=1, help="schedule and workload seed")

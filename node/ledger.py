@@ -262,10 +262,9 @@ class Ledger(ChainReader):
                     raise InvalidBlock("replayed_transaction", f"transaction {tx.hash.hex()} is already in the chain")
                 seen.add(tx.hash)
         reads_before = self.committed.reads
-        prefetched = None
         if not genesis and self._store_reads_last_block >= PREFETCH_MIN_READS:
-            prefetched = self.committed.prefetch(payment_keys(txs))
-        view = StateView(self.committed, prefetched)
+            self.committed.prefetch(payment_keys(txs))
+        view = StateView(self.committed)
         executor = Executor(view, created_ms, genesis=genesis)
         results = [executor.apply(tx) for tx in txs]
         if not genesis:

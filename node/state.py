@@ -49,21 +49,22 @@ class CommittedCache:
             self._values[key] = value
         return value
 
-    def prefetch(self, wanted: Iterable[bytes]) -> dict[bytes, Any]:
-        """The ``wanted`` keys not cached, read in one ascending pass (``get_sorted``) and decoded.
+    def prefetch(self, wanted: Iterable[bytes]) -> None:
+        """Read the ``wanted`` keys not cached yet in one ascending pass (``get_sorted``).
 
         A block's payments read their accounts and balances at random across the world state; fetched
-        together in key order they cost less, and they do not trigger LevelDB's seek compactions. The
-        rows go to the caller (a ``StateView`` for one block), not into this cache: with a large state
-        almost none of them is read again by a later block, and a small per-block table is cheaper to
-        fill and to look up than this one (which the block's writes still refresh)."""
-        missing = sorted(set(wanted).difference(self._values))
-        if not missing:
-            return {}
-        self.reads += len(missing)
-        decode = codec.decode_trusted
-        return {key: None if raw is None else decode(raw)
-                for key, raw in zip(missing, self.store.get_sorted(missing))}
+        together in key order they cost less, and they do not trigger LevelDB's seek compactions. They
+        go into this cache like any read: a state that fits it is soon read from memory only, and
+        prefetching then stops (``Ledger.execute``)."""
+        values = self._values
+        missing = sorted(set(wanted).difference(values))
+        if missing:
+            self.reads += len(missing)
+            if len(values) + len(missing) > self.capacity:
+                values.clear()
+            decode = codec.decode_trusted
+            for key, raw in zip(missing, self.store.get_sorted(missing)):
+                values[key] = None if raw is None else decode(raw)
 
     def apply(self, writes: dict[bytes, Any]) -> None:
         """After a commit: the written values are now the committed ones."""
@@ -78,10 +79,8 @@ class CommittedCache:
 class StateView:
     """The state a block executes against: committed values + this block's writes + the current tx's."""
 
-    def __init__(self, committed: CommittedCache, prefetched: dict[bytes, Any] | None = None) -> None:
+    def __init__(self, committed: CommittedCache) -> None:
         self._committed = committed
-        self._prefetched = prefetched or {}
-        """Rows read ahead for this block (``CommittedCache.prefetch``); committed values, like the cache's."""
         self._block: dict[bytes, Any] = {}
         self._tx: dict[bytes, Any] = {}
 
@@ -90,9 +89,7 @@ class StateView:
         if value is _ABSENT:
             value = self._block.get(key, _ABSENT)
             if value is _ABSENT:
-                value = self._prefetched.get(key, _ABSENT)
-                if value is _ABSENT:
-                    value = self._committed.get(key)
+                value = self._committed.get(key)
         return value
 
     def put(self, key: bytes, value: Any) -> None:

@@ -39,17 +39,18 @@ def open_ledger(path: Path) -> Ledger:
     return ledger
 
 
-def payments(rng: random.Random, count: int, created_ms: int) -> list[Transaction]:
+def payments(rng: random.Random, count: int, created_ms: int, population: int = BULK) -> list[Transaction]:
+    """``count`` transfers among the first ``population`` bulk accounts (plus a few special cases)."""
     txs = []
     for n in range(count):
-        src, dest = bulk_account(rng.randrange(BULK)), bulk_account(rng.randrange(BULK))
+        src, dest = bulk_account(rng.randrange(population)), bulk_account(rng.randrange(population))
         kind = n % 10
         if kind == 0:
             dest = f"nobody{n}@aclb"                      # no such account: rejected
         amount = "55.00" if kind == 1 else f"{rng.randint(1, 900) / 100:.2f}"  # kind 1 overdraws 40.00 KHR
         asset = KHR
         if kind == 2:
-            src, dest, asset = "alice@aclb", bulk_account(rng.randrange(BULK)), USD  # creates dest's USD row
+            src, dest, asset = "alice@aclb", bulk_account(rng.randrange(population)), USD  # creates dest's USD row
         payload = TxPayload(CHAIN, src, created_ms + n, 1, (c.TransferAsset(src, dest, asset, "p", amount),))
         txs.append(build_transaction(payload, key("alice@aclb") if src == "alice@aclb" else BULK_KEY))
     return txs
@@ -99,6 +100,29 @@ def test_a_prefetching_ledger_and_a_plain_one_agree_on_every_block(tmp_path: Pat
     finally:
         prefetching.store.close()
         plain.store.close()
+
+
+def test_a_state_that_fits_the_cache_is_soon_read_from_memory_only(tmp_path: Path) -> None:
+    # Payments among 2,000 accounts touch ~6,000 rows, well inside the ledger's 50,000-entry decoded
+    # cache: once the first blocks have read them, later blocks must find them in memory and stop
+    # reading ahead. (A version that kept prefetched rows out of the cache re-read ~4,000 rows from
+    # LevelDB on every block, for good.)
+    ledger = open_ledger(tmp_path / "db")
+    try:
+        rng = random.Random(11)
+        reads = []
+        for height in range(1, 9):
+            created = GENESIS_MS + height * 10_000
+            before = ledger.committed.reads
+            txs = payments(rng, 2_000, created, population=2_000)
+            block, execution = ledger.build_block(txs, created + 5_000, PROPOSER)
+            ledger.commit(block, execution, b"")
+            reads.append(ledger.committed.reads - before)
+        assert reads[0] > 2_000, reads  # the first block reads its rows from LevelDB
+        # The last blocks hardly do: only rows no block had touched yet (missing accounts, new USD rows).
+        assert max(reads[-3:]) < 300, reads
+    finally:
+        ledger.store.close()
 
 
 def test_get_sorted_answers_like_get_for_present_and_absent_keys(tmp_path: Path) -> None:

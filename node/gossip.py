@@ -117,7 +117,7 @@ class TxGossiper:
             if tx.hash not in node.mempool:
                 fresh.append((tx, len(data)))
         # One ascending pass over the tx index for the whole slice, not a get per hash (see known_among).
-        in_chain = node.ledger.known_among(tx.hash for tx, _size in fresh) if fresh else set()
+        in_chain = node.ledger.known_among(tx.hash for tx, _size in fresh)
         for tx, size in fresh:
             if tx.hash in in_chain or tx.hash in node.mempool:  # a slice may repeat a transaction
                 continue

@@ -429,7 +429,9 @@ class _QueryRun:
         # The mempool drops a block's transactions on the event loop just after the commit publishes
         # the block; in between, a transaction would be listed here and be in the chain. Answer as of
         # the published state, like every other query: what it holds is not pending.
-        pending = [tx for tx in self.pending(creator) if not self.chain.knows(tx.hash)]
+        waiting = self.pending(creator)
+        in_chain = self.chain.known_among(tx.hash for tx in waiting)
+        pending = [tx for tx in waiting if tx.hash not in in_chain]
         if q.first is not None:
             hashes = [tx.hash.hex() for tx in pending]
             pending = pending[hashes.index(q.first):] if q.first in hashes else []

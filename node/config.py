@@ -66,11 +66,10 @@ class ConsensusConfig:
 
 @dataclass(frozen=True)
 class TestingConfig:
-    """Test-only behaviour, never on by default. ``byzantine`` makes the node misuse its own key:
-    ``"double_vote"`` follows every prevote and precommit it signs with a conflicting one (nil vs the
-    value), ``"equivocate"`` signs a second, different proposal whenever it proposes. Each conflicting
-    message goes to a different half of the validators than the original (and to one fixed peer as
-    well, so an honest node sees both and records evidence). ``""`` (the default) is honest."""
+    """Test-only behaviour, never on by default. ``byzantine`` makes this validator misuse its own key
+    around its honest engine (``node.byzantine`` describes each mode): ``double_vote``, ``equivocate``,
+    ``multi_vote``, ``resign``, ``lying_head``, ``oversized``, ``future_flood``, ``withhold``, ``amnesia``,
+    or ``mixed`` (all of them, rotating by height). ``""`` (the default) is honest."""
 
     byzantine: str = ""
     fault_injection: bool = False
@@ -78,7 +77,9 @@ class TestingConfig:
     ``POST /v1/testing/crash-at-commit`` (SIGKILL itself inside its next block commit)."""
 
 
-BYZANTINE_MODES = ("", "double_vote", "equivocate")
+BYZANTINE_MODES = ("", "double_vote", "equivocate", "multi_vote", "resign", "lying_head", "oversized",
+                   "future_flood", "withhold", "amnesia", "mixed")
+"""Values of ``[testing] byzantine`` (``node.byzantine.MODES`` is checked to be the same tuple)."""
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,10 @@ class NodeMetrics:
             "bakong_api_connections_refused", "HTTP connections refused: max_connections open", registry=r)
         self.evidence = Counter("bakong_evidence", "Equivocation evidence recorded", registry=r)
         self.synced_blocks = Counter("bakong_synced_blocks", "Blocks applied through block sync", registry=r)
+        self.sync_peer_penalties = Counter(
+            "bakong_sync_peer_penalties", "Block-sync peers benched (timeout, useless, refused) or banned (invalid)",
+            ["reason"], registry=r)
+        self.sync_dropped = Counter("bakong_sync_dropped", "Block-sync messages ignored", ["reason"], registry=r)
         self.peers = Gauge("bakong_peers_connected", "Peers with an open connection", registry=r)
         self.round = Gauge("bakong_consensus_round", "Consensus round at the current height", registry=r)
 

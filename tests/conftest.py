@@ -39,7 +39,7 @@ settings.register_profile(
     "long", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile(
-    "mutation", max_examples=10, derandomize=True, database=None, deadline=None,
+    "mutation", max_examples=4, derandomize=True, database=None, deadline=None,
     suppress_health_check=list(HealthCheck),
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

@@ -55,7 +55,8 @@ TEST_MAP: dict[str, list[str]] = {
     "consensus/safety.py": ["tests/consensus/test_safety_record.py", "tests/test_safety_store.py",
                             *_CONSENSUS_TESTS],
     "node/block_sync.py": ["tests/test_block_sync*.py"],
-    "node/safety_store.py": ["tests/test_safety_store.py", "tests/consensus/test_safety_record.py"],
+    "node/safety_store.py": ["tests/test_safety_store.py", "tests/test_safety_file_slots.py",
+                             "tests/consensus/test_safety_record.py"],
     "node/state.py": ["tests/test_state_root_formula.py", "tests/test_execution.py", "tests/test_prefetch.py"],
 }
 

@@ -6,7 +6,8 @@ of the message it covers, and the driver must have stored it durably before that
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from consensus.certificate import CommitCertificate
@@ -21,6 +22,9 @@ class PersistSafety:
 
     record: SafetyRecord
     """The new signing record; replaces the previous one."""
+    values: Mapping[bytes, bytes] = field(default_factory=dict)
+    """The bytes of the values the record names by id (own proposals, the valid value) that this
+    engine holds: keep them beside the record, best effort, and hand them back on restart."""
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,12 @@ class CommitCertificate:
         for vote in votes:
             if (vote.height, vote.round, vote.value_id) != (first.height, first.round, first.value_id):
                 raise ValueError("precommits of a certificate must agree on height, round and value")
-        pairs = tuple(sorted({(v.validator, v.signature) for v in votes}))
+        # One signature per validator: a validator may have signed the same precommit more than once
+        # (another nonce, other bytes), and ``verify`` rightly refuses a certificate naming it twice.
+        by_validator: dict[bytes, bytes] = {}
+        for vote in votes:
+            by_validator.setdefault(vote.validator, vote.signature)
+        pairs = tuple(sorted(by_validator.items()))
         return cls(first.height, first.round, first.value_id, pairs)
 
     def precommits(self) -> list[Precommit]:

@@ -15,8 +15,13 @@ Departures from the pseudo-code, all documented in docs/consensus.md:
 - Line 49 accepts the value from any proposal of the height with the decided id (the bytes are what
   matters), and ``DecisionReceived`` (a certificate from block sync) decides as well.
 - After a decision the engine waits for ``StartHeight(h + 1, validators)``: the set comes from outside.
-- Votes are counted per value by distinct validators, so an equivocator counts for each value it
-  signed (as the paper counts messages); at most two votes per validator, round and kind are kept.
+- Messages are identified by content, not signature bytes (a re-signed identical vote is one vote).
+  Votes are counted per value by distinct validators, so an equivocator counts for each value it
+  signed (as the paper counts messages) as long as that value is endorsed by n//3+1 validators;
+  ``consensus.round_log`` explains why this keeps honest views of a polka equal with bounded memory.
+- Memory per signer is bounded: messages for future heights are checked (membership in the current
+  set, proposer, signature), deduplicated and buffered within a byte budget per signer; proposals
+  at the current height within a byte budget per signer, old unneeded ones evicted first.
 - The driver must provide the paper's gossip: when it makes no progress it re-sends
   ``known_messages()`` to its peers, and it answers peers that are behind with a committed block and
   its certificate (block sync, fed back as ``DecisionReceived``).
@@ -24,6 +29,7 @@ Departures from the pseudo-code, all documented in docs/consensus.md:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from consensus.actions import (
@@ -60,7 +66,7 @@ from consensus.messages import (
     sign_proposal,
 )
 from consensus.round_log import Added, RoundLog
-from consensus.safety import SafetyRecord
+from consensus.safety import ProposalRef, SafetyRecord
 from consensus.timeouts import TimeoutConfig
 from consensus.validators import ValidatorSet
 
@@ -70,13 +76,18 @@ class EngineLimits:
     """Bounds on what peers can make the engine store."""
 
     max_buffered_messages: int = 10_000
-    """Messages kept for heights not started yet (checked when the height starts)."""
+    """Messages kept for heights not started yet, in all."""
+    max_buffered_bytes_per_signer: int = 4 * 1024 * 1024
+    """Bytes kept per signer for heights not started yet (the node sets one maximal proposal + votes)."""
     max_future_heights: int = 2
     """How far ahead of the current height messages are buffered at all."""
     max_future_rounds: int = 1_000
     """Messages more than this many rounds ahead of ours are dropped (re-gossip brings them back)."""
     max_proposals_per_round: int = 4
-    """Distinct values kept from an equivocating proposer in one round."""
+    """Distinct values kept from an equivocating proposer in one round (more only when endorsed)."""
+    max_proposal_bytes_per_signer: int = 64 * 1024 * 1024
+    """Bytes of proposals kept per signer at the current height; past it, its old proposals that
+    nothing needs are forgotten, and if that is not enough, the new one is dropped."""
 
 
 @dataclass
@@ -104,7 +115,11 @@ class Counters:
     equivocations: int = 0
     """Conflicting messages turned into evidence."""
     conflicts_dropped: int = 0
-    """Further conflicting messages for a slot that already has evidence, or beyond the proposal cap."""
+    """Conflicting messages not kept: their value is not endorsed (yet), so they cannot matter."""
+    over_budget: int = 0
+    """Proposals or future-height messages dropped by a per-signer byte budget."""
+    evicted: int = 0
+    """Old proposals nothing needed, forgotten to make room under a signer's byte budget."""
     refused_to_sign: int = 0
     """Signatures the safety record refused (only a restored or misused engine should ever hit this)."""
     stale_events: int = 0
@@ -121,7 +136,7 @@ class Engine:
 
     def __init__(self, chain_id: str, key: KeyPair | None, timeouts: TimeoutConfig | None = None,
                  safety: SafetyRecord | None = None, verifier: Verifier = verify,
-                 limits: EngineLimits | None = None) -> None:
+                 limits: EngineLimits | None = None, values: Mapping[bytes, bytes] | None = None) -> None:
         self.chain_id = chain_id
         self.key = key
         self.public_key = key.public_key if key is not None else None
@@ -131,7 +146,10 @@ class Engine:
         self.counters = Counters()
         self.evidence: list[Evidence] = []
         self._verify = verifier
-        self._buffer: list[SignedMessage] = []
+        # Values the safety record names, kept beside it by the driver: checked against their ids.
+        self._restored = {hash_bytes(v): v for v in (values or {}).values()}
+        self._buffer: dict[SignedMessage, int] = {}  # future-height message -> its size, arrival order
+        self._buffer_bytes: dict[bytes, int] = {}
         self._out: list[Action] = []
         self._now = 0.0
         self.height = -1
@@ -170,6 +188,20 @@ class Engine:
         """This validator's signed messages at the current height, for re-gossip to peers that missed them."""
         return list(self._own)
 
+    def memory_by_signer(self) -> dict[bytes, int]:
+        """Approximate bytes this engine keeps per signer: its messages in the round logs of the
+        current height and in the future-height buffer (bounded: see EngineLimits)."""
+        usage: dict[bytes, int] = dict(self._buffer_bytes)
+        for log in self._rounds.values():
+            for message in log.messages():
+                usage[message.signer] = usage.get(message.signer, 0) + _size(message)
+        return usage
+
+    @property
+    def valid_value(self) -> bytes | None:
+        """The paper's validValue (None also while its bytes are not known again after a restart)."""
+        return None if self._valid_value_id is None else self._values.get(self._valid_value_id)
+
     def known_messages(self) -> list[SignedMessage]:
         """Every checked message of the current height (own and received), oldest round first.
 
@@ -186,13 +218,13 @@ class Engine:
         self.locked_round = -1
         self.locked_value_id: bytes | None = None
         self.valid_round = -1
-        self.valid_value: bytes | None = None
         self._valid_value_id: bytes | None = None
         self._decided = False
         self._rounds: dict[int, RoundLog] = {}
         self._values: dict[bytes, bytes] = {}  # value id -> value, from proposals of this height
         self._validity: dict[bytes, bool] = {}
-        self._seen: set[SignedMessage] = set()
+        self._seen: set[SignedMessage] = set()  # kept (or own) messages, by content
+        self._proposal_bytes: dict[bytes, int] = {}
         self._evidence_slots: set[tuple[bytes, int, int]] = set()
         self._fired: set[tuple[int, int]] = set()  # (paper line, round) of "for the first time" rules
         self._building: tuple[int, int] | None = None
@@ -201,7 +233,9 @@ class Engine:
     def _log(self, round_: int) -> RoundLog:
         log = self._rounds.get(round_)
         if log is None:
-            log = self._rounds[round_] = RoundLog(self.limits.max_proposals_per_round)
+            assert self.validators is not None
+            log = self._rounds[round_] = RoundLog(self.limits.max_proposals_per_round,
+                                                  self.validators.skip_threshold)
         return log
 
     def _on_start_height(self, event: StartHeight) -> None:
@@ -216,29 +250,39 @@ class Engine:
             self._resume(record)
         else:
             self._start_round(0)
-        buffered, self._buffer = self._buffer, []
+        buffered, self._buffer, self._buffer_bytes = self._buffer, {}, {}
         for message in buffered:
-            self._on_message(message)
+            self._on_message(message, signature_checked=True)
 
     def _resume(self, record: SafetyRecord) -> None:
         """Continue the height after a restart exactly where the last signature left it."""
         self.round = record.round
         self.step = record.step
         self.locked_round, self.locked_value_id = record.locked_round, record.locked_value_id
-        self.valid_round, self.valid_value = record.valid_round, record.valid_value
-        if record.valid_value is not None:
-            self._valid_value_id = hash_bytes(record.valid_value)
-            self._validity[self._valid_value_id] = True
+        self.valid_round, self._valid_value_id = record.valid_round, record.valid_value_id
+        if record.valid_value_id is not None:
+            self._validity[record.valid_value_id] = True
+            value = self._restored.get(record.valid_value_id)
+            if value is not None:
+                self._values[record.valid_value_id] = value
         for prevote in record.justification:  # the polkas behind our lock: re-gossiped with the rest
             self._seen.add(prevote)
             self._accept(prevote)
-        for message in record.signed:
-            if isinstance(message, Proposal):
-                self._validity[message.value_id] = True  # we only ever propose values we consider valid
+        for entry in record.signed:
+            message: SignedMessage
+            if isinstance(entry, ProposalRef):
+                self._validity[entry.value_id] = True  # we only ever propose values we consider valid
+                value = self._restored.get(entry.value_id)
+                if value is None:
+                    continue  # its bytes are lost: peers' re-gossip of the proposal brings them back
+                message = entry.with_value(value)
+            else:
+                message = entry
             self._own.append(message)
             self._seen.add(message)
-            self._out.append(Broadcast(message))  # peers may have missed it: identical bytes, no conflict
+            self._out.append(Broadcast(message))  # peers may have missed it: same content, no conflict
             self._accept(message)
+        self._restored = {}
         if self.step is Step.PROPOSE:
             self._schedule(Step.PROPOSE)
         self._progress({self.round})
@@ -250,8 +294,10 @@ class Engine:
         self.round = round_
         self.step = Step.PROPOSE
         if self.public_key is not None and self.validators.proposer(self.height, round_) == self.public_key:
-            if self.valid_value is not None:  # lines 15-16: re-propose what may already be locked
-                self._propose(self.valid_value, self.valid_round)
+            if self._valid_value_id is not None:  # lines 15-16: re-propose what may already be locked
+                value = self.valid_value
+                if value is not None:  # else lost in a restart: wait for its bytes, propose nothing
+                    self._propose(value, self.valid_round)
             else:  # line 18: getValue(), answered by ValueBuilt
                 self._building = (self.height, round_)
                 self._out.append(BuildValue(self.height, round_))
@@ -276,8 +322,11 @@ class Engine:
 
     # ---- messages ----
 
-    def _on_message(self, message: SignedMessage) -> None:
-        if self.validators is None or message.height > self.height:
+    def _on_message(self, message: SignedMessage, signature_checked: bool = False) -> None:
+        if self.validators is None:
+            self.counters.stale_events += 1  # before the first StartHeight nothing can be checked
+            return
+        if message.height > self.height:
             self._buffer_future(message)
             return
         if message.height < self.height or self._decided:
@@ -289,33 +338,87 @@ class Engine:
         if message.round > self.round + self.limits.max_future_rounds:
             self.counters.round_too_far += 1
             return
-        if message.signer not in self.validators:
-            self.counters.unknown_validator += 1
-            return
-        if isinstance(message, Proposal) and message.proposer != self.validators.proposer(
-                message.height, message.round):
-            self.counters.wrong_proposer += 1
+        if not self._from_member(message, self.validators):
             return
         slot = (message.signer, message.round, int(message.kind))
-        if slot in self._evidence_slots:
-            # One piece of evidence per slot is enough; checking more signatures would only cost CPU.
+        if slot in self._evidence_slots and not self._log(message.round).would_keep(message):
+            # Evidence exists and this message would not be kept: checking its signature would only cost CPU.
             self.counters.conflicts_dropped += 1
             return
-        if not message.has_valid_signature(self.chain_id, self._verify):
+        if not signature_checked and not message.has_valid_signature(self.chain_id, self._verify):
             self.counters.bad_signature += 1
             return
-        self._seen.add(message)
+        if isinstance(message, Proposal) and not self._make_room(message):
+            return
         if self._accept(message):
             # A proposal may bring the bytes of a value that already has 2f+1 precommits in another round.
             self._progress(set(self._rounds) if isinstance(message, Proposal) else {message.round})
 
+    def _from_member(self, message: SignedMessage, validators: ValidatorSet) -> bool:
+        """The signer is in ``validators`` and, for a proposal, the proposer of its round (counted if not)."""
+        if message.signer not in validators:
+            self.counters.unknown_validator += 1
+            return False
+        if isinstance(message, Proposal) and message.proposer != validators.proposer(message.height, message.round):
+            self.counters.wrong_proposer += 1
+            return False
+        return True
+
     def _buffer_future(self, message: SignedMessage) -> None:
-        too_far = self.height >= 0 and message.height > self.height + self.limits.max_future_heights
-        if too_far or len(self._buffer) >= self.limits.max_buffered_messages:
+        """Keep a message for a height not started yet, checked against the current set (the next
+        height's set is not known yet; a changed set re-checks membership when the height starts)."""
+        assert self.validators is not None
+        if message.height > self.height + self.limits.max_future_heights:
             self.counters.buffer_full += 1
             return
+        if message in self._buffer:
+            self.counters.duplicate += 1
+            return
+        if not self._from_member(message, self.validators):
+            return
+        size = _size(message)
+        used = self._buffer_bytes.get(message.signer, 0)
+        if used + size > self.limits.max_buffered_bytes_per_signer:
+            self.counters.over_budget += 1
+            return
+        if len(self._buffer) >= self.limits.max_buffered_messages:
+            self.counters.buffer_full += 1
+            return
+        if not message.has_valid_signature(self.chain_id, self._verify):
+            self.counters.bad_signature += 1
+            return
         self.counters.buffered += 1
-        self._buffer.append(message)
+        self._buffer[message] = size
+        self._buffer_bytes[message.signer] = used + size
+
+    def _make_room(self, proposal: Proposal) -> bool:
+        """Keep the signer's proposals within its byte budget: forget its old proposals nothing needs
+        (not the current round's, not a locked or valid value, not a value votes endorse), oldest first."""
+        budget = self.limits.max_proposal_bytes_per_signer
+        size = _size(proposal)
+        if self._proposal_bytes.get(proposal.proposer, 0) + size <= budget:
+            return True
+        needed = {self.locked_value_id, self._valid_value_id}
+        for log in self._rounds.values():
+            needed.update(v for v in log.prevotes.voters if log.prevotes.endorsed(v))
+            needed.update(v for v in log.precommits.voters if log.precommits.endorsed(v))
+        for round_ in sorted(self._rounds):
+            if round_ >= self.round:
+                break
+            log = self._rounds[round_]
+            for value_id, old in list(log.proposals.items()):
+                if old.proposer != proposal.proposer or value_id in needed:
+                    continue
+                log.drop_proposal(value_id)
+                self._seen.discard(old)
+                self._proposal_bytes[old.proposer] -= _size(old)
+                self.counters.evicted += 1
+                if not any(value_id in other.proposals for other in self._rounds.values()):
+                    self._values.pop(value_id, None)
+                if self._proposal_bytes[proposal.proposer] + size <= budget:
+                    return True
+        self.counters.over_budget += 1
+        return False
 
     def _accept(self, message: SignedMessage) -> bool:
         """Add a checked message to the log; report equivocation. True when the log changed."""
@@ -326,21 +429,23 @@ class Engine:
         else:
             added, vote = log.add_vote(message)
             other = vote if isinstance(vote, (Prevote, Precommit)) else None
-        if added is Added.CONFLICT and other is not None:
+        if added is Added.CONFLICT or added is Added.UNENDORSED:
+            assert other is not None
             self._report(Evidence(other, message))
-        elif added is Added.FULL:
-            self.counters.conflicts_dropped += 1
-            if other is not None:
-                self._report(Evidence(other, message))
-        elif added is Added.DUPLICATE:
+        if added is Added.DUPLICATE:
             self.counters.duplicate += 1
-        if added is Added.DUPLICATE or added is Added.FULL:
             return False
+        if added is Added.UNENDORSED:
+            self.counters.conflicts_dropped += 1  # not kept, so not "seen": re-gossip may bring it back
+            return False
+        self._seen.add(message)
         self.counters.accepted += 1
-        if isinstance(message, Proposal) and message.value_id not in self._values:
-            self._values[message.value_id] = message.value
-            if message.value_id not in self._validity:
-                self._out.append(ValidateValue(self.height, message.round, message.value_id, message.value))
+        if isinstance(message, Proposal):
+            self._proposal_bytes[message.proposer] = self._proposal_bytes.get(message.proposer, 0) + _size(message)
+            if message.value_id not in self._values:
+                self._values[message.value_id] = message.value
+                if message.value_id not in self._validity:
+                    self._out.append(ValidateValue(self.height, message.round, message.value_id, message.value))
         return True
 
     def _report(self, evidence: Evidence) -> None:
@@ -404,9 +509,12 @@ class Engine:
             self.counters.refused_to_sign += 1
             return False
         self.safety = self.safety.after_signing(
-            message, self.locked_round, self.locked_value_id, self.valid_round, self.valid_value,
+            message, self.locked_round, self.locked_value_id, self.valid_round, self._valid_value_id,
             self._justification())
-        self._out.append(PersistSafety(self.safety))
+        values = {i: self._values[i] for i in self.safety.value_ids() if i in self._values}
+        if isinstance(message, Proposal):  # not in the log yet when it is signed
+            values[message.value_id] = message.value
+        self._out.append(PersistSafety(self.safety, values))
         self._out.append(Broadcast(message))
         if message not in self._own:
             self._own.append(message)
@@ -494,8 +602,7 @@ class Engine:
                 if log.prevotes.count(value_id) >= quorum and self._validity.get(value_id) is True:
                     self._fired.add((36, self.round))
                     # Lines 42-43 before 40, so the record persisted with the precommit is consistent.
-                    self.valid_value, self.valid_round = proposal.value, self.round
-                    self._valid_value_id = value_id
+                    self._valid_value_id, self.valid_round = value_id, self.round
                     if self.step is Step.PREVOTE:
                         self.locked_value_id, self.locked_round = value_id, self.round
                         self._precommit(value_id)
@@ -542,3 +649,8 @@ class Engine:
             self.counters.bad_decisions += 1
             return
         self._decide(certificate.round, event.value, certificate)
+
+
+def _size(message: SignedMessage) -> int:
+    """What keeping a message costs, roughly: its value plus ~160 bytes of fields and object."""
+    return 160 + len(message.value) if isinstance(message, Proposal) else 160

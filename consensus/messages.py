@@ -10,6 +10,10 @@ What is signed is the same record *without* the signature, and for a proposal wi
 by its id (``value_id = hash_bytes(value)``), so evidence and certificates never need the block itself.
 Signing uses the domain of the kind (``Domain.PROPOSAL`` / ``PREVOTE`` / ``PRECOMMIT``) and the chain id.
 A ``None`` value id is a vote for nil.
+
+Messages are equal (and hash alike) when their *content* is: the signature is not compared. Ed25519
+lets a signer produce many valid signatures of one message (a fresh nonce each time); a re-signed,
+otherwise identical vote must count as the same vote, never as a conflict or a second signer.
 """
 
 from __future__ import annotations
@@ -51,16 +55,16 @@ class Proposal:
     """The consensus instance (block height)."""
     round: int
     """The round within the height."""
-    value: bytes
-    """The opaque block, as the node built it."""
+    value: bytes = field(compare=False)
+    """The opaque block, as the node built it (compared through ``value_id``)."""
     valid_round: int
     """-1 for a fresh value, else the round in which the proposer saw 2f+1 prevotes for it (paper's vr)."""
     proposer: bytes
     """The proposer's Ed25519 public key."""
-    signature: bytes
-    """Signature over the proposal's signing body (see module docstring)."""
-    value_id: bytes = field(init=False, repr=False, compare=False)
-    """``hash_bytes(value)``, computed once."""
+    signature: bytes = field(compare=False)
+    """Signature over the proposal's signing body (see module docstring); not part of equality."""
+    value_id: bytes = field(init=False, repr=False)
+    """``hash_bytes(value)``, computed once; equality compares it instead of the value's bytes."""
 
     kind: ClassVar[Step] = Step.PROPOSE
 
@@ -97,8 +101,8 @@ class Vote:
     """The id of the value voted for, or None for nil."""
     validator: bytes
     """The voter's Ed25519 public key."""
-    signature: bytes
-    """Signature over the vote without its signature field."""
+    signature: bytes = field(compare=False)
+    """Signature over the vote without its signature field; not part of equality."""
 
     kind: ClassVar[Step]
     tag: ClassVar[int]

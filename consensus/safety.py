@@ -1,53 +1,134 @@
 """The signing record that keeps a validator from ever contradicting itself, even across restarts.
 
-Before the engine hands out a signed message it emits ``PersistSafety(record)``; the driver must store
-the record durably (fsync) before it sends anything that follows in the action list. The record holds:
+Before the engine hands out a signed message it emits ``PersistSafety(record, values)``; the driver
+must store the record durably (fsync) before it sends anything that follows in the action list. The
+record holds:
 
 - the highest position signed so far, ``(height, round, step)`` ordered lexicographically with
   ``propose < prevote < precommit``: the engine never signs at a lower position, and at an equal or
-  lower one only a byte-identical copy of a message it already signed (Ed25519 is deterministic);
-- the lock and the valid value/round of that height (paper lines 36-43), so a restarted validator
-  keeps honouring its lock and can re-propose its valid value;
+  lower one only a message with the same content as one it already signed;
+- the lock and the valid round of that height (paper lines 36-43), with the values named by id;
 - the prevotes that justify the lock and the valid round (the polkas). A restarted validator has
   forgotten what it received; without these, a lock whose polka included a Byzantine vote only it
   had seen could never be justified to the others again, and the height could stall;
 - its own signed messages of that height (at most the last 32 rounds signed in), so after a restart
-  it can send them again: peers that missed them may need them to reach a quorum, for instance the
-  2f+1 prevotes behind a re-proposed value (liveness, not safety).
+  it can send them again: peers that missed them may need them to reach a quorum (liveness only).
+  Own proposals are kept as ``ProposalRef``: everything but the block's bytes.
 
-Encoding (tag 44): ``[44, 1, height, round, step, locked_round, locked_value_id, valid_round,
-valid_value, [message_record, ...], [prevote_record, ...]]``. A height of -1 means nothing was signed.
+**The record never holds a block.** Its size depends on the validator count, never on block size
+(a record holding proposals and the valid value grew past its own decoding limit with large blocks,
+and the validator could not restart). The bytes of the values it names (own proposals, the valid
+value) travel beside it in ``PersistSafety.values``; the driver keeps them where it likes, best
+effort: safety needs only the ids, and a restarted validator that lost a value's bytes gets them back
+from peers' re-gossip of the proposal (until then it does not re-propose that value).
+
+Encoding (tag 44, version 2): ``[44, 2, height, round, step, locked_round, locked_value_id,
+valid_round, valid_value_id, [entry_record, ...], [prevote_record, ...]]``; an entry is a prevote or
+precommit record, or a ``ProposalRef`` ``[46, 1, height, round, value_id, valid_round, proposer,
+signature]``. A height of -1 means nothing was signed. Version 1 records (which held the values)
+still decode, their values turned into ids.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, TypeAlias
 
 from consensus import codec
+from consensus.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, hash_bytes
 from consensus.messages import (
     MAX_HEIGHT,
     MAX_ROUND,
     VALUE_ID_BYTES,
+    Precommit,
     Prevote,
+    Proposal,
     SignedMessage,
     Step,
     message_from_record,
 )
 
 SAFETY_TAG: Final = 44
-VERSION: Final = 1
+PROPOSAL_REF_TAG: Final = 46
+VERSION: Final = 2
 # Rounds of own messages kept for re-sending; past this the record (written on every signature) would
 # grow with every round of a long outage, and peers will have moved on from such old rounds anyway.
 KEEP_ROUNDS: Final = 32
-# Two polkas of at most one prevote per validator (two per equivocating validator).
+# Two polkas of prevotes, a few per validator (see round_log: at most 2 + n // (n//3 + 1) each).
 MAX_JUSTIFICATION: Final = 4 * 1024
+# A version 1 record held whole blocks (own proposals and the valid value): read it whatever its size.
+_V1_MAX_BYTES: Final = 2**31
 
 Position = tuple[int, int, int]
 
 
-def position_of(message: SignedMessage) -> Position:
+@dataclass(frozen=True)
+class ProposalRef:
+    """An own signed proposal without the block: enough to refuse contradicting it, and to rebuild
+    the full proposal when the value's bytes are at hand."""
+
+    height: int
+    """Height of the proposal."""
+    round: int
+    """Round of the proposal."""
+    value_id: bytes
+    """``hash_bytes`` of the proposed value."""
+    valid_round: int
+    """The proposal's valid round (-1 for a fresh value)."""
+    proposer: bytes
+    """Our public key."""
+    signature: bytes = field(compare=False)
+    """The proposal's signature (over a body that holds the value id, not the value)."""
+
+    kind: ClassVar[Step] = Step.PROPOSE
+
+    @classmethod
+    def of(cls, proposal: Proposal) -> ProposalRef:
+        return cls(proposal.height, proposal.round, proposal.value_id, proposal.valid_round, proposal.proposer,
+                   proposal.signature)
+
+    def with_value(self, value: bytes) -> Proposal:
+        if hash_bytes(value) != self.value_id:
+            raise ValueError("these bytes are not the proposed value")
+        return Proposal(self.height, self.round, value, self.valid_round, self.proposer, self.signature)
+
+    def to_record(self) -> list[Any]:
+        return [PROPOSAL_REF_TAG, 1, self.height, self.round, self.value_id, self.valid_round, self.proposer,
+                self.signature]
+
+    @classmethod
+    def from_record(cls, value: Any) -> ProposalRef:
+        f = codec.expect_record(value, PROPOSAL_REF_TAG, 1, 6, "proposal ref")
+        return cls(
+            height=codec.expect_int(f[0], "proposal_ref.height", 0, MAX_HEIGHT),
+            round=codec.expect_int(f[1], "proposal_ref.round", 0, MAX_ROUND),
+            value_id=codec.expect_bytes(f[2], "proposal_ref.value_id", VALUE_ID_BYTES),
+            valid_round=codec.expect_int(f[3], "proposal_ref.valid_round", -1, MAX_ROUND),
+            proposer=codec.expect_bytes(f[4], "proposal_ref.proposer", PUBLIC_KEY_BYTES),
+            signature=codec.expect_bytes(f[5], "proposal_ref.signature", SIGNATURE_BYTES),
+        )
+
+
+SignedEntry: TypeAlias = ProposalRef | Prevote | Precommit
+
+
+def position_of(message: SignedMessage | SignedEntry) -> Position:
     return (message.height, message.round, int(message.kind))
+
+
+def entry_of(message: SignedMessage) -> SignedEntry:
+    """What the record keeps of a signed message."""
+    return ProposalRef.of(message) if isinstance(message, Proposal) else message
+
+
+def _entry_from_record(value: Any) -> SignedEntry:
+    items = codec.expect_list(value, "safety entry")
+    if items and type(items[0]) is int and items[0] == PROPOSAL_REF_TAG:
+        return ProposalRef.from_record(value)
+    message = message_from_record(value)
+    if isinstance(message, Proposal):
+        raise codec.UnexpectedShape("safety.signed: proposals are kept as references")
+    return message
 
 
 @dataclass(frozen=True)
@@ -66,9 +147,9 @@ class SafetyRecord:
     """Id of the paper's lockedValue at ``height``."""
     valid_round: int
     """The paper's validRound at ``height`` (-1: none)."""
-    valid_value: bytes | None
-    """The paper's validValue at ``height`` (the whole value: a proposer may have to re-propose it)."""
-    signed: tuple[SignedMessage, ...]
+    valid_value_id: bytes | None
+    """Id of the paper's validValue at ``height`` (its bytes are kept beside the record)."""
+    signed: tuple[SignedEntry, ...]
     """Own signed messages at ``height`` (last ``KEEP_ROUNDS`` rounds signed in), oldest first."""
     justification: tuple[Prevote, ...] = ()
     """Prevotes at ``height`` for the locked value at locked_round and the valid value at valid_round."""
@@ -85,56 +166,105 @@ class SafetyRecord:
         """True when signing ``message`` cannot contradict anything signed before."""
         if position_of(message) > self.position:
             return True
-        # Re-signing an identical message yields identical bytes, so it can never be evidence.
-        return message in self.signed
+        # The same content again (a re-send after a restart) is the same message, never evidence.
+        return self.covers(message)
+
+    def covers(self, message: SignedMessage) -> bool:
+        """True when this record holds ``message`` (by content) among what was signed."""
+        return entry_of(message) in self.signed
+
+    def value_ids(self) -> set[bytes]:
+        """Ids of the values this record names whose bytes a restart would want back."""
+        ids = {entry.value_id for entry in self.signed if isinstance(entry, ProposalRef)}
+        if self.valid_value_id is not None:
+            ids.add(self.valid_value_id)
+        return ids
 
     def after_signing(self, message: SignedMessage, locked_round: int = -1, locked_value_id: bytes | None = None,
-                      valid_round: int = -1, valid_value: bytes | None = None,
+                      valid_round: int = -1, valid_value_id: bytes | None = None,
                       justification: tuple[Prevote, ...] = ()) -> SafetyRecord:
         """The record to persist before ``message`` (which ``permits`` allowed) leaves the engine."""
         position = max(self.position, position_of(message))
-        kept = [m for m in self.signed if m.height == message.height and m != message]
-        kept.append(message)
+        entry = entry_of(message)
+        kept = [m for m in self.signed if m.height == message.height and m != entry]
+        kept.append(entry)
         rounds = sorted({m.round for m in kept})[-KEEP_ROUNDS:]
         kept = [m for m in kept if m.round in rounds]
         kept.sort(key=position_of)
         return SafetyRecord(position[0], position[1], Step(position[2]), locked_round, locked_value_id,
-                            valid_round, valid_value, tuple(kept), justification)
+                            valid_round, valid_value_id, tuple(kept), justification)
 
     def to_record(self) -> list[Any]:
         return [SAFETY_TAG, VERSION, self.height, self.round, int(self.step), self.locked_round,
-                self.locked_value_id, self.valid_round, self.valid_value, [m.to_record() for m in self.signed],
-                [v.to_record() for v in self.justification]]
+                self.locked_value_id, self.valid_round, self.valid_value_id,
+                [m.to_record() for m in self.signed], [v.to_record() for v in self.justification]]
 
     def encode(self) -> bytes:
         return codec.encode(self.to_record())
 
     @classmethod
     def from_record(cls, value: Any) -> SafetyRecord:
+        items = codec.expect_list(value, "safety record")
+        if len(items) >= 2 and type(items[1]) is int and items[1] == 1:
+            return cls._from_v1(value)
         f = codec.expect_record(value, SAFETY_TAG, VERSION, 9, "safety record")
-        locked_id = f[4]
-        if locked_id is not None:
-            locked_id = codec.expect_bytes(locked_id, "safety.locked_value_id", VALUE_ID_BYTES)
-        valid_value = f[6]
-        if valid_value is not None:
-            valid_value = codec.expect_bytes(valid_value, "safety.valid_value")
-        justification = tuple(v for v in (message_from_record(m) for m in codec.expect_list(
-            f[8], "safety.justification", max_length=MAX_JUSTIFICATION)) if isinstance(v, Prevote))
-        if len(justification) != len(f[8]):
-            raise codec.UnexpectedShape("safety.justification: only prevotes justify a lock")
-        signed = tuple(message_from_record(m) for m in codec.expect_list(f[7], "safety.signed", max_length=3 * KEEP_ROUNDS))
+        signed = tuple(_entry_from_record(m) for m in codec.expect_list(
+            f[7], "safety.signed", max_length=3 * KEEP_ROUNDS))
         return cls(
             height=codec.expect_int(f[0], "safety.height", -1, MAX_HEIGHT),
             round=codec.expect_int(f[1], "safety.round", -1, MAX_ROUND),
             step=Step(codec.expect_int(f[2], "safety.step", 0, 2)),
             locked_round=codec.expect_int(f[3], "safety.locked_round", -1, MAX_ROUND),
-            locked_value_id=locked_id,
+            locked_value_id=_optional_id(f[4], "safety.locked_value_id"),
             valid_round=codec.expect_int(f[5], "safety.valid_round", -1, MAX_ROUND),
-            valid_value=valid_value,
+            valid_value_id=_optional_id(f[6], "safety.valid_value_id"),
             signed=signed,
-            justification=justification,
+            justification=_justification(f[8]),
+        )
+
+    @classmethod
+    def _from_v1(cls, value: Any) -> SafetyRecord:
+        """A record written before version 2: the same fields, with whole values in it."""
+        f = codec.expect_record(value, SAFETY_TAG, 1, 9, "safety record v1")
+        valid_value = f[6]
+        if valid_value is not None:
+            valid_value = codec.expect_bytes(valid_value, "safety.valid_value", max_length=_V1_MAX_BYTES)
+        signed = tuple(entry_of(message_from_record(m, _V1_MAX_BYTES))
+                       for m in codec.expect_list(f[7], "safety.signed", max_length=3 * KEEP_ROUNDS))
+        return cls(
+            height=codec.expect_int(f[0], "safety.height", -1, MAX_HEIGHT),
+            round=codec.expect_int(f[1], "safety.round", -1, MAX_ROUND),
+            step=Step(codec.expect_int(f[2], "safety.step", 0, 2)),
+            locked_round=codec.expect_int(f[3], "safety.locked_round", -1, MAX_ROUND),
+            locked_value_id=_optional_id(f[4], "safety.locked_value_id"),
+            valid_round=codec.expect_int(f[5], "safety.valid_round", -1, MAX_ROUND),
+            valid_value_id=None if valid_value is None else hash_bytes(valid_value),
+            signed=signed,
+            justification=_justification(f[8]),
         )
 
     @classmethod
     def decode(cls, data: bytes, max_bytes: int = codec.DEFAULT_MAX_BYTES) -> SafetyRecord:
         return cls.from_record(codec.decode(data, max_bytes))
+
+    @staticmethod
+    def v1_values(data: bytes) -> dict[bytes, bytes]:
+        """The values a version 1 record held (own proposals, the valid value), by id; {} for version 2."""
+        value = codec.decode(data, _V1_MAX_BYTES)
+        if not (isinstance(value, list) and len(value) == 11 and value[1] == 1):
+            return {}
+        found = [value[8]] if isinstance(value[8], bytes) else []
+        found += [m[4] for m in value[9] if isinstance(m, list) and m and m[0] == 40 and isinstance(m[4], bytes)]
+        return {hash_bytes(v): v for v in found}
+
+
+def _optional_id(value: Any, what: str) -> bytes | None:
+    return None if value is None else codec.expect_bytes(value, what, VALUE_ID_BYTES)
+
+
+def _justification(value: Any) -> tuple[Prevote, ...]:
+    raw = codec.expect_list(value, "safety.justification", max_length=MAX_JUSTIFICATION)
+    votes = tuple(v for v in (message_from_record(m) for m in raw) if isinstance(v, Prevote))
+    if len(votes) != len(raw):
+        raise codec.UnexpectedShape("safety.justification: only prevotes justify a lock")
+    return votes

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from consensus import codec
 from consensus.crypto import hash_bytes
 from node.errors import InvalidBlock, StatelessError
+from node.limits import MAX_BLOCK_BYTES
 from node.transactions import Transaction, decode_transaction
 
 BLOCK_TAG = 5
 HEADER_TAG = 4
 VERSION = 1
-MAX_BLOCK_BYTES = 16 * 1024 * 1024
 ZERO_HASH = bytes(32)
 
 

@@ -20,6 +20,7 @@ from node import commands as c
 from node.blocks import Block, BlockHeader, ZERO_HASH, decode_stored_block, make_block, stored_transaction_bytes, tx_root
 from node.errors import InvalidBlock
 from node.execution import COMMITTED, Executor, TxResult, payment_keys
+from node.limits import MAX_BLOCK_BYTES
 from node.genesis import (BulkAccounts, Genesis, GenesisError, bulk_account_chunks, bulk_accounts,
                           genesis_transactions)
 from node.state import CommittedCache, KeyValueReader, StateView, next_state_root
@@ -41,6 +42,10 @@ META_GENESIS_IMPORT = keys.META + b"genesis_import"
 PREFETCH_MIN_READS = 256
 
 log = logging.getLogger("bakong.ledger")
+# Block bytes besides the transactions: the outer record, and a header whose hashes, keys, height and
+# time take < 300 bytes. Per transaction: its bin header (5) and, if rejected, its hash in the header (34).
+BLOCK_FIXED_BYTES = 1024
+TX_OVERHEAD_BYTES = 5 + 34
 
 
 def genesis_fingerprint(genesis: Genesis) -> bytes:
@@ -273,22 +278,34 @@ class Ledger(ChainReader):
         root = next_state_root(self.head.state_root if prev_root is None else prev_root, world_writes)
         return BlockExecution(height, results, world_writes, view.decoded_writes(), root, executor.peers_touched)
 
-    def build_block(self, txs: list[Transaction], created_ms: int, proposer: bytes) -> tuple[Block, BlockExecution]:
-        """The proposer's side of execute-then-vote: run the candidates and seal the outcome in a header."""
+    def build_block(self, txs: list[Transaction], created_ms: int, proposer: bytes,
+                    max_bytes: int = MAX_BLOCK_BYTES) -> tuple[Block, BlockExecution]:
+        """The proposer's side of execute-then-vote: run the candidates and seal the outcome in a header.
+
+        The block is bounded in bytes as well as in count: candidates are taken in order while the
+        block, counted as if every one of them were rejected (a 34-byte hash each in the header), stays
+        within ``max_bytes``; the first that does not fit ends the block and waits in the mempool."""
         head = self.head
         created_ms = max(created_ms, self._head_time())
         # A candidate list may repeat a transaction (e.g. resubmitted with other signatures): keep the first.
         unique: dict[bytes, Transaction] = {}
         known = self.known_among(tx.hash for tx in txs)
+        budget = max_bytes - BLOCK_FIXED_BYTES
         for tx in txs:
             if tx.hash not in unique and tx.hash not in known:
+                budget -= len(tx.encode()) + TX_OVERHEAD_BYTES
+                if budget < 0:
+                    break
                 unique[tx.hash] = tx
         fresh = list(unique.values())
         execution = self.execute(head.height + 1, created_ms, fresh, replays_checked=True)
         rejected = tuple(tx.hash for tx, r in zip(fresh, execution.results) if r.status != COMMITTED)
         header = BlockHeader(head.height + 1, head.block_hash, created_ms, proposer, tx_root(fresh),
                              execution.state_root, rejected)
-        return make_block(header, tuple(fresh)), execution
+        block = make_block(header, tuple(fresh))
+        if len(block.encode()) > max_bytes:  # the accounting above is wrong: our bug, never the peer's
+            raise AssertionError(f"built a block of {len(block.encode())} bytes over the limit {max_bytes}")
+        return block, execution
 
     def validate_block(self, block: Block, *, verify_signatures: bool = True) -> BlockExecution:
         """A validator's (or syncing node's) side: recompute and compare, raising InvalidBlock on any difference."""

@@ -22,14 +22,16 @@ from typing import Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from node.limits import MAX_FRAME_PAYLOAD
+
 HEADER: Final = struct.Struct(">I")
 AEAD_TAG_BYTES: Final = 16
 NONCE_BYTES: Final = 12
-# Largest application payload the node sends in one message (a full block with its certificate).
-MAX_PAYLOAD: Final = 16 * 1024 * 1024
-# Default cap on a frame body: one maximal payload plus the AEAD tag and some room for the record
-# envelope the node wraps around it.
-DEFAULT_MAX_FRAME: Final = MAX_PAYLOAD + 4096
+# Largest application payload the node sends in one message (node.limits: a maximal block with its
+# envelope fits in it).
+MAX_PAYLOAD: Final = MAX_FRAME_PAYLOAD
+# Default cap on a frame body: one maximal payload plus the AEAD tag.
+DEFAULT_MAX_FRAME: Final = MAX_PAYLOAD + AEAD_TAG_BYTES
 # Handshake records are < 200 bytes; anything bigger before authentication is hostile or broken.
 HANDSHAKE_MAX_FRAME: Final = 1024
 _MAX_COUNTER: Final = 2 ** (8 * NONCE_BYTES) - 1

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from consensus import codec
 from consensus.validators import ValidatorSet
 from storage import keys
-from storage.db import LedgerStore
+from storage.db import LedgerStore, PublishedState
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Peer:
         return host, int(port)
 
 
-def peers_in_state(store: LedgerStore) -> list[Peer]:
+def peers_in_state(store: LedgerStore | PublishedState) -> list[Peer]:
     """Every peer the committed state lists, ordered by public key."""
     out = []
     for key, raw in store.scan(keys.PEER):
@@ -36,5 +36,5 @@ def peers_in_state(store: LedgerStore) -> list[Peer]:
     return out
 
 
-def validator_set(store: LedgerStore) -> ValidatorSet:
+def validator_set(store: LedgerStore | PublishedState) -> ValidatorSet:
     return ValidatorSet(p.public_key for p in peers_in_state(store) if not p.observer)

@@ -29,7 +29,7 @@ from node.keyfile import read_key
 from node.ledger import BlockExecution, Ledger
 from node.mempool import Mempool
 from node.metrics import NodeMetrics
-from node.safety_store import SafetyFile
+from node.safety_store import SafetyFile, ValueStash
 from node.queries import QueryService
 from node.status import StatusHub
 from storage.db import CorruptHead, LedgerStore
@@ -59,6 +59,7 @@ class Node:
             self.store.close()
             raise
         self.safety = SafetyFile(config.data_dir / "consensus")
+        self.safety_values = ValueStash(config.data_dir / "consensus" / "values")
         self.mempool = Mempool(config.mempool.max_txs, config.mempool.max_bytes, config.mempool.max_per_account)
         self.journal = IntakeJournal(self.store)
         self.journal.restore(self.ledger, self.mempool, self.genesis.chain_id, now_ms())

@@ -1,11 +1,10 @@
 """Where a validator keeps its consensus safety record: two slot files beside the ledger, not LevelDB.
 
-The record must be durable before each signed message leaves, two to four times per height, and it
-holds whole block values (a proposer's record holds its proposal and, once there is a polka, the same
-block again as validValue): about 1.75 MB per height and validator with 5,000-transfer blocks. In
-LevelDB every version went through the log, the memtable, a level-0 table and a compaction, about a
-third of all bytes a validator wrote; here it is one write and one fdatasync, and the next record
-overwrites it.
+The record must be durable before each signed message leaves, two to four times per height. Since
+record version 2 it names values by id and stays a few kilobytes whatever the block size; the values'
+bytes go to a ``ValueStash`` beside it, once per value, unsynced. In LevelDB every version of the
+record went through the log, the memtable, a level-0 table and a compaction; here it is one write
+and one fdatasync, and the next record overwrites it.
 
 Crash safety without rename: records alternate between ``safety.a`` and ``safety.b``. Each slot holds
 ``MAGIC | sequence (8) | length (8) | sha256(body) (32) | body``. A write goes to the slot *not* holding
@@ -21,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+from collections.abc import Mapping
 from pathlib import Path
 
 MAGIC = b"BKS1"
@@ -79,3 +79,44 @@ class SafetyFile:
         for fd in self._fds:
             os.close(fd)
         self._fds = []
+
+
+class ValueStash:
+    """The bytes of the values a safety record names by id (own proposals, the valid value).
+
+    One file per value, named by its id's hex, in ``directory``. Best effort, so no fsync: safety needs
+    only the ids in the record; the bytes spare a restarted validator waiting for peers to re-gossip a
+    proposal before it can re-propose its valid value. A file whose bytes do not hash to its name
+    (torn by a crash) is ignored. Files the current record no longer names are deleted.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._directory = directory
+        self._held = {bytes.fromhex(p.name) for p in directory.iterdir() if _is_id_name(p.name)}
+
+    def keep(self, values: Mapping[bytes, bytes], wanted: set[bytes]) -> None:
+        """Store the ``values`` not held yet, then forget every held value not in ``wanted``."""
+        for value_id, value in values.items():
+            if value_id in wanted and value_id not in self._held:
+                (self._directory / value_id.hex()).write_bytes(value)
+                self._held.add(value_id)
+        for value_id in self._held - wanted:
+            (self._directory / value_id.hex()).unlink(missing_ok=True)
+        self._held &= wanted
+
+    def load(self) -> dict[bytes, bytes]:
+        """Every intact value held, by id."""
+        found = {}
+        for value_id in self._held:
+            try:
+                value = (self._directory / value_id.hex()).read_bytes()
+            except OSError:
+                continue
+            if hashlib.sha256(value).digest() == value_id:
+                found[value_id] = value
+        return found
+
+
+def _is_id_name(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)

@@ -48,7 +48,7 @@ def test_a_truncated_slot_is_ignored(tmp_path: Path) -> None:
 
 
 def test_an_engine_record_round_trips(tmp_path: Path) -> None:
-    record = SafetyRecord(7, 2, Step.PRECOMMIT, 1, b"\x01" * 32, 1, b"block bytes" * 1000, ())
+    record = SafetyRecord(7, 2, Step.PRECOMMIT, 1, b"\x01" * 32, 1, b"\x02" * 32, ())
     store = SafetyFile(tmp_path)
     store.store(record.encode())
     store.close()

@@ -10,10 +10,18 @@ and starts the next height). Two things stand in for node features the engine le
   node eventually receives; lazily, so a healthy run pays nothing for it);
 - block sync: a node that receives a message for a height it has committed answers the sender with
   the value and its certificate (``DecisionReceived``).
+
+Like a node, it drops proposals larger than the wire limit (``byzantine.MAX_WIRE_VALUE_BYTES``) before
+they reach an engine, and gives each engine a future-height budget per signer of one maximal proposal
+plus votes. A faulty validator's ``byzantine.Adversary`` rewrites its broadcasts, adds its own messages
+and answers block sync with lies. For the bounded-memory property the simulator samples every honest
+engine's ``memory_by_signer`` at each gossip tick and just before each new height (when the buffer of
+future-height messages is fullest) and keeps each signer's peak.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import random
 from dataclasses import dataclass, field
@@ -31,7 +39,7 @@ from consensus.actions import (
 )
 from consensus.certificate import CommitCertificate
 from consensus.crypto import KeyPair, verify
-from consensus.engine import Engine
+from consensus.engine import Engine, EngineLimits
 from consensus.events import (
     DecisionReceived,
     Event,
@@ -44,7 +52,8 @@ from consensus.events import (
 from consensus.evidence import Evidence
 from consensus.messages import Proposal, SignedMessage
 from consensus.safety import SafetyRecord
-from consensus.sim.byzantine import byzantine_sends, is_valid_value
+from consensus.sim.byzantine import MAX_WIRE_VALUE_BYTES, Adversary, is_valid_value
+from consensus.sim.memory import memory_by_signer
 from consensus.sim.network import Network
 from consensus.sim.scenario import Fault, Scenario
 from consensus.validators import ValidatorSet
@@ -98,6 +107,8 @@ class SimNode:
     """Bumped by a crash so timers of the previous life never fire."""
     persisted: SafetyRecord | None = None
     """The last PersistSafety record: survives crashes."""
+    persisted_values: dict[bytes, bytes] = field(default_factory=dict)
+    """Value bytes kept beside the record (PersistSafety.values): survive crashes."""
     chain: dict[int, CommitRecord] = field(default_factory=dict)
     """Committed heights: survive crashes."""
     last_progress: tuple[Any, ...] = ()
@@ -108,6 +119,10 @@ class SimNode:
     """Signed messages an honest engine sent that its persisted record did not cover (must stay 0)."""
     relayed: set[SignedMessage] = field(default_factory=set)
     """Messages already forwarded (only with ``Scenario.relay``)."""
+    sent: list[tuple[int, SignedMessage]] = field(default_factory=list)
+    """(peer, message) of every broadcast a faulty node's adversary rewrote (floods and lies aside)."""
+    memory_peak: dict[bytes, int] = field(default_factory=dict)
+    """Per signer, the most bytes its engine was seen keeping (sampled; see module docstring)."""
 
     @property
     def honest(self) -> bool:
@@ -136,6 +151,14 @@ class SimResult:
     """Events processed."""
     finished: bool
     """Every honest node committed ``scenario.heights`` heights."""
+    limits: EngineLimits
+    """The limits every engine ran with."""
+    adversaries: dict[int, Adversary]
+    """Faulty nodes' adversaries by node id."""
+    max_round: int
+    """Highest round any engine reached, at any height."""
+    max_value_bytes: int
+    """Largest value of any proposal sent."""
 
     @property
     def honest_nodes(self) -> list[SimNode]:
@@ -163,6 +186,17 @@ class Simulation:
         self.evidence: list[tuple[int, Evidence]] = []
         self.stable_round = 0
         self.events = 0
+        self.limits = scenario.engine_limits or node_limits()
+        self.max_round = 0
+        self.max_value_bytes = 0
+        self.adversaries: dict[int, Adversary] = {}
+        for node in self.nodes:
+            if node.fault is not None and node.fault not in (Fault.SILENT, Fault.TWIN):
+                peers = [other.node_id for other in self.nodes if other.node_id != node.node_id]
+                # Its own stream, so adding an attack does not change the draws of the network.
+                rng = random.Random(f"{scenario.seed}:adversary:{node.node_id}")
+                self.adversaries[node.node_id] = Adversary(node.fault, node.key, scenario.chain_id,
+                                                           self.validators, peers, rng)
 
     # ---- the event queue ----
 
@@ -191,7 +225,8 @@ class Simulation:
             if kind == "commit_check":
                 finished = self._all_done()
         return SimResult(s, self.validators, self.nodes, self.proposed, self.evidence, self.stable_round,
-                         self.now, self.events, finished)
+                         self.now, self.events, finished, self.limits, self.adversaries, self.max_round,
+                         self.max_value_bytes)
 
     def _all_done(self) -> bool:
         return all(len(node.chain) >= self.scenario.heights for node in self.nodes if node.honest)
@@ -204,6 +239,7 @@ class Simulation:
             if node.engine is not None:
                 self._handle(node, DecisionReceived(*payload))
         elif kind == "gossip":
+            self._sample_memory()
             self._gossip()
             self._push(self.now + self.scenario.gossip_interval, "gossip", 0)
         elif kind == "crash":
@@ -221,8 +257,9 @@ class Simulation:
 
     def _boot(self, node: SimNode) -> None:
         verifier = self.verifier if self.scenario.shared_signature_checks else verify
+        limits = self.limits
         node.engine = Engine(self.scenario.chain_id, node.key, self.scenario.timeouts, safety=node.persisted,
-                             verifier=verifier)
+                             verifier=verifier, values=node.persisted_values, limits=limits)
         height = len(node.chain) + 1
         if height <= self.scenario.heights:
             self._handle(node, StartHeight(height, self.validators))
@@ -233,13 +270,18 @@ class Simulation:
         assert node.engine is not None
         for action in node.engine.handle(event, self.now):
             self._carry_out(node, action)
+        adversary = self.adversaries.get(node.node_id)
+        if adversary is not None and node.engine is not None:
+            for peer, message in adversary.after_event(node.engine):
+                self._send_message(node.node_id, peer, message)
 
     def _carry_out(self, node: SimNode, action: Action) -> None:
         s = self.scenario
         if isinstance(action, PersistSafety):
             node.persisted = action.record
+            node.persisted_values = dict(action.values)
         elif isinstance(action, Broadcast):
-            if node.honest and (node.persisted is None or action.message not in node.persisted.signed):
+            if node.honest and (node.persisted is None or not node.persisted.covers(action.message)):
                 node.unpersisted_broadcasts += 1
             self._broadcast(node, action.message)
         elif isinstance(action, ScheduleTimeout):
@@ -256,20 +298,29 @@ class Simulation:
             node.relayed = {m for m in node.relayed if m.height > action.height}
             self._push(self.now, "commit_check", node.node_id)
             if action.height < s.heights and node.engine is not None:
+                self._sample_memory_of(node)  # the future-height buffer is fullest now
                 self._handle(node, StartHeight(action.height + 1, self.validators))
         elif isinstance(action, ReportEvidence):
             self.evidence.append((node.node_id, action.evidence))
 
     def _broadcast(self, node: SimNode, message: SignedMessage) -> None:
         peers = [other.node_id for other in self.nodes if other.node_id != node.node_id]
-        if node.fault in (Fault.EQUIVOCATING_PROPOSER, Fault.DOUBLE_VOTER):
-            sends = byzantine_sends(node.fault, node.key, self.scenario.chain_id, message, peers, self.rng)
+        adversary = self.adversaries.get(node.node_id)
+        if adversary is not None:
+            sends = adversary.rewrite(message, peers)
+            node.sent.extend(sends)
         else:
             sends = [(peer, message) for peer in peers]
         for peer, sent in sends:
-            if isinstance(sent, Proposal):
-                self.proposed.add(sent.value)
-            self._send(node.node_id, peer, "deliver", (node.node_id, sent))
+            self._send_message(node.node_id, peer, sent)
+
+    def _send_message(self, src: int, dst: int, message: SignedMessage) -> None:
+        if isinstance(message, Proposal):
+            if len(message.value) > MAX_WIRE_VALUE_BYTES:
+                return  # the receiving node's decoder refuses it
+            self.proposed.add(message.value)
+            self.max_value_bytes = max(self.max_value_bytes, len(message.value))
+        self._send(src, dst, "deliver", (src, message))
 
     def _send(self, src: int, dst: int, kind: str, payload: Any) -> None:
         for at in self.network.delivery_times(src, dst, self.now):
@@ -279,11 +330,17 @@ class Simulation:
         if node.engine is None:
             return  # crashed (or silent): the message is lost
         committed = node.chain.get(message.height)
+        adversary = self.adversaries.get(node.node_id)
+        if adversary is not None:
+            adversary.observe(message)
+            if self._sync_due(node, src, message.height):
+                lie = adversary.sync_answer(
+                    message, None if committed is None else (committed.value, committed.certificate))
+                if lie is not None:
+                    self._send(node.node_id, src, "decision", lie)
         if committed is not None:
             # Block sync stand-in: the sender is behind, hand it the decision (rate-limited).
-            last = node.synced.get((src, message.height))
-            if last is None or self.now - last >= self.scenario.gossip_interval:
-                node.synced[(src, message.height)] = self.now
+            if self._sync_due(node, src, message.height):
                 self._send(node.node_id, src, "decision", (committed.value, committed.certificate))
             return
         self._handle(node, MessageReceived(message))
@@ -292,6 +349,29 @@ class Simulation:
             for peer in self.nodes:
                 if peer.node_id not in (node.node_id, src):
                     self._send(node.node_id, peer.node_id, "deliver", (node.node_id, message))
+
+    def _sync_due(self, node: SimNode, peer: int, height: int) -> bool:
+        """Block-sync answers to one peer for one height: at most one per gossip interval."""
+        last = node.synced.get((peer, height))
+        if last is not None and self.now - last < self.scenario.gossip_interval:
+            return False
+        node.synced[(peer, height)] = self.now
+        return True
+
+    def _sample_memory(self) -> None:
+        for node in self.nodes:
+            if node.engine is not None:
+                self.max_round = max(self.max_round, node.engine.round)
+                if node.honest:
+                    self._sample_memory_of(node)
+
+    def _sample_memory_of(self, node: SimNode) -> None:
+        assert node.engine is not None
+        self.max_round = max(self.max_round, node.engine.round)
+        peak = node.memory_peak
+        for signer, used in memory_by_signer(node.engine).items():
+            if used > peak.get(signer, 0):
+                peak[signer] = used
 
     def _gossip(self) -> None:
         for node in self.nodes:
@@ -305,6 +385,15 @@ class Simulation:
                         if peer.node_id != node.node_id:
                             self._send(node.node_id, peer.node_id, "deliver", (node.node_id, message))
             node.last_progress = progress
+
+
+def node_limits() -> EngineLimits:
+    """Engine limits as a node sets them: a future-height budget per signer of one maximal proposal
+    (the wire limit) and some votes (for an engine that has such a budget)."""
+    limits = EngineLimits()
+    if any(f.name == "max_buffered_bytes_per_signer" for f in dataclasses.fields(limits)):
+        limits = dataclasses.replace(limits, max_buffered_bytes_per_signer=MAX_WIRE_VALUE_BYTES + 64 * 1024)
+    return limits
 
 
 def simulate(scenario: Scenario) -> SimResult:

@@ -71,7 +71,7 @@ def test_every_broadcast_is_preceded_by_a_persisted_record_that_covers_it() -> N
     for i, action in enumerate(actions):
         if isinstance(action, Broadcast):
             record = actions[i - 1]
-            assert isinstance(record, PersistSafety) and action.message in record.record.signed
+            assert isinstance(record, PersistSafety) and record.record.covers(action.message)
 
 
 def test_a_validator_waits_for_the_validity_answer_before_prevoting() -> None:

@@ -75,13 +75,56 @@ def test_a_restarted_validator_keeps_its_lock() -> None:
     assert_no_conflict(broadcasts(before), broadcasts(after))
 
 
+def last_values(actions: list[Action]) -> dict[bytes, bytes]:
+    return dict([a.values for a in actions if isinstance(a, PersistSafety)][-1])
+
+
 def test_a_restarted_proposer_re_proposes_its_valid_value_not_a_new_one() -> None:
     engine, _ = started(KEYS[1])
     before = feed(engine, ValueBuilt(1, 0, VALUE))
-    revived = Engine(CHAIN, KEYS[1], TIMEOUTS, safety=last_record(before))
+    assert last_values(before) == {VID: VALUE}  # the bytes travel beside the record, not in it
+    revived = Engine(CHAIN, KEYS[1], TIMEOUTS, safety=last_record(before), values=last_values(before))
     resumed = revived.handle(StartHeight(1, validator_set(4)), 50.0)
     assert broadcasts(resumed) == broadcasts(before)
     assert_no_conflict(broadcasts(before), broadcasts(resumed))
+
+
+def test_a_restarted_proposer_that_lost_its_value_signs_nothing_conflicting_and_waits_for_the_bytes() -> None:
+    engine, _ = started(KEYS[1])
+    before = feed(engine, ValueBuilt(1, 0, VALUE))
+    revived = Engine(CHAIN, KEYS[1], TIMEOUTS, safety=last_record(before), values={})
+    resumed = revived.handle(StartHeight(1, validator_set(4)), 50.0)
+    resumed += revived.handle(ValueBuilt(1, 0, OTHER), 50.1)  # a builder answering late must not win
+    assert [m for m in broadcasts(resumed) if m.kind is Step.PROPOSE] == []
+    assert_no_conflict(broadcasts(before), broadcasts(resumed))
+    # A peer re-gossips our own proposal: the bytes are back and the height goes on with them.
+    back = revived.handle(MessageReceived(broadcasts(before)[0]), 50.2)
+    assert not any(conflicting(a, b) for a in broadcasts(before) for b in broadcasts(back))
+    assert revived._values.get(VID) == VALUE
+
+
+def test_the_record_does_not_grow_with_the_block_and_decodes_within_its_default_limit() -> None:
+    # Review bug: a 22 MiB proposal made the record undecodable (8 MiB limit), so the validator
+    # could not restart. The record names values by id; only the bytes beside it grow.
+    big = b"x" * (20 * 1024 * 1024)
+    engine, _ = started(KEYS[1])
+    actions = feed(engine, ValueBuilt(1, 0, big))
+    actions += feed(engine, *[MessageReceived(sign_prevote(KEYS[i], CHAIN, 1, 0, hash_bytes(big))) for i in (0, 2)])
+    record = last_record(actions)
+    assert record.valid_value_id == hash_bytes(big)
+    assert len(record.encode()) < 4096
+    assert SafetyRecord.decode(record.encode()) == record
+    assert last_values(actions) == {hash_bytes(big): big}
+
+
+def test_a_version_1_record_holding_whole_values_still_decodes_into_ids() -> None:
+    from consensus import codec
+    proposal = sign_proposal(KEYS[1], CHAIN, 1, 0, VALUE, -1)
+    v1 = codec.encode([44, 1, 1, 0, 0, -1, None, 0, VALUE, [proposal.to_record()], []])
+    record = SafetyRecord.decode(v1)
+    assert record.valid_value_id == VID and record.covers(proposal)
+    assert SafetyRecord.v1_values(v1) == {VID: VALUE}
+    assert not record.permits(sign_proposal(KEYS[1], CHAIN, 1, 0, OTHER, -1))
 
 
 def test_a_record_from_a_later_height_blocks_signing_at_an_earlier_one() -> None:

@@ -6,6 +6,7 @@ there (``node/safety_store.py``), found by mutation testing (``./scripts/mutatio
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -73,3 +74,13 @@ def test_closing_twice_is_harmless(tmp_path: Path) -> None:
     store = SafetyFile(tmp_path)
     store.close()
     store.close()
+
+
+def test_a_slot_without_the_magic_is_not_a_record(tmp_path: Path) -> None:
+    store = SafetyFile(tmp_path)
+    store.store(b"mine")
+    store.close()
+    body = b"someone else's newer-looking file"
+    header = safety_store._HEADER.pack(b"XXXX", 99, len(body), hashlib.sha256(body).digest())
+    (tmp_path / "safety.b").write_bytes(header + body)
+    assert SafetyFile(tmp_path).load() == b"mine"

@@ -13,8 +13,17 @@ time on a schedule drawn from ``random.Random(seed)``:
 - ``kill_mid_commit``: arm a node (``POST /v1/testing/crash-at-commit``) to SIGKILL itself before,
   during or after the synced write of its next block commit, wait for it to die, restart it.
 
+With ``--byzantine MODE`` one validator ("wing") runs ``[testing] byzantine = MODE`` (``node.byzantine``;
+``mixed`` is the whole repertoire) for the whole campaign: the perturbations then pick only honest
+nodes (``restart_all`` restarts it too, in the same mode), the load and the status probes use only
+honest nodes, and the end checks add that evidence names no honest validator. A perturbation that
+takes an honest validator out leaves two honest validators and the Byzantine one: the chain may
+stop until it is back (the Byzantine validator decides), so progress during the hold is recorded
+(``advanced_during_hold``) but not required.
+
 After each perturbation ends, the recovery time is the time until the highest height across the nodes
-advances again. At the end: stop the load, drain, then check the invariants: the same block hash and
+advances again (with a Byzantine validator too: once the perturbation ends the three honest
+validators form a quorum on their own, so the same limit holds). At the end: stop the load, drain, then check the invariants: the same block hash and
 state root at every height on every node; every transaction an API answered COMMITTED is in the chain
 once, at the height it was answered with; every accepted transaction COMMITTED or REJECTED in a block
 (one accepted and then found nowhere is ``lost_uncommitted``: the intake journal is there so that a
@@ -37,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from node import status as st
+from node.byzantine import MODES as BYZANTINE_MODES
 from node.bench_load import bench_accounts, build_workload
 from node.client import ClientError, NodeClient
 from node.keyfile import read_key
@@ -52,6 +62,9 @@ COMMIT_POINTS = ("before_write", "during_write", "after_write")
 RECOVERY_LIMIT_S = 10.0
 RECOVERY_WAIT_S = 30.0
 ACCOUNTS = 200
+BYZANTINE_NODE = "wing"
+COUNTERS_LINE = "BYZANTINE COUNTERS "
+BANNER = "BYZANTINE TEST MODE"
 
 
 @dataclass
@@ -62,6 +75,8 @@ class ChaosOptions:
     json_path: str | None = None
     directory: str | None = None
     keep: bool = False
+    byzantine: str = ""
+    """A ``[testing] byzantine`` mode for validator "wing" during the whole campaign ("" for none)."""
 
 
 @dataclass
@@ -88,6 +103,9 @@ class Campaign:
         self.load = LoadState()
         self.stop_load = threading.Event()
         self.perturbations: list[dict[str, Any]] = []
+        if opts.byzantine not in BYZANTINE_MODES:
+            raise ValueError(f"--byzantine must be one of {', '.join(m for m in BYZANTINE_MODES if m)}")
+        self.byzantine = BYZANTINE_NODE if opts.byzantine else None
 
     # ---- network ----
 
@@ -102,6 +120,8 @@ class Campaign:
             with node.config.open("a") as f:
                 f.write("\n[consensus]\n" + "".join(f"{k} = {v}\n" for k, v in FAST_CONSENSUS.items()))
                 f.write("\n[testing]\nfault_injection = true\n")
+                if node.name == self.byzantine:
+                    f.write(f'byzantine = "{self.opts.byzantine}"\n')
         for node in self.nodes:
             self._start(node)
         wait_healthy(self.nodes, self.procs, self.dir)
@@ -117,6 +137,10 @@ class Campaign:
     def _live_nodes(self) -> list[TestnetNode]:
         with self.live_lock:
             return [n for n in self.nodes if n.name in self.live]
+
+    def _honest_live_nodes(self) -> list[TestnetNode]:
+        """Where the load and the status probes go: a Byzantine node's answers prove nothing."""
+        return [n for n in self._live_nodes() if n.name != self.byzantine]
 
     def _set_live(self, name: str, up: bool) -> None:
         with self.live_lock:
@@ -147,7 +171,7 @@ class Campaign:
                 time.sleep(0.02)
                 continue
             batch = list(range(i, min(due, i + 500)))
-            live = self._live_nodes()
+            live = self._honest_live_nodes()
             if not live:
                 time.sleep(0.1)
                 continue
@@ -184,7 +208,7 @@ class Campaign:
         while not self.stop_load.is_set():
             with self.load.lock:
                 pool = [j for j in self.load.accepted if j not in self.load.committed_answers]
-            live = self._live_nodes()
+            live = self._honest_live_nodes()
             if not pool or not live:
                 time.sleep(0.2)
                 continue
@@ -225,8 +249,10 @@ class Campaign:
             self._set_live(name, True)
 
     def perturb(self, kind: str) -> dict[str, Any]:
-        validators = [n.name for n in self.nodes if n.role == "validator"]
+        # Perturbations hit honest nodes: the Byzantine one stays at work for the whole campaign.
+        validators = [n.name for n in self.nodes if n.role == "validator" and n.name != self.byzantine]
         observers = [n.name for n in self.nodes if n.role == "observer"]
+        before = self.max_height()
         hold = self.rng.uniform(2.0, 4.0)
         record: dict[str, Any] = {"kind": kind, "t_s": round(time.monotonic() - self.t0, 2), "hold_s": round(hold, 2)}
         if kind in ("kill_validator", "kill_observer"):
@@ -285,6 +311,7 @@ class Campaign:
         else:
             raise ValueError(kind)
         base = self.max_height()
+        record["advanced_during_hold"] = base > before
         deadline = end + RECOVERY_WAIT_S
         recovered = None
         while time.monotonic() < deadline:
@@ -296,6 +323,44 @@ class Campaign:
         return record
 
     # ---- end checks ----
+
+    def evidence_names(self) -> tuple[Counter[str], list[str]]:
+        """Validators named in the evidence the honest nodes recorded, with counts; and the honest nodes
+        whose ``GET /v1/evidence`` failed (then nobody can tell whom they blame)."""
+        names: Counter[str] = Counter()
+        unreadable: list[str] = []
+        for n in self.nodes:
+            if n.name == self.byzantine:
+                continue
+            try:
+                code, body = self._client(n, 60.0)._request("GET", "/v1/evidence")
+            except ClientError as exc:
+                code, body = exc.code, None
+            if code == 200 and isinstance(body, dict):
+                names.update(str(e.get("name")) for e in body.get("evidence", []))
+            else:
+                unreadable.append(f"{n.name}: HTTP {code}")
+        return names, unreadable
+
+    def byzantine_counters(self) -> dict[str, int]:
+        """What the Byzantine node did, summed over its process lives (each logs running totals every
+        few seconds: the last few seconds before a kill are not counted)."""
+        if self.byzantine is None:
+            return {}
+        total: Counter[str] = Counter()
+        last: dict[str, int] = {}
+        log_text = (self.dir / "logs" / f"{self.byzantine}.log").read_text(errors="replace")
+        for line in log_text.splitlines():
+            if BANNER in line:
+                total.update(last)
+                last = {}
+            elif COUNTERS_LINE in line:
+                try:
+                    last = json.loads(line.split(COUNTERS_LINE, 1)[1])
+                except ValueError:
+                    pass
+        total.update(last)
+        return dict(sorted(total.items()))
 
     def check(self, hashes: list[str]) -> dict[str, Any]:
         admin = read_key(self.dir / "keys" / "admin@nbc.key")
@@ -358,13 +423,16 @@ class Campaign:
             "lost_committed": lost_committed, "duplicated_committed": duplicated,
             "lost_uncommitted": lost_uncommitted, "unresolved": unresolved,
             "money_conserved": dict(totals) == expected, "negative_balances": negative,
+            "final_height": max(heights.values()),
         }
 
     # ---- run ----
 
     def run(self) -> dict[str, Any]:
         opts = self.opts
-        print(f"chaos: testnet in {self.dir}, seed {opts.seed}, {opts.rate:g} TPS for {opts.duration:g} s", flush=True)
+        byz = f", {self.byzantine} Byzantine ({opts.byzantine})" if self.byzantine else ""
+        print(f"chaos: testnet in {self.dir}, seed {opts.seed}, {opts.rate:g} TPS for {opts.duration:g} s{byz}",
+              flush=True)
         self.setup()
         key = read_key(self.dir / "keys" / "bench.key")
         accounts = bench_accounts(self.dir)[:ACCOUNTS]
@@ -373,6 +441,7 @@ class Campaign:
         loader = threading.Thread(target=self.load_loop, args=(work.encoded, work.hashes), daemon=True)
         poller = threading.Thread(target=self.status_poller, args=(work.hashes,), daemon=True)
         self.t0 = time.monotonic()
+        start_height = self.max_height()
         loader.start()
         poller.start()
         time.sleep(min(2.0, opts.duration / 5))
@@ -406,6 +475,15 @@ class Campaign:
                     break
             time.sleep(0.5)
         result = self.check(work.hashes)
+        result["start_height"] = start_height
+        result["heights_advanced"] = result["final_height"] > start_height
+        names, unreadable = self.evidence_names()
+        result["byzantine"] = opts.byzantine or None
+        result["byzantine_node"] = self.byzantine
+        result["byzantine_counters"] = self.byzantine_counters()
+        result["evidence_by_validator"] = dict(names)
+        result["evidence_naming_honest"] = sum(k for name, k in names.items() if name != BYZANTINE_NODE)
+        result["evidence_unreadable"] = unreadable
         recoveries = [p["recovery_s"] for p in self.perturbations]
         result["perturbations"] = len(self.perturbations)
         result["perturbations_by_kind"] = dict(Counter(p["kind"] for p in self.perturbations))
@@ -422,6 +500,8 @@ class Campaign:
                         and result["state_roots_equal"] and result["unresolved"] == 0
                         and result["lost_uncommitted"] == 0 and result["money_conserved"]
                         and result["negative_balances"] == 0 and result["commit_crashes_missed"] == 0
+                        and result["heights_advanced"] and result["evidence_naming_honest"] == 0
+                        and not result["evidence_unreadable"]
                         and result["max_recovery_s"] is not None
                         and result["max_recovery_s"] <= RECOVERY_LIMIT_S)
         return result
@@ -436,6 +516,10 @@ class Campaign:
 
 
 def print_summary(r: dict[str, Any]) -> None:
+    if r["byzantine"]:
+        print(f"byzantine {r['byzantine_node']} in mode {r['byzantine']}: {r['byzantine_counters']}")
+        print(f"evidence by validator {r['evidence_by_validator']}  naming an honest one {r['evidence_naming_honest']}"
+              f"  unreadable {r['evidence_unreadable']}")
     print(f"perturbations {r['perturbations']} {r['perturbations_by_kind']}")
     print(f"txs submitted {r['submitted']}  accepted {r['accepted']}  committed {r['committed']}  "
           f"rejected in block {r['rejected_in_block']}  refused at submission {sum(r['refused_at_submission'].values())}")
@@ -446,6 +530,7 @@ def print_summary(r: dict[str, Any]) -> None:
           f"money_conserved {r['money_conserved']}  negative_balances {r['negative_balances']}")
     print(f"kills inside a block commit {r['commit_crashes']} (missed {r['commit_crashes_missed']})")
     print(f"max_recovery_s {r['max_recovery_s']}  recoveries {r['recoveries_s']}")
+    print(f"heights {r['start_height']} -> {r['final_height']} (advanced {r['heights_advanced']})")
     print("RESULT: " + ("OK" if r["ok"] else "FAILED"))
 
 

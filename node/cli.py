@@ -18,6 +18,7 @@ from typing import Any
 from consensus.crypto import KeyPair
 from node import commands as c
 from node.client import NodeClient
+from node.config import BYZANTINE_MODES
 from node.keyfile import read_key, write_key
 from node.transactions import Transaction, TxPayload, build_transaction
 
@@ -255,7 +256,7 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     from node.chaos import ChaosOptions, run_chaos
 
     return run_chaos(ChaosOptions(duration=args.duration, seed=args.seed, rate=args.rate, json_path=args.json,
-                                  directory=args.dir, keep=args.keep))
+                                  directory=args.dir, keep=args.keep, byzantine=args.byzantine))
 
 
 def _bench_load_options(sp: argparse.ArgumentParser) -> None:
@@ -413,6 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--json", help="write results here")
     ch.add_argument("--dir", help="testnet directory (must not hold one; default: a temp dir, removed)")
     ch.add_argument("--keep", action="store_true", help="keep the temp testnet directory")
+    ch.add_argument("--byzantine", default="", choices=[m for m in BYZANTINE_MODES if m], metavar="MODE",
+                    help="validator wing misbehaves in this [testing] byzantine mode all campaign long "
+                         "(mixed: the whole repertoire; default: none)")
     ch.set_defaults(func=cmd_chaos)
     return p
 

@@ -7,14 +7,15 @@ keep the chain growing and stay up; where the mode signs conflicting content, th
 names "wing" and only "wing"; where it does not, they record none.
 
 The modes share one network (a fresh one costs ~5 s and nothing here needs it): each test restarts
-only "wing", with its mode in its config, so the honest nodes also live through each switch. If an
-earlier mode left an honest node dead, the next test starts a fresh network (and the earlier test
-has already failed on it).
+only "wing", with its mode in its config, so the honest nodes also live through each switch. After a
+test that failed, the next one starts a fresh network, so one mode's damage (a dead node, evidence the
+API cannot read) is blamed on that mode only.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 import urllib.request
@@ -41,8 +42,10 @@ CONFLICTING = {"double_vote": VOTES, "equivocate": {"propose"}, "multi_vote": VO
 # Heights to watch per mode: enough for wing to propose at least twice (every 4th height at round 0),
 # and for ``mixed`` to pass through its whole repertoire once (9 behaviours, 4 heights each).
 GROWTH = {"mixed": 36, "oversized": 10}
+# ``mixed`` (all of them in one run) is left to tests/integration/test_chaos_short.py, which runs it under
+# load and perturbations; ``BAKONG_BYZANTINE_MIXED=1`` adds it here too (~20 s).
 MODES = ["double_vote", "equivocate", "multi_vote", "resign", "lying_head", "withhold", "amnesia",
-         "oversized", "future_flood", "mixed"]
+         "oversized", "future_flood"] + (["mixed"] if os.environ.get("BAKONG_BYZANTINE_MIXED") == "1" else [])
 # Evidence about heights this close to a mode switch may come from the previous mode (future_flood
 # signs for the next two heights): only evidence above it is blamed on the mode under test.
 SWITCH_MARGIN = 3
@@ -56,6 +59,8 @@ class ByzantineNet:
         self.generation = 0
         self.net: RunningNet | None = None
         self.configs: dict[str, str] = {}
+        self.clean = False
+        """True when the last test on ``net`` passed."""
 
     def fresh(self) -> RunningNet:
         if self.net is not None:
@@ -67,8 +72,9 @@ class ByzantineNet:
 
     def in_mode(self, mode: str) -> RunningNet:
         net = self.net
-        if net is None or any(net.procs.get(n) is None or net.procs[n].poll() is not None for n in FOLLOWERS):
+        if net is None or not self.clean:
             net = self.fresh()
+        self.clean = False
         if BYZANTINE in net.procs:
             net.kill(BYZANTINE, signal.SIGTERM)
         wing = net.node(BYZANTINE)
@@ -157,4 +163,5 @@ def test_honest_nodes_stay_live_agree_and_blame_only_the_byzantine_validator(
     assert_agreement(net, FOLLOWERS, start)
     for name in FOLLOWERS:
         assert net.procs[name].poll() is None, f"{name} exited:\n{net.log(name)[-3000:]}"
+    byzantine_nets.clean = True
     print(f"{mode}: {time.monotonic() - t0:.1f} s, heights {start}..{max(heights(net, FOLLOWERS).values())}")

@@ -7,11 +7,9 @@ proposer executes it and seals the state root in the header: execute-then-vote),
 block by executing it, and commit a decided block with its certificate in one synced batch. Blocks decided elsewhere and
 fetched by block sync enter through ``committed_by_sync``.
 
-For tests only, ``[testing] byzantine`` makes the driver misuse the node's key after the honest engine
-signed something (the engine itself stays honest): ``double_vote`` follows each own prevote/precommit
-with a conflicting vote, ``equivocate`` follows each own fresh proposal with a second, different
-block. The conflicting message is never written to the safety record; ``send_conflicting`` splits the
-two messages across the validators.
+For tests only, ``[testing] byzantine`` hands each own broadcast to ``send_conflicting`` instead
+(``node.byzantine``: the honest engine signed it; the misbehaviour around it decides what leaves, and
+nothing it signs reaches the safety record).
 
 All ledger work runs on the node's single worker thread, in event order, so the execution that
 validated a block is the one committed (no second execution) and nothing races the commit.
@@ -21,23 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from consensus.actions import (
     Action, Broadcast, BuildValue, Commit, PersistSafety, ReportEvidence, ScheduleTimeout, ValidateValue,
 )
 from consensus.crypto import hash_bytes
-from consensus.engine import Engine
+from consensus.engine import Engine, EngineLimits
 from consensus.events import Event, MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated
-from consensus.messages import (
-    Precommit, Prevote, Proposal, SignedMessage, decode_message, encode_message, sign_proposal, sign_vote,
-)
+from consensus.messages import SignedMessage, decode_message, encode_message
 from consensus.safety import SafetyRecord
 from consensus.timeouts import TimeoutConfig
 from consensus.validators import ValidatorSet
-from node.blocks import MAX_BLOCK_BYTES, Block, decode_block
+from node.blocks import Block, decode_block
 from node.errors import InvalidBlock
 from node.ledger import BlockExecution
+from node.limits import MAX_PROPOSAL_BYTES
 from node.peers import validator_set
 from storage import keys
 
@@ -45,11 +42,16 @@ log = logging.getLogger("bakong.consensus")
 
 SAFETY_KEY = keys.CONSENSUS + b"safety"  # where records were kept before node.safety_store (read only)
 EVIDENCE_PREFIX = keys.CONSENSUS + b"evidence:"
+# What peers can make the engine keep, per signer: a height not started yet may bring one maximal
+# proposal and its votes; proposals at the current height, a few maximal ones before old ones go.
+ENGINE_LIMITS = EngineLimits(max_buffered_bytes_per_signer=MAX_PROPOSAL_BYTES + 1024 * 1024,
+                             max_proposal_bytes_per_signer=3 * MAX_PROPOSAL_BYTES)
 
 
 class ConsensusDriver:
     def __init__(self, node: Any, broadcast: Callable[[bytes], None], on_commit: Callable[[Block, BlockExecution], None],
-                 timeouts: TimeoutConfig, send_conflicting: Callable[[bytes, bytes], None] | None = None) -> None:
+                 timeouts: TimeoutConfig,
+                 send_conflicting: Callable[[SignedMessage, Engine], Awaitable[None]] | None = None) -> None:
         self.node = node
         self.broadcast = broadcast
         self.send_conflicting = send_conflicting
@@ -66,15 +68,23 @@ class ConsensusDriver:
 
     # ---- engine lifecycle ----
 
-    def _load_safety(self) -> SafetyRecord | None:
+    def _load_safety(self) -> tuple[SafetyRecord | None, dict[bytes, bytes]]:
+        """The stored record and the value bytes kept beside it (a version 1 record held them inside)."""
         raw = self.node.safety.load()
         if raw is None:  # a data directory from before node.safety_store kept it in LevelDB
             raw = self.node.store.get(SAFETY_KEY)
-        return None if raw is None else SafetyRecord.decode(raw)
+        if raw is None:
+            return None, {}
+        # Our own file (checksummed): a version 1 record could hold blocks far above the usual limit.
+        record = SafetyRecord.decode(raw, max_bytes=len(raw))
+        return record, {**SafetyRecord.v1_values(raw), **self.node.safety_values.load()}
 
     def _new_engine(self, signing: bool) -> Engine:
-        key = self.node.key if signing else None
-        return Engine(self.node.chain_id, key, self.timeouts, safety=self._load_safety() if signing else None)
+        if not signing:
+            return Engine(self.node.chain_id, None, self.timeouts, limits=ENGINE_LIMITS)
+        record, values = self._load_safety()
+        return Engine(self.node.chain_id, self.node.key, self.timeouts, safety=record, limits=ENGINE_LIMITS,
+                      values=values)
 
     def start_next_height(self) -> None:
         """Begin consensus on head + 1 with the validator set the committed state names."""
@@ -82,12 +92,15 @@ class ConsensusDriver:
             timer.cancel()
         self._timers.clear()
         self._candidates.clear()
-        validators = validator_set(self.node.store)
+        # One published snapshot for both: a block-sync commit on the worker thread between reading the
+        # head and reading the peer set could otherwise pair a height with the wrong validator set.
+        published = self.node.ledger.store.published()
+        validators = validator_set(published)
         signing = self.node.config.role == "validator" and self.node.key.public_key in validators
         if signing != (self.engine.key is not None):
             log.info("this node %s the validator set", "joins" if signing else "is not in")
             self.engine = self._new_engine(signing)
-        self.events.put_nowait(StartHeight(self.node.ledger.head.height + 1, validators))
+        self.events.put_nowait(StartHeight(published.head.height + 1, validators))
 
     @property
     def validators(self) -> ValidatorSet | None:
@@ -97,7 +110,7 @@ class ConsensusDriver:
 
     def message_from_peer(self, data: bytes) -> None:
         try:
-            message = decode_message(data, MAX_BLOCK_BYTES + 4096)
+            message = decode_message(data, MAX_PROPOSAL_BYTES)
         except Exception:  # a peer's malformed bytes: counted by the engine's sibling counter, dropped
             self.node.metrics.p2p_bad_messages.inc()
             return
@@ -119,6 +132,13 @@ class ConsensusDriver:
             if isinstance(event, StartHeight) and event.height != self.node.ledger.head.height + 1:
                 continue  # superseded by a later commit (block sync went ahead)
             for action in self.engine.handle(event, loop.time()):
+                if isinstance(action, Broadcast):
+                    try:
+                        await self._carry_out(action)
+                    except Exception:  # noqa: BLE001 - a message that cannot be sent must not stop consensus
+                        log.exception("could not send %s", type(action.message).__name__)
+                        self.node.metrics.consensus_send_failures.inc()
+                    continue
                 await self._carry_out(action)
 
     # ---- actions ----
@@ -128,13 +148,17 @@ class ConsensusDriver:
         loop = asyncio.get_running_loop()
         if isinstance(action, PersistSafety):
             record = action.record.encode()
-            await loop.run_in_executor(node.worker, node.safety.store, record)
+
+            def persist() -> None:
+                node.safety_values.keep(action.values, action.record.value_ids())  # best effort, unsynced
+                node.safety.store(record)  # synced: before the message it covers leaves
+
+            await loop.run_in_executor(node.worker, persist)
         elif isinstance(action, Broadcast):
-            conflicting = await self._conflicting(action.message) if self.byzantine else None
-            if conflicting is None or self.send_conflicting is None:
-                self.broadcast(encode_message(action.message))
+            if self.byzantine and self.send_conflicting is not None:
+                await self._conflicting(action.message)
             else:
-                self.send_conflicting(encode_message(action.message), encode_message(conflicting))
+                self.broadcast(encode_message(action.message))
         elif isinstance(action, ScheduleTimeout):
             event = TimeoutFired(action.height, action.round, action.step)
             self._timers.append(loop.call_at(action.at, self.events.put_nowait, event))
@@ -143,42 +167,24 @@ class ConsensusDriver:
                 self._build_task.cancel()
             self._build_task = asyncio.ensure_future(self._build(action))
         elif isinstance(action, ValidateValue):
-            valid = await loop.run_in_executor(node.worker, self._validate, action.height, action.value)
+            try:
+                valid = await loop.run_in_executor(node.worker, self._validate, action.height, action.value)
+            except Exception:  # noqa: BLE001 - our bug met by a peer's block: refuse it, keep the node up
+                log.exception("validating a proposed block at height %d failed", action.height)
+                node.metrics.invalid_blocks.labels("validation_error").inc()
+                valid = False
             self.events.put_nowait(ValueValidated(action.height, action.value_id, valid))
         elif isinstance(action, Commit):
             await self._commit(action)
         elif isinstance(action, ReportEvidence):
             await self._record_evidence(action)
 
-    async def _conflicting(self, message: SignedMessage) -> SignedMessage | None:
-        """Byzantine test mode: a second message conflicting with ``message``, signed with our key and
-        deliberately not persisted (the safety record only ever holds what the honest engine signed)."""
-        node = self.node
-        if message.signer != node.key.public_key:
-            return None
-        if self.byzantine == "double_vote" and isinstance(message, (Prevote, Precommit)):
-            other = (hash_bytes(b"byzantine:%d:%d" % (message.height, message.round))
-                     if message.value_id is None else None)
-            return sign_vote(type(message), node.key, node.chain_id, message.height, message.round, other)
-        if self.byzantine == "equivocate" and isinstance(message, Proposal) and message.valid_round == -1:
-            found = self._candidates.get(message.value_id)
-            if found is None:
-                return None
-            created_ms = found[0].header.created_ms + 1
-
-            def build() -> bytes | None:
-                if node.ledger.head.height + 1 != message.height:
-                    return None
-                block, execution = node.ledger.build_block([], created_ms, node.key.public_key)
-                value = block.encode()
-                self._candidates[hash_bytes(value)] = (block, execution)
-                return value
-
-            value = await asyncio.get_running_loop().run_in_executor(node.worker, build)
-            if value is None or hash_bytes(value) == message.value_id:
-                return None
-            return sign_proposal(node.key, node.chain_id, message.height, message.round, value, -1)
-        return None
+    async def _conflicting(self, message: SignedMessage) -> None:
+        """Byzantine test mode: ``node.byzantine.Misbehaviour`` (through the network's ``send_conflicting``)
+        sends our engine's ``message`` its own way: split, multiplied, re-signed, withheld, flanked by
+        forged proposals... Whatever it signs is signed outside the engine and never persisted."""
+        assert self.send_conflicting is not None
+        await self.send_conflicting(message, self.engine)
 
     async def _build(self, action: BuildValue) -> None:
         """The proposer waits for transactions (or the heartbeat interval), then executes a block."""

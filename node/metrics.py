@@ -37,6 +37,9 @@ class NodeMetrics:
         self.api_connections_refused = Counter(
             "bakong_api_connections_refused", "HTTP connections refused: max_connections open", registry=r)
         self.evidence = Counter("bakong_evidence", "Equivocation evidence recorded", registry=r)
+        self.consensus_send_failures = Counter(
+            "bakong_consensus_send_failures", "Own consensus messages that could not be sent (see the log)",
+            registry=r)
         self.synced_blocks = Counter("bakong_synced_blocks", "Blocks applied through block sync", registry=r)
         self.sync_peer_penalties = Counter(
             "bakong_sync_peer_penalties", "Block-sync peers benched (timeout, useless, refused) or banned (invalid)",

@@ -15,9 +15,12 @@ import asyncio
 import logging
 
 from consensus.codec import CodecError
+from consensus.engine import Engine
+from consensus.messages import SignedMessage
 from consensus.timeouts import TimeoutConfig
 from node.block_sync import BlockSync
-from node.blocks import MAX_BLOCK_BYTES, Block
+from node.blocks import Block
+from node.byzantine import Misbehaviour
 from node.consensus_driver import ConsensusDriver
 from node.gossip import TxGossiper
 from node.ledger import BlockExecution
@@ -25,10 +28,11 @@ from node.p2p_messages import (
     ConsensusWire, HeadAnnounce, SyncBlocks, SyncRequest, TxGossip, decode_peer_message, encode_peer_message,
 )
 from node.peers import Peer, peers_in_state
+from node.p2p_frames import DEFAULT_MAX_FRAME
 from node.transport import Transport
 
 log = logging.getLogger("bakong.network")
-MAX_FRAME = MAX_BLOCK_BYTES + 256 * 1024
+MAX_FRAME = DEFAULT_MAX_FRAME  # node.limits: every block, proposal and sync answer fits
 TICK_S = 1.0
 
 
@@ -42,6 +46,13 @@ class P2PNetwork:
         self.gossip = TxGossiper(node, self.send_to_validators)
         self.sync = BlockSync(node, self.transport.send, self.on_synced)
         self.driver: ConsensusDriver | None = None
+        self.byzantine: Misbehaviour | None = None
+        if node.config.testing.byzantine:
+            log.warning("!!! BYZANTINE TEST MODE %r: this node deliberately misuses its key (conflicting, forged "
+                        "and withheld consensus messages; never run this outside tests) !!!",
+                        node.config.testing.byzantine)
+            self.byzantine = Misbehaviour(node.config.testing.byzantine, node, self._byzantine_targets,
+                                          self._byzantine_send)
         if node.config.role == "validator":
             c = node.config.consensus
             propose = c.propose_timeout_ms or node.config.block.max_block_interval_ms + 1000
@@ -49,10 +60,7 @@ class P2PNetwork:
             timeouts = TimeoutConfig(propose / 1000, delta, c.prevote_timeout_ms / 1000, delta,
                                      c.precommit_timeout_ms / 1000, delta)
             self.driver = ConsensusDriver(node, self.broadcast_consensus, self.on_committed, timeouts,
-                                          send_conflicting=self.send_conflicting)
-        if node.config.testing.byzantine:
-            log.warning("!!! BYZANTINE TEST MODE %r: this node deliberately signs conflicting consensus messages "
-                        "(never run this outside tests) !!!", node.config.testing.byzantine)
+                                          send_conflicting=self.send_conflicting if self.byzantine else None)
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- peer set ----
@@ -89,21 +97,23 @@ class P2PNetwork:
     def broadcast_consensus(self, message: bytes) -> None:
         self.send_to_validators(encode_peer_message(ConsensusWire(message)))
 
-    def send_conflicting(self, original: bytes, conflicting: bytes) -> None:
-        """Byzantine test mode: the original to one half of the connected validators, the conflicting
-        message to the other half, and both to the first validator (sorted by key) so that one honest
-        node surely holds the pair and records evidence; re-gossip spreads both further."""
-        targets = sorted(self.validator_keys & self.transport.connected())
-        half = (len(targets) + 1) // 2
-        for i, key in enumerate(targets):
-            if i < half:
-                self.transport.send(key, encode_peer_message(ConsensusWire(original)))
-            if i >= half or i == 0:
-                self.transport.send(key, encode_peer_message(ConsensusWire(conflicting)))
+    async def send_conflicting(self, message: SignedMessage, engine: Engine) -> None:
+        """Byzantine test mode: our engine's own ``message`` goes out the way ``node.byzantine`` wants."""
+        assert self.byzantine is not None
+        await self.byzantine.broadcast(message, engine)
+
+    def _byzantine_targets(self) -> list[bytes]:
+        return sorted(self.validator_keys & self.transport.connected())
+
+    def _byzantine_send(self, peer: bytes, message: bytes) -> None:
+        self.transport.send(peer, encode_peer_message(ConsensusWire(message)))
 
     def announce_head(self, to: bytes | None = None) -> None:
         head = self.node.ledger.head
-        payload = encode_peer_message(HeadAnnounce(head.height, head.block_hash))
+        height, block_hash = head.height, head.block_hash
+        if self.byzantine is not None:  # test mode lying_head: a head far above the real one
+            height, block_hash = self.byzantine.announced_head(height, block_hash)
+        payload = encode_peer_message(HeadAnnounce(height, block_hash))
         if to is None:
             self.transport.broadcast(payload)
         else:

@@ -1,0 +1,59 @@
+"""One customer cannot halt the chain with heavy transactions (review bug 1 at 02865ef), in real processes.
+
+At 02865ef, 420 transactions from ``alice@aclb`` each setting fifteen 4 KB details on itself made the
+proposers build ~22 MiB blocks: the p2p send raised inside the consensus driver and two validators
+exited; their safety records (holding the proposal) no longer decoded, so they could not restart, and
+the chain stopped for good. Now blocks are bounded in bytes: the same load commits over a few blocks,
+every validator stays up, and a validator killed right after it has signed a maximal proposal restarts.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from node import commands as c
+from node.transactions import TxPayload, build_transaction
+from tests.integration.conftest import RunningNet
+from tests.integration.test_network import (
+    CHAIN_ID, assert_same_chain, commit, heights, transfer, wait_for, wait_for_growth,
+)
+
+pytestmark = pytest.mark.integration
+
+VALIDATORS = ["nbc", "aclb", "abaa", "wing"]
+HEAVY_TXS = 420
+DETAILS_PER_TX = 15
+
+
+def test_heavy_detail_transactions_commit_in_bounded_blocks_and_every_validator_survives_a_restart(
+        network: RunningNet) -> None:
+    alice = network.key("alice@aclb")
+    now = int(time.time() * 1000)
+    txs = [build_transaction(TxPayload(CHAIN_ID, "alice@aclb", now + i, 1, tuple(
+        c.SetAccountDetail("alice@aclb", f"k{i}_{j}", "x" * 4096) for j in range(DETAILS_PER_TX))), alice)
+        for i in range(HEAVY_TXS)]
+    vias = VALIDATORS
+    for start in range(0, HEAVY_TXS, 30):
+        answers = network.client(vias[start // 30 % 4]).submit_many(txs[start:start + 30])
+        assert {a["status"] for a in answers} == {"STATELESS_VALIDATION_SUCCESS"}, answers[:2]
+    last = network.client("nbc")
+    start = last.status()["height"]
+    # A validator killed while ~16 MB blocks are being proposed and voted on restarts: its safety
+    # record names the proposals by id, so it decodes whatever the block size.
+    wait_for(lambda: last.status()["height"] > start, "the first heavy block", 60)
+    network.kill("aclb")
+    network.start(network.node("aclb"))
+
+    def all_final() -> bool:
+        return all(last.tx_status(tx.hash.hex())["status"] == "COMMITTED" for tx in txs[-5:])
+
+    wait_for(all_final, "the heavy transactions to commit", 120)
+    assert all(proc.poll() is None for proc in network.procs.values()), "a node exited"
+    commit(network, transfer(network, amount="2.00"), "aclb")
+    wait_for_growth(network, VALIDATORS, 2, timeout=60)
+    for name in VALIDATORS + ["ftb"]:
+        assert "Traceback" not in network.log(name), name
+    assert min(heights(network, VALIDATORS).values()) > 2
+    assert_same_chain(network, VALIDATORS + ["ftb"])

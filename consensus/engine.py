@@ -58,6 +58,7 @@ from consensus.messages import (
     Precommit,
     Prevote,
     Proposal,
+    ProposalRef,
     SignedMessage,
     Step,
     Verifier,
@@ -66,7 +67,7 @@ from consensus.messages import (
     sign_proposal,
 )
 from consensus.round_log import Added, RoundLog
-from consensus.safety import ProposalRef, SafetyRecord
+from consensus.safety import SafetyRecord
 from consensus.timeouts import TimeoutConfig
 from consensus.validators import ValidatorSet
 

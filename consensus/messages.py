@@ -145,6 +145,85 @@ class Precommit(Vote):
 
 SignedMessage: TypeAlias = Proposal | Prevote | Precommit
 
+PROPOSAL_REF_TAG: Final = 46
+
+
+@dataclass(frozen=True)
+class ProposalRef:
+    """A signed proposal without its value: what evidence and the safety record keep of a proposal.
+
+    The proposal's signature covers the value's id, not the value, so a reference checks exactly like
+    the proposal; it never grows with the block. Record (tag 46): ``[46, 1, height, round, value_id,
+    valid_round, proposer, signature]``."""
+
+    height: int
+    """Height of the proposal."""
+    round: int
+    """Round of the proposal."""
+    value_id: bytes
+    """``hash_bytes`` of the proposed value."""
+    valid_round: int
+    """The proposal's valid round (-1 for a fresh value)."""
+    proposer: bytes
+    """The proposer's public key."""
+    signature: bytes = field(compare=False)
+    """The proposal's signature; not part of equality."""
+
+    kind: ClassVar[Step] = Step.PROPOSE
+
+    @classmethod
+    def of(cls, proposal: Proposal) -> ProposalRef:
+        return cls(proposal.height, proposal.round, proposal.value_id, proposal.valid_round, proposal.proposer,
+                   proposal.signature)
+
+    @property
+    def signer(self) -> bytes:
+        return self.proposer
+
+    def with_value(self, value: bytes) -> Proposal:
+        if hash_bytes(value) != self.value_id:
+            raise ValueError("these bytes are not the proposed value")
+        return Proposal(self.height, self.round, value, self.valid_round, self.proposer, self.signature)
+
+    def digest(self, chain_id: str) -> bytes:
+        body = proposal_signing_body(self.height, self.round, self.value_id, self.valid_round, self.proposer)
+        return signing_digest(Domain.PROPOSAL, chain_id, body)
+
+    def has_valid_signature(self, chain_id: str, verifier: Verifier) -> bool:
+        return verifier(self.proposer, self.digest(chain_id), self.signature)
+
+    def to_record(self) -> list[Any]:
+        return [PROPOSAL_REF_TAG, VERSION, self.height, self.round, self.value_id, self.valid_round, self.proposer,
+                self.signature]
+
+    @classmethod
+    def from_record(cls, value: Any) -> ProposalRef:
+        f = codec.expect_record(value, PROPOSAL_REF_TAG, VERSION, 6, "proposal ref")
+        return cls(
+            height=codec.expect_int(f[0], "proposal_ref.height", 0, MAX_HEIGHT),
+            round=codec.expect_int(f[1], "proposal_ref.round", 0, MAX_ROUND),
+            value_id=codec.expect_bytes(f[2], "proposal_ref.value_id", VALUE_ID_BYTES),
+            valid_round=codec.expect_int(f[3], "proposal_ref.valid_round", -1, MAX_ROUND),
+            proposer=codec.expect_bytes(f[4], "proposal_ref.proposer", PUBLIC_KEY_BYTES),
+            signature=codec.expect_bytes(f[5], "proposal_ref.signature", SIGNATURE_BYTES),
+        )
+
+
+SignedEntry: TypeAlias = ProposalRef | Prevote | Precommit
+"""A signed message as kept for the record: proposals by reference, votes whole (they are small)."""
+
+
+def entry_of(message: SignedMessage | SignedEntry) -> SignedEntry:
+    return ProposalRef.of(message) if isinstance(message, Proposal) else message
+
+
+def entry_from_record(value: Any) -> SignedEntry:
+    """A ``ProposalRef``, prevote or precommit record (a whole proposal is turned into its reference)."""
+    items = codec.expect_list(value, "signed entry")
+    if items and type(items[0]) is int and items[0] == PROPOSAL_REF_TAG:
+        return ProposalRef.from_record(value)
+    return entry_of(message_from_record(value))
+
 
 def proposal_signing_body(height: int, round_: int, value_id: bytes, valid_round: int, proposer: bytes) -> bytes:
     return codec.encode_trusted([PROPOSAL_TAG, VERSION, height, round_, value_id, valid_round, proposer])

@@ -31,25 +31,27 @@ still decode, their values turned into ids.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final, TypeAlias
+from dataclasses import dataclass
+from typing import Any, Final
 
 from consensus import codec
-from consensus.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, hash_bytes
+from consensus.crypto import hash_bytes
 from consensus.messages import (
     MAX_HEIGHT,
     MAX_ROUND,
+    PROPOSAL_TAG,
     VALUE_ID_BYTES,
-    Precommit,
     Prevote,
-    Proposal,
+    ProposalRef,
+    SignedEntry,
     SignedMessage,
     Step,
+    entry_from_record,
+    entry_of,
     message_from_record,
 )
 
 SAFETY_TAG: Final = 44
-PROPOSAL_REF_TAG: Final = 46
 VERSION: Final = 2
 # Rounds of own messages kept for re-sending; past this the record (written on every signature) would
 # grow with every round of a long outage, and peers will have moved on from such old rounds anyway.
@@ -62,73 +64,17 @@ _V1_MAX_BYTES: Final = 2**31
 Position = tuple[int, int, int]
 
 
-@dataclass(frozen=True)
-class ProposalRef:
-    """An own signed proposal without the block: enough to refuse contradicting it, and to rebuild
-    the full proposal when the value's bytes are at hand."""
-
-    height: int
-    """Height of the proposal."""
-    round: int
-    """Round of the proposal."""
-    value_id: bytes
-    """``hash_bytes`` of the proposed value."""
-    valid_round: int
-    """The proposal's valid round (-1 for a fresh value)."""
-    proposer: bytes
-    """Our public key."""
-    signature: bytes = field(compare=False)
-    """The proposal's signature (over a body that holds the value id, not the value)."""
-
-    kind: ClassVar[Step] = Step.PROPOSE
-
-    @classmethod
-    def of(cls, proposal: Proposal) -> ProposalRef:
-        return cls(proposal.height, proposal.round, proposal.value_id, proposal.valid_round, proposal.proposer,
-                   proposal.signature)
-
-    def with_value(self, value: bytes) -> Proposal:
-        if hash_bytes(value) != self.value_id:
-            raise ValueError("these bytes are not the proposed value")
-        return Proposal(self.height, self.round, value, self.valid_round, self.proposer, self.signature)
-
-    def to_record(self) -> list[Any]:
-        return [PROPOSAL_REF_TAG, 1, self.height, self.round, self.value_id, self.valid_round, self.proposer,
-                self.signature]
-
-    @classmethod
-    def from_record(cls, value: Any) -> ProposalRef:
-        f = codec.expect_record(value, PROPOSAL_REF_TAG, 1, 6, "proposal ref")
-        return cls(
-            height=codec.expect_int(f[0], "proposal_ref.height", 0, MAX_HEIGHT),
-            round=codec.expect_int(f[1], "proposal_ref.round", 0, MAX_ROUND),
-            value_id=codec.expect_bytes(f[2], "proposal_ref.value_id", VALUE_ID_BYTES),
-            valid_round=codec.expect_int(f[3], "proposal_ref.valid_round", -1, MAX_ROUND),
-            proposer=codec.expect_bytes(f[4], "proposal_ref.proposer", PUBLIC_KEY_BYTES),
-            signature=codec.expect_bytes(f[5], "proposal_ref.signature", SIGNATURE_BYTES),
-        )
-
-
-SignedEntry: TypeAlias = ProposalRef | Prevote | Precommit
 
 
 def position_of(message: SignedMessage | SignedEntry) -> Position:
     return (message.height, message.round, int(message.kind))
 
 
-def entry_of(message: SignedMessage) -> SignedEntry:
-    """What the record keeps of a signed message."""
-    return ProposalRef.of(message) if isinstance(message, Proposal) else message
-
-
 def _entry_from_record(value: Any) -> SignedEntry:
     items = codec.expect_list(value, "safety entry")
-    if items and type(items[0]) is int and items[0] == PROPOSAL_REF_TAG:
-        return ProposalRef.from_record(value)
-    message = message_from_record(value)
-    if isinstance(message, Proposal):
+    if items and type(items[0]) is int and items[0] == PROPOSAL_TAG:
         raise codec.UnexpectedShape("safety.signed: proposals are kept as references")
-    return message
+    return entry_from_record(value)
 
 
 @dataclass(frozen=True)

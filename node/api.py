@@ -369,7 +369,7 @@ async def evidence(request: web.Request) -> web.Response:
     names = {p.public_key: p.name for p in node.genesis.peers}
     out = []
     for _key, raw in node.store.scan(EVIDENCE_PREFIX):
-        ev = Evidence.decode(raw)
+        ev = Evidence.decode_stored(raw)
         out.append({"validator": ev.validator.hex(), "name": names.get(ev.validator), "height": ev.height,
                     "round": ev.round, "kind": ev.kind.name.lower(), "evidence": raw.hex()})
     return web.json_response({"evidence": out})

@@ -14,10 +14,12 @@ from consensus.events import (
     ValueBuilt,
     ValueValidated,
 )
+from consensus.evidence import Evidence
 from consensus.messages import (
     Precommit,
     Prevote,
     Proposal,
+    ProposalRef,
     Step,
     sign_precommit,
     sign_prevote,
@@ -229,9 +231,11 @@ def test_conflicting_votes_are_reported_as_evidence_naming_the_validator() -> No
     reports = [a.evidence for a in actions if isinstance(a, ReportEvidence)]
     assert len(reports) == 1 and reports[0].validator == KEYS[2].public_key
     assert reports[0].is_valid(CHAIN) and engine.evidence == reports
-    # A third vote for the same slot is dropped before its signature is even checked.
+    # The second vote's value (OID) has no other voter: it is evidence but not kept. A vote for nil
+    # (always endorsed) is kept and counted; no second piece of evidence for the slot.
     feed(engine, prevotes([2], None)[0])
     assert engine.counters.equivocations == 1 and engine.counters.conflicts_dropped == 1
+    assert engine._rounds[0].prevotes.count(None) == 1 and engine._rounds[0].prevotes.count(OID) == 0
 
 
 def test_an_equivocating_proposer_is_reported() -> None:
@@ -239,7 +243,18 @@ def test_an_equivocating_proposer_is_reported() -> None:
     actions = feed(engine, proposal(value=VALUE), proposal(value=OTHER))
     reports = [a.evidence for a in actions if isinstance(a, ReportEvidence)]
     assert [r.validator for r in reports] == [KEYS[1].public_key]
-    assert isinstance(reports[0].first, Proposal) and isinstance(reports[0].second, Proposal)
+    # Proposals are kept by reference: evidence never holds a block, whatever its size.
+    assert isinstance(reports[0].first, ProposalRef) and isinstance(reports[0].second, ProposalRef)
+    assert reports[0].is_valid(CHAIN) and Evidence.decode(reports[0].encode()) == reports[0]
+    assert len(reports[0].encode()) < 400
+
+
+def test_evidence_of_a_proposer_signing_two_huge_blocks_stays_small_and_decodes() -> None:
+    engine, _ = started(KEYS[0])
+    huge = b"h" * (17 * 1024 * 1024)
+    actions = feed(engine, proposal(value=huge), proposal(value=huge + b"!"))
+    [report] = [a.evidence for a in actions if isinstance(a, ReportEvidence)]
+    assert len(report.encode()) < 400 and Evidence.decode(report.encode()).is_valid(CHAIN)
 
 
 def test_a_synced_decision_with_a_valid_certificate_commits() -> None:

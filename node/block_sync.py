@@ -34,13 +34,14 @@ from consensus.codec import CodecError
 from consensus.crypto import hash_bytes
 from node.blocks import Block, decode_block
 from node.errors import InvalidBlock
+from node.limits import MAX_SYNC_RESPONSE_BYTES
 from node.ledger import BlockExecution
 from node.p2p_messages import HeadAnnounce, SyncBlocks, SyncRequest, encode_peer_message
 from node.peers import validator_set
 
 log = logging.getLogger("bakong.sync")
 BATCH = 32
-MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+MAX_RESPONSE_BYTES = MAX_SYNC_RESPONSE_BYTES  # node.limits: one answer always fits a frame
 REQUEST_TIMEOUT_S = 5.0
 BENCH_INITIAL_S = 5.0
 BENCH_MAX_S = 300.0

@@ -37,6 +37,7 @@ from node.ledger import BlockExecution
 from node.limits import MAX_PROPOSAL_BYTES
 from node.peers import validator_set
 from storage import keys
+from storage.db import LedgerStore
 
 log = logging.getLogger("bakong.consensus")
 
@@ -46,6 +47,16 @@ EVIDENCE_PREFIX = keys.CONSENSUS + b"evidence:"
 # proposal and its votes; proposals at the current height, a few maximal ones before old ones go.
 ENGINE_LIMITS = EngineLimits(max_buffered_bytes_per_signer=MAX_PROPOSAL_BYTES + 1024 * 1024,
                              max_proposal_bytes_per_signer=3 * MAX_PROPOSAL_BYTES)
+
+
+def next_height(store: LedgerStore) -> tuple[int, ValidatorSet]:
+    """The height to decide next and its validator set, both from one published snapshot.
+
+    A block-sync commit runs on the worker thread while this runs on the event loop: reading the peer
+    set from the live database and the head separately could pair a height with the wrong set (the
+    batch is in LevelDB a moment before the head moves)."""
+    published = store.published()
+    return published.head.height + 1, validator_set(published)
 
 
 class ConsensusDriver:
@@ -92,15 +103,12 @@ class ConsensusDriver:
             timer.cancel()
         self._timers.clear()
         self._candidates.clear()
-        # One published snapshot for both: a block-sync commit on the worker thread between reading the
-        # head and reading the peer set could otherwise pair a height with the wrong validator set.
-        published = self.node.ledger.store.published()
-        validators = validator_set(published)
+        height, validators = next_height(self.node.ledger.store)
         signing = self.node.config.role == "validator" and self.node.key.public_key in validators
         if signing != (self.engine.key is not None):
             log.info("this node %s the validator set", "joins" if signing else "is not in")
             self.engine = self._new_engine(signing)
-        self.events.put_nowait(StartHeight(published.head.height + 1, validators))
+        self.events.put_nowait(StartHeight(height, validators))
 
     @property
     def validators(self) -> ValidatorSet | None:

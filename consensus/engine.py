@@ -62,6 +62,7 @@ from consensus.messages import (
     SignedMessage,
     Step,
     Verifier,
+    entry_of,
     sign_precommit,
     sign_prevote,
     sign_proposal,
@@ -432,7 +433,7 @@ class Engine:
             other = vote if isinstance(vote, (Prevote, Precommit)) else None
         if added is Added.CONFLICT or added is Added.UNENDORSED:
             assert other is not None
-            self._report(Evidence(other, message))
+            self._report(Evidence(entry_of(other), entry_of(message)))
         if added is Added.DUPLICATE:
             self.counters.duplicate += 1
             return False
@@ -599,7 +600,7 @@ class Engine:
             self._schedule(Step.PREVOTE)
             return True
         if (36, self.round) not in self._fired:  # lines 36-43
-            for value_id, proposal in log.proposals.items():
+            for value_id in log.proposals:
                 if log.prevotes.count(value_id) >= quorum and self._validity.get(value_id) is True:
                     self._fired.add((36, self.round))
                     # Lines 42-43 before 40, so the record persisted with the precommit is consistent.

@@ -106,7 +106,10 @@ class Tally(Generic[VoteT]):
         return out
 
     def messages(self) -> list[VoteT]:
-        return [*self.first.values(), *(v for votes in self.further.values() for v in votes.values())]
+        out = list(self.first.values())
+        for votes in self.further.values():
+            out.extend(votes.values())
+        return out
 
 
 @dataclass

@@ -26,16 +26,17 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from consensus.certificate import CommitCertificate, InvalidCertificate
 from consensus.codec import CodecError
 from consensus.crypto import hash_bytes
 from node.blocks import Block, decode_block
 from node.errors import InvalidBlock
-from node.limits import MAX_SYNC_RESPONSE_BYTES
 from node.ledger import BlockExecution
+from node.limits import MAX_SYNC_RESPONSE_BYTES
 from node.p2p_messages import HeadAnnounce, SyncBlocks, SyncRequest, encode_peer_message
 from node.peers import validator_set
 

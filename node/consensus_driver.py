@@ -19,10 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from consensus.actions import (
-    Action, Broadcast, BuildValue, Commit, PersistSafety, ReportEvidence, ScheduleTimeout, ValidateValue,
+    Action,
+    Broadcast,
+    BuildValue,
+    Commit,
+    PersistSafety,
+    ReportEvidence,
+    ScheduleTimeout,
+    ValidateValue,
 )
 from consensus.crypto import hash_bytes
 from consensus.engine import Engine, EngineLimits
@@ -143,7 +151,7 @@ class ConsensusDriver:
                 if isinstance(action, Broadcast):
                     try:
                         await self._carry_out(action)
-                    except Exception:  # noqa: BLE001 - a message that cannot be sent must not stop consensus
+                    except Exception:
                         log.exception("could not send %s", type(action.message).__name__)
                         self.node.metrics.consensus_send_failures.inc()
                     continue
@@ -177,7 +185,7 @@ class ConsensusDriver:
         elif isinstance(action, ValidateValue):
             try:
                 valid = await loop.run_in_executor(node.worker, self._validate, action.height, action.value)
-            except Exception:  # noqa: BLE001 - our bug met by a peer's block: refuse it, keep the node up
+            except Exception:
                 log.exception("validating a proposed block at height %d failed", action.height)
                 node.metrics.invalid_blocks.labels("validation_error").inc()
                 valid = False

@@ -3,13 +3,22 @@
 Returning violations instead of asserting lets the negative control show that a check *can* fail.
 "Honest" means a node whose validator is not faulty; crashed-and-restarted nodes are honest, so
 agreement and evidence checks also test safety across restarts.
+
+- ``safety_violations``: agreement, validity (proposed and valid: within the size limit, not marked
+  invalid or malformed), certificates that verify (one signature per signer, a quorum), evidence that
+  names only faulty validators and survives an encode/decode round trip, honest conduct;
+- ``liveness_violations``: every height committed by a deadline computed from the timeouts;
+- ``memory_violations``: every honest engine's bytes per signer below ``memory.MemoryBound``.
 """
 
 from __future__ import annotations
 
+from consensus import codec
 from consensus.crypto import hash_bytes
+from consensus.evidence import Evidence
 from consensus.messages import Step
 from consensus.sim.byzantine import is_valid_value
+from consensus.sim.memory import MemoryBound
 from consensus.sim.simulator import SimResult
 
 
@@ -63,6 +72,43 @@ def conduct_violations(result: SimResult) -> list[str]:
     return violations
 
 
+def evidence_violations(result: SimResult) -> list[str]:
+    """Every piece of evidence reported verifies and decodes back to itself (anyone can check it)."""
+    violations = []
+    chain_id = result.scenario.chain_id
+    for reporter, evidence in result.evidence:
+        try:
+            decoded = Evidence.decode(evidence.encode())
+        except codec.CodecError as error:
+            violations.append(f"node {reporter}: evidence does not decode ({error})")
+            continue
+        if decoded != evidence or not decoded.is_valid(chain_id):
+            violations.append(f"node {reporter}: evidence does not verify")
+    return violations
+
+
+def memory_bound(result: SimResult) -> MemoryBound:
+    """The bound of the run (see ``consensus.sim.memory``), from its rounds reached and largest value."""
+    return MemoryBound(n=result.scenario.n, max_future_heights=result.limits.max_future_heights,
+                       max_proposals_per_round=result.limits.max_proposals_per_round,
+                       rounds=result.max_round + 1, max_value_bytes=result.max_value_bytes)
+
+
+def memory_violations(result: SimResult, bound: MemoryBound | None = None) -> list[str]:
+    """No honest engine keeps more bytes for a validator than the bound, or any byte for an outsider."""
+    limit = (bound or memory_bound(result)).bytes_per_signer
+    members = set(result.validators.keys)
+    violations = []
+    for node in result.honest_nodes:
+        for signer, used in sorted(node.memory_peak.items()):
+            allowed = limit if signer in members else 0
+            if used > allowed:
+                who = "validator" if signer in members else "non-member"
+                violations.append(f"node {node.node_id} kept {used} bytes of {who} {signer.hex()[:8]}"
+                                  f" (bound {allowed})")
+    return violations
+
+
 def liveness_deadline(result: SimResult) -> float:
     """Latest acceptable commit of the last height: generous, but finite and computed from the timeouts.
 
@@ -100,4 +146,4 @@ def liveness_violations(result: SimResult) -> list[str]:
 def safety_violations(result: SimResult) -> list[str]:
     """Everything that must hold whatever the number of faults (f+1 twins can break agreement)."""
     return (agreement_violations(result) + validity_violations(result) + certificate_violations(result)
-            + conduct_violations(result))
+            + conduct_violations(result) + evidence_violations(result))

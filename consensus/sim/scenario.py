@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from consensus.engine import EngineLimits
 from consensus.sim.network import NetworkConfig
 from consensus.timeouts import TimeoutConfig
 
@@ -20,6 +21,24 @@ class Fault(Enum):
     """Sends each prevote and precommit to half of its peers and a conflicting one to the rest."""
     TWIN = "twin"
     """Two honest engines share the validator's key (the Twins method); they may contradict each other."""
+    MULTI_VOTER = "multi_voter"
+    """Signs one distinct prevote and precommit per peer (n - 1 >= 3 per slot): its engine's vote, nil,
+    the round's other real proposals, phantoms."""
+    RESIGNER = "resigner"
+    """Sends every message twice to each peer: as signed, and re-signed with a fresh Ed25519 nonce."""
+    AMNESIAC = "amnesiac"
+    """Forgets its lock (lockedRound) as soon as it takes it, so it prevotes against it later."""
+    FLOODER = "flooder"
+    """At every new height, hundreds of large proposals and votes for the next heights (own key, an
+    outsider's key, forged signatures, exact and re-signed copies) to every peer."""
+    BAD_PROPOSER = "bad_proposer"
+    """Proposes oversized or malformed values (invalid to the application) and votes for them."""
+    WITHHOLDER = "withholder"
+    """Sends its votes to a fixed subset of its peers only, and its proposals to another subset."""
+    LYING_SYNC = "lying_sync"
+    """Answers every peer's message with a block-sync decision for a value nobody proposed, under a
+    certificate that does not verify (too few, forged, duplicated or outsider signatures, or a real
+    certificate for another value)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,8 @@ class Scenario:
     relay: bool = False
     """Honest nodes forward every message they receive once (flooding gossip): slower, but then an
     equivocator's two messages meet at some honest node and become evidence."""
+    engine_limits: EngineLimits | None = None
+    """Limits of every engine; None: as a node sets them (``simulator.node_limits``)."""
     shared_signature_checks: bool = True
     """Memoise signature checks across nodes (each message verified once per run, not once per node):
     the simulation then measures the protocol, not Ed25519."""

@@ -7,7 +7,10 @@ from hypothesis import strategies as st
 from consensus.sim.network import NetworkConfig
 from consensus.sim.scenario import Crash, Fault, Scenario
 
-BYZANTINE = [Fault.SILENT, Fault.EQUIVOCATING_PROPOSER, Fault.DOUBLE_VOTER, Fault.TWIN]
+BYZANTINE = list(Fault)
+"""The whole repertoire (consensus.sim.byzantine); a run mixes them, one per faulty validator."""
+LOCK_ATTACKS = [Fault.MULTI_VOTER, Fault.AMNESIAC, Fault.WITHHOLDER, Fault.DOUBLE_VOTER, Fault.RESIGNER]
+"""Faults that try to split honest views of a polka or to break locks."""
 
 
 def seconds(low_ms: int, high_ms: int) -> st.SearchStrategy[float]:

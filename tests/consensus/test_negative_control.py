@@ -1,11 +1,15 @@
-"""The agreement check can fail: with f+1 twins (one more fault than tolerated) forks are found.
+"""The checks can fail: with one fault more than tolerated, or an engine that keeps everything.
 
-If these tests ever pass vacuously (no fork with the fault bound exceeded), the property suite would
-be unable to see a fork either, so its green result would mean nothing.
+If these tests ever pass vacuously (no fork with the fault bound exceeded, no stall with f+1 silent
+validators, no memory violation from an engine told to buffer without bound), the property suite
+would be unable to see a fork, a stall or a leak either, so its green result would mean nothing.
 """
+
+import dataclasses
 
 from hypothesis import HealthCheck, Phase, find, settings
 
+from consensus.engine import EngineLimits
 from consensus.sim import checks
 from consensus.sim.network import NetworkConfig
 from consensus.sim.scenario import Fault, Scenario
@@ -30,3 +34,16 @@ def test_the_property_search_itself_finds_a_fork_when_the_fault_bound_is_exceede
                           suppress_health_check=list(HealthCheck)),
     )
     assert len(found.faults) > found.max_faulty
+
+
+def test_f_plus_one_silent_validators_stall_the_chain() -> None:
+    result = simulate(Scenario(n=4, seed=1, heights=2, faults={0: Fault.SILENT, 3: Fault.SILENT}, time_limit=30.0))
+    assert checks.liveness_violations(result) != [] and checks.safety_violations(result) == []
+
+
+def test_an_engine_allowed_to_buffer_without_bound_fails_the_memory_check() -> None:
+    limits = EngineLimits()
+    if any(f.name == "max_buffered_bytes_per_signer" for f in dataclasses.fields(limits)):
+        limits = dataclasses.replace(limits, max_buffered_bytes_per_signer=2**40)
+    result = simulate(Scenario(n=4, seed=1, heights=3, faults={2: Fault.FLOODER}, engine_limits=limits))
+    assert checks.memory_violations(result) != []

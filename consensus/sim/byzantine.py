@@ -65,7 +65,7 @@ FLOOD_ROUNDS = 4
 FLOOD_PROPOSALS_PER_ROUND = 12
 """Distinct own proposals per flooded (height, round), plus as many from a non-member key."""
 
-MessageT = TypeVar("MessageT", Proposal, Prevote, Precommit)
+MessageT = TypeVar("MessageT", bound=Proposal | Prevote | Precommit)
 
 
 def sign_with_fresh_nonce(key: KeyPair, digest: bytes, rng: random.Random) -> bytes:
@@ -144,7 +144,7 @@ class Adversary:
         fault = self.fault
         if fault is Fault.EQUIVOCATING_PROPOSER or fault is Fault.DOUBLE_VOTER:
             return self._split_in_halves(message, peers)
-        if fault is Fault.MULTI_VOTER and isinstance(message, Vote):
+        if fault is Fault.MULTI_VOTER and isinstance(message, (Prevote, Precommit)):
             return self._one_vote_per_peer(message, peers)
         if fault is Fault.RESIGNER:
             return [pair for peer in peers
@@ -173,7 +173,7 @@ class Adversary:
         half = len(shuffled) // 2
         return [(p, message) for p in shuffled[:half]] + [(p, alternative) for p in shuffled[half:]]
 
-    def _one_vote_per_peer(self, vote: Vote, peers: list[int]) -> list[Send]:
+    def _one_vote_per_peer(self, vote: Prevote | Precommit, peers: list[int]) -> list[Send]:
         """A distinct vote for each peer: the engine's own, nil, the round's other real proposals, then
         phantoms; which peer gets which is shuffled."""
         values: list[bytes | None] = [vote.value_id]

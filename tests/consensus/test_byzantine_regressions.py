@@ -13,8 +13,8 @@ from consensus.actions import Commit
 from consensus.certificate import CommitCertificate
 from consensus.crypto import KeyPair, hash_bytes
 from consensus.engine import Engine
-from consensus.evidence import Evidence
 from consensus.events import MessageReceived, ValueValidated
+from consensus.evidence import Evidence
 from consensus.messages import Prevote, sign_precommit, sign_prevote, sign_proposal
 from consensus.sim import checks
 from consensus.sim.byzantine import resigned

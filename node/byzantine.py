@@ -37,23 +37,30 @@ exercises them all):
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
+import random
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final
 
-import nacl.bindings as sodium
-
 from consensus import codec
 from consensus.crypto import Domain, KeyPair, hash_bytes, signing_digest
 from consensus.messages import (
-    Precommit, Prevote, Proposal, SignedMessage, Vote, encode_message, proposal_signing_body, sign_proposal,
-    sign_vote, vote_signing_body,
+    Precommit,
+    Prevote,
+    Proposal,
+    SignedMessage,
+    Vote,
+    encode_message,
+    proposal_signing_body,
+    sign_proposal,
+    sign_vote,
+    vote_signing_body,
 )
+from consensus.sim import byzantine as sim_byzantine
 from node.blocks import BLOCK_TAG, VERSION, decode_block
 from node.config import BYZANTINE_MODES
 
@@ -87,23 +94,11 @@ assert MAX_BLOCK_BYTES + OVERSIZED_EXTRA + 256 <= MAX_PROPOSAL_BYTES
 
 # ---- RFC 8032 signing with a random nonce ----
 
-_L: Final = 2**252 + 27742317777372353535851937790883648493
-
 
 def sign_with_fresh_nonce(key: KeyPair, digest: bytes) -> bytes:
-    """An Ed25519 signature of ``digest`` that verifies like ``key.sign(digest)`` but with a random ``r``
-    instead of RFC 8032's deterministic one, so its bytes differ (RFC 8032 section 5.1.6, step 2 replaced)."""
-    h = hashlib.sha512(key.seed).digest()
-    a = bytearray(h[:32])  # the clamped secret scalar
-    a[0] &= 248
-    a[31] &= 127
-    a[31] |= 64
-    a_reduced = (int.from_bytes(a, "little") % _L).to_bytes(32, "little")
-    r = sodium.crypto_core_ed25519_scalar_reduce(os.urandom(64))
-    big_r = sodium.crypto_scalarmult_ed25519_base_noclamp(r)
-    k = sodium.crypto_core_ed25519_scalar_reduce(hashlib.sha512(big_r + key.public_key + digest).digest())
-    s = sodium.crypto_core_ed25519_scalar_add(r, sodium.crypto_core_ed25519_scalar_mul(k, a_reduced))
-    return big_r + s
+    """An Ed25519 signature of ``digest`` that verifies like ``key.sign(digest)`` but has other bytes
+    (a random nonce): the simulator's implementation, with a nonce from the OS."""
+    return sim_byzantine.sign_with_fresh_nonce(key, digest, random.Random(os.urandom(16)))
 
 
 def resigned(message: SignedMessage, key: KeyPair, chain_id: str) -> SignedMessage:

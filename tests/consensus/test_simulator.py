@@ -1,6 +1,6 @@
 """The simulator itself: reproducible, and its Byzantine behaviours really misbehave."""
 
-from consensus.messages import Proposal, Vote
+from consensus.messages import Step
 from consensus.sim import checks
 from consensus.sim.network import NetworkConfig
 from consensus.sim.scenario import Crash, Fault, Scenario
@@ -32,14 +32,14 @@ def test_a_double_voter_is_named_in_evidence_by_relaying_honest_nodes() -> None:
     assert checks.safety_violations(result) == [] and checks.liveness_violations(result) == []
     named = {evidence.validator for _, evidence in result.evidence}
     assert named == {result.validators.keys[2]}
-    assert all(isinstance(e.first, Vote) for _, e in result.evidence)
+    assert all(e.kind is not Step.PROPOSE for _, e in result.evidence)
 
 
 def test_an_equivocating_proposer_is_named_in_evidence_by_relaying_honest_nodes() -> None:
     # Validator 0 proposes at height 4, round 0 (proposer index (height + round) mod n).
     result = simulate(Scenario(n=4, seed=5, heights=4, faults={0: Fault.EQUIVOCATING_PROPOSER}, relay=True))
     assert checks.safety_violations(result) == [] and checks.liveness_violations(result) == []
-    proposals = [e for _, e in result.evidence if isinstance(e.first, Proposal)]
+    proposals = [e for _, e in result.evidence if e.kind is Step.PROPOSE]
     assert proposals and {e.validator for e in proposals} == {result.validators.keys[0]}
 
 

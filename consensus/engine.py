@@ -146,7 +146,6 @@ class Engine:
         self.limits = limits or EngineLimits()
         self.safety = safety or SafetyRecord.initial()
         self.counters = Counters()
-        self.evidence: list[Evidence] = []
         self._verify = verifier
         # Values the safety record names, kept beside it by the driver: checked against their ids.
         self._restored = {hash_bytes(v): v for v in (values or {}).values()}
@@ -228,6 +227,7 @@ class Engine:
         self._seen: set[SignedMessage] = set()  # kept (or own) messages, by content
         self._proposal_bytes: dict[bytes, int] = {}
         self._evidence_slots: set[tuple[bytes, int, int]] = set()
+        self.evidence: list[Evidence] = []  # this height's; the driver stores each as it is reported
         self._fired: set[tuple[int, int]] = set()  # (paper line, round) of "for the first time" rules
         self._building: tuple[int, int] | None = None
         self._own: list[SignedMessage] = []

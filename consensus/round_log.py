@@ -139,9 +139,8 @@ class RoundLog:
     def would_keep(self, message: Proposal | Vote) -> bool:
         """Whether adding ``message`` would change the log."""
         if isinstance(message, Proposal):
-            existing = self.proposals.get(message.value_id)
-            if existing is not None:
-                return existing != message
+            if message.value_id in self.proposals:
+                return False  # the same, or the same value with another valid round: never kept twice
             return len(self.proposals) < self.max_proposals or self.proposal_endorsed(message.value_id)
         if isinstance(message, Prevote):
             return self.prevotes.would_keep(message)

@@ -158,3 +158,19 @@ def _verify():  # type: ignore[no-untyped-def]
 
 def test_precommits_are_precommits() -> None:
     assert isinstance(sign_precommit(KEYS[0], CHAIN, 1, 0, VID), Precommit)
+
+
+def test_a_proposal_repeated_with_another_valid_round_is_verified_once_then_dropped_unchecked() -> None:
+    checked: list[bytes] = []
+
+    def counting_verifier(key: bytes, digest: bytes, signature: bytes) -> bool:
+        from consensus.crypto import verify
+        checked.append(signature)
+        return verify(key, digest, signature)
+
+    engine, _ = started(KEYS[0], verifier=counting_verifier)
+    feed(engine, MessageReceived(sign_proposal(KEYS[1], CHAIN, 1, 0, VALUE, -1)))
+    other_round = MessageReceived(sign_proposal(KEYS[1], CHAIN, 1, 0, VALUE, 0))
+    actions = feed(engine, *[other_round] * 20)
+    assert len([a for a in actions if isinstance(a, ReportEvidence)]) == 1
+    assert len(checked) == 2  # the proposal, then its conflicting twin once (evidence); repeats are free

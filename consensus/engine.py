@@ -199,6 +199,11 @@ class Engine:
         return usage
 
     @property
+    def valid_value_id(self) -> bytes | None:
+        """Id of the paper's validValue (kept even while its bytes are not known)."""
+        return self._valid_value_id
+
+    @property
     def valid_value(self) -> bytes | None:
         """The paper's validValue (None also while its bytes are not known again after a restart)."""
         return None if self._valid_value_id is None else self._values.get(self._valid_value_id)

@@ -53,6 +53,8 @@ SAFETY_KEY = keys.CONSENSUS + b"safety"  # where records were kept before node.s
 EVIDENCE_PREFIX = keys.CONSENSUS + b"evidence:"
 # What peers can make the engine keep, per signer: a height not started yet may bring one maximal
 # proposal and its votes; proposals at the current height, a few maximal ones before old ones go.
+# Validated blocks (with their executions) kept per height for the commit.
+MAX_CANDIDATES = 8
 ENGINE_LIMITS = EngineLimits(max_buffered_bytes_per_signer=MAX_PROPOSAL_BYTES + 1024 * 1024,
                              max_proposal_bytes_per_signer=3 * MAX_PROPOSAL_BYTES)
 
@@ -221,7 +223,7 @@ class ConsensusDriver:
         def build() -> bytes:
             block, execution = node.ledger.build_block(txs, node.clock_ms(), node.key.public_key)
             value = block.encode()
-            self._candidates[hash_bytes(value)] = (block, execution)
+            self._remember(hash_bytes(value), block, execution)
             return value
 
         if node.ledger.head.height + 1 != action.height:
@@ -246,8 +248,24 @@ class ConsensusDriver:
             log.warning("refusing proposed block at height %d: %s", height, exc)
             node.metrics.invalid_blocks.labels(exc.code).inc()
             return False
-        self._candidates[value_id] = (block, execution)
+        self._remember(value_id, block, execution)
         return True
+
+    def _remember(self, value_id: bytes, block: Block, execution: BlockExecution) -> None:
+        """Keep a validated block's execution for its commit, at most MAX_CANDIDATES per height.
+
+        A Byzantine proposer may propose several valid blocks in each of its rounds; each execution
+        holds a decoded block and its write set. The oldest go first, never the engine's locked or
+        valid value; a decided block that was forgotten is simply executed again at commit."""
+        self._candidates[value_id] = (block, execution)
+        if len(self._candidates) <= MAX_CANDIDATES:
+            return
+        keep = {self.engine.locked_value_id, self.engine.valid_value_id, value_id}
+        for old in list(self._candidates):  # a snapshot: the event loop may clear the dict meanwhile
+            if len(self._candidates) <= MAX_CANDIDATES:
+                break
+            if old not in keep:
+                self._candidates.pop(old, None)
 
     async def _commit(self, action: Commit) -> None:
         node = self.node

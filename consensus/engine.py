@@ -193,9 +193,13 @@ class Engine:
         """Approximate bytes this engine keeps per signer: its messages in the round logs of the
         current height and in the future-height buffer (bounded: see EngineLimits)."""
         usage: dict[bytes, int] = dict(self._buffer_bytes)
+        for signer, charged in self._proposal_bytes.items():
+            usage[signer] = usage.get(signer, 0) + charged
         for log in self._rounds.values():
-            for message in log.messages():
-                usage[message.signer] = usage.get(message.signer, 0) + _size(message)
+            for tally in (log.prevotes, log.precommits):
+                for validator in tally.first:
+                    kept = 1 + len(tally.further.get(validator, ()))
+                    usage[validator] = usage.get(validator, 0) + kept * _size_of_vote()
         return usage
 
     @property
@@ -230,7 +234,9 @@ class Engine:
         self._values: dict[bytes, bytes] = {}  # value id -> value, from proposals of this height
         self._validity: dict[bytes, bool] = {}
         self._seen: set[SignedMessage] = set()  # kept (or own) messages, by content
+        # Proposals' bytes charged per signer: each distinct value once (re-proposals share its bytes).
         self._proposal_bytes: dict[bytes, int] = {}
+        self._proposal_values: dict[bytes, dict[bytes, int]] = {}  # signer -> value id -> proposals kept
         self._evidence_slots: set[tuple[bytes, int, int]] = set()
         self.evidence: list[Evidence] = []  # this height's; the driver stores each as it is reported
         self._fired: set[tuple[int, int]] = set()  # (paper line, round) of "for the first time" rules
@@ -402,7 +408,7 @@ class Engine:
         """Keep the signer's proposals within its byte budget: forget its old proposals nothing needs
         (not the current round's, not a locked or valid value, not a value votes endorse), oldest first."""
         budget = self.limits.max_proposal_bytes_per_signer
-        size = _size(proposal)
+        size = self._cost(proposal)
         if self._proposal_bytes.get(proposal.proposer, 0) + size <= budget:
             return True
         needed = {self.locked_value_id, self._valid_value_id}
@@ -418,7 +424,7 @@ class Engine:
                     continue
                 log.drop_proposal(value_id)
                 self._seen.discard(old)
-                self._proposal_bytes[old.proposer] -= _size(old)
+                self._uncharge(old)
                 self.counters.evicted += 1
                 if not any(value_id in other.proposals for other in self._rounds.values()):
                     self._values.pop(value_id, None)
@@ -426,6 +432,26 @@ class Engine:
                     return True
         self.counters.over_budget += 1
         return False
+
+    def _cost(self, proposal: Proposal) -> int:
+        """What keeping ``proposal`` adds to its signer's charge: its value only if it is new for it."""
+        held = proposal.value_id in self._proposal_values.get(proposal.proposer, {})
+        return _size(proposal) - (len(proposal.value) if held else 0)
+
+    def _charge(self, proposal: Proposal) -> None:
+        cost = self._cost(proposal)
+        values = self._proposal_values.setdefault(proposal.proposer, {})
+        values[proposal.value_id] = values.get(proposal.value_id, 0) + 1
+        self._proposal_bytes[proposal.proposer] = self._proposal_bytes.get(proposal.proposer, 0) + cost
+
+    def _uncharge(self, proposal: Proposal) -> None:
+        values = self._proposal_values[proposal.proposer]
+        values[proposal.value_id] -= 1
+        freed = _size(proposal) - len(proposal.value)
+        if values[proposal.value_id] == 0:
+            del values[proposal.value_id]
+            freed += len(proposal.value)
+        self._proposal_bytes[proposal.proposer] -= freed
 
     def _accept(self, message: SignedMessage) -> bool:
         """Add a checked message to the log; report equivocation. True when the log changed."""
@@ -448,7 +474,11 @@ class Engine:
         self._seen.add(message)
         self.counters.accepted += 1
         if isinstance(message, Proposal):
-            self._proposal_bytes[message.proposer] = self._proposal_bytes.get(message.proposer, 0) + _size(message)
+            shared = self._values.get(message.value_id)
+            if shared is not None and shared is not message.value:
+                # A re-proposal of a value held already: keep one copy of its bytes, not one per round.
+                object.__setattr__(message, "value", shared)
+            self._charge(message)
             if message.value_id not in self._values:
                 self._values[message.value_id] = message.value
                 if message.value_id not in self._validity:
@@ -660,4 +690,8 @@ class Engine:
 
 def _size(message: SignedMessage) -> int:
     """What keeping a message costs, roughly: its value plus ~160 bytes of fields and object."""
-    return 160 + len(message.value) if isinstance(message, Proposal) else 160
+    return 160 + len(message.value) if isinstance(message, Proposal) else _size_of_vote()
+
+
+def _size_of_vote() -> int:
+    return 160

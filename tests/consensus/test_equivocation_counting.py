@@ -174,3 +174,18 @@ def test_a_proposal_repeated_with_another_valid_round_is_verified_once_then_drop
     actions = feed(engine, *[other_round] * 20)
     assert len([a for a in actions if isinstance(a, ReportEvidence)]) == 1
     assert len(checked) == 2  # the proposal, then its conflicting twin once (evidence); repeats are free
+
+
+def test_re_proposals_of_one_value_are_charged_once_so_a_long_height_keeps_them_all() -> None:
+    # An honest proposer re-proposes its valid value in each of its rounds: the same bytes, one charge.
+    limits = EngineLimits(max_proposal_bytes_per_signer=3 * 1024 * 1024)
+    engine, _ = started(KEYS[0], limits=limits)
+    proposer, value = KEYS[1], b"v" * (1024 * 1024)
+    rounds = [0, 4, 8, 12, 16, 20]  # KEYS[1] proposes at height 1 in rounds r with (1 + r) % 4 == 1
+    for r in rounds:
+        engine.round = r
+        feed(engine, MessageReceived(sign_proposal(proposer, CHAIN, 1, r, value, -1 if r == 0 else 0)))
+    kept = [p for log in engine._rounds.values() for p in log.proposals.values()]
+    assert sorted(p.round for p in kept) == rounds and engine.counters.over_budget == 0
+    assert len({id(p.value) for p in kept}) == 1  # one copy of the bytes
+    assert engine.memory_by_signer()[proposer.public_key] < 1024 * 1024 + 2000

@@ -38,25 +38,46 @@ EQUIVALENT_FILE = Path(__file__).with_name("equivalent.txt")
 
 DEFAULT_TARGETS = (
     "consensus/engine.py", "consensus/round_log.py", "consensus/certificate.py", "consensus/safety.py",
-    "consensus/validators.py", "consensus/evidence.py", "node/block_sync.py", "node/safety_store.py",
+    "consensus/validators.py", "consensus/evidence.py", "consensus/messages.py::ProposalRef",
+    "consensus/messages.py::entry_of", "consensus/messages.py::entry_from_record", "node/block_sync.py",
+    "node/safety_store.py", "node/consensus_driver.py::next_height", "node/ledger.py::Ledger.build_block",
     "node/state.py::next_state_root",
 )
 
-_CONSENSUS_TESTS = [  # fastest first: with -x most mutants die in the first file
-    "tests/consensus/test_validators_and_certificates.py", "tests/consensus/test_safety_record.py",
-    "tests/consensus/test_messages.py", "tests/consensus/test_engine.py", "tests/consensus/test_simulator.py",
-    "tests/consensus/test_negative_control.py", "tests/consensus/test_engine_fuzz.py",
-    "tests/consensus/test_properties.py",
+# Consensus tests, fastest first: with -x most mutants die in the first file that exercises them.
+_ENGINE_LEVEL = [  # the engine driven by hand, event by event: a second or two each
+    "tests/consensus/test_engine.py", "tests/consensus/test_engine_mutants.py",
+    "tests/consensus/test_equivocation_counting.py", "tests/consensus/test_byzantine_locks.py",
+    "tests/consensus/test_safety_record.py",
+]
+_SIMULATED = [  # whole simulated networks, then the property searches: slow, so last
+    "tests/consensus/test_byzantine_regressions.py", "tests/consensus/test_simulator.py",
+    "tests/consensus/test_byzantine_repertoire.py", "tests/consensus/test_negative_control.py",
+    "tests/consensus/test_engine_fuzz.py", "tests/consensus/test_properties.py",
+]
+_CONSENSUS_TESTS = [
+    "tests/consensus/test_validators_and_certificates.py", "tests/consensus/test_messages.py",
+    "tests/consensus/test_round_log.py", *_ENGINE_LEVEL, *_SIMULATED,
 ]
 # File (or directory prefix) -> the tests that run against its mutants, in order; globs allowed.
 # The most specific entry wins.
 TEST_MAP: dict[str, list[str]] = {
     "consensus/": _CONSENSUS_TESTS,
+    "consensus/round_log.py": ["tests/consensus/test_round_log.py", *_ENGINE_LEVEL, *_SIMULATED],
+    "consensus/engine.py": [*_ENGINE_LEVEL, *_SIMULATED],
     "consensus/safety.py": ["tests/consensus/test_safety_record.py", "tests/test_safety_store.py",
                             *_CONSENSUS_TESTS],
+    "consensus/evidence.py": ["tests/consensus/test_engine.py", "tests/consensus/test_equivocation_counting.py",
+                              "tests/consensus/test_messages.py", *_CONSENSUS_TESTS],
+    "consensus/messages.py": ["tests/consensus/test_engine.py", "tests/consensus/test_equivocation_counting.py",
+                              "tests/consensus/test_messages.py", *_CONSENSUS_TESTS],
+    "consensus/certificate.py": ["tests/consensus/test_validators_and_certificates.py",
+                                 "tests/consensus/test_equivocation_counting.py", *_CONSENSUS_TESTS],
     "node/block_sync.py": ["tests/test_block_sync*.py"],
-    "node/safety_store.py": ["tests/test_safety_store.py", "tests/test_safety_file_slots.py",
-                             "tests/consensus/test_safety_record.py"],
+    "node/safety_store.py": ["tests/test_value_stash.py", "tests/test_safety_store.py",
+                             "tests/test_safety_file_slots.py", "tests/consensus/test_safety_record.py"],
+    "node/consensus_driver.py": ["tests/test_next_height_snapshot.py"],
+    "node/ledger.py": ["tests/test_block_limits.py", "tests/test_execution.py", "tests/test_storage.py"],
     "node/state.py": ["tests/test_state_root_formula.py", "tests/test_execution.py", "tests/test_prefetch.py"],
 }
 

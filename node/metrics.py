@@ -37,6 +37,8 @@ class NodeMetrics:
         self.api_connections_refused = Counter(
             "bakong_api_connections_refused", "HTTP connections refused: max_connections open", registry=r)
         self.evidence = Counter("bakong_evidence", "Equivocation evidence recorded", registry=r)
+        self.internal_errors = Counter(
+            "bakong_internal_errors", "Our own errors caught so the node stays up (see the log)", registry=r)
         self.consensus_send_failures = Counter(
             "bakong_consensus_send_failures", "Own consensus messages that could not be sent (see the log)",
             registry=r)

@@ -24,11 +24,17 @@ from node.byzantine import Misbehaviour
 from node.consensus_driver import ConsensusDriver
 from node.gossip import TxGossiper
 from node.ledger import BlockExecution
+from node.p2p_frames import DEFAULT_MAX_FRAME
 from node.p2p_messages import (
-    ConsensusWire, HeadAnnounce, SyncBlocks, SyncRequest, TxGossip, decode_peer_message, encode_peer_message,
+    ConsensusWire,
+    HeadAnnounce,
+    SyncBlocks,
+    SyncRequest,
+    TxGossip,
+    decode_peer_message,
+    encode_peer_message,
 )
 from node.peers import Peer, peers_in_state
-from node.p2p_frames import DEFAULT_MAX_FRAME
 from node.transport import Transport
 
 log = logging.getLogger("bakong.network")
@@ -37,7 +43,7 @@ TICK_S = 1.0
 
 
 class P2PNetwork:
-    def __init__(self, node: "Node") -> None:  # type: ignore[name-defined]  # noqa: F821
+    def __init__(self, node: "Node") -> None:  # type: ignore[name-defined]
         self.node = node
         self.peers: dict[bytes, Peer] = {}
         self.transport = Transport(node.chain_id, node.key, self.is_allowed, self.on_message, max_frame=MAX_FRAME,
@@ -185,22 +191,29 @@ class P2PNetwork:
             tasks.create_task(self._tick())
 
     async def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(TICK_S)
-            self.announce_head()
-            self.sync.maybe_request()
-            if self.driver is None or self.driver.engine.key is None:
-                # Only a node that never proposes re-sends stale transactions: a validator proposes what
-                # its own pool holds when its turn comes, while its re-sends under a backlog (the
-                # oldest, about to be committed) mostly arrived after the receiver had committed them
-                # and were decoded for nothing.
-                self.gossip.regossip_stale()
-            if self.driver is not None and loop.time() - self.driver.last_commit > 2 * TICK_S:
-                for message in self.driver.known_messages():
-                    self.broadcast_consensus(message)
-            if self.driver is not None:
-                self.node.metrics.round.set(self.driver.engine.round)
+            try:
+                self._tick_once()
+            except Exception:
+                log.exception("network tick failed")
+                self.node.metrics.internal_errors.inc()
+
+    def _tick_once(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.announce_head()
+        self.sync.maybe_request()
+        if self.driver is None or self.driver.engine.key is None:
+            # Only a node that never proposes re-sends stale transactions: a validator proposes what
+            # its own pool holds when its turn comes, while its re-sends under a backlog (the
+            # oldest, about to be committed) mostly arrived after the receiver had committed them
+            # and were decoded for nothing.
+            self.gossip.regossip_stale()
+        if self.driver is not None and loop.time() - self.driver.last_commit > 2 * TICK_S:
+            for message in self.driver.known_messages():
+                self.broadcast_consensus(message)
+        if self.driver is not None:
+            self.node.metrics.round.set(self.driver.engine.round)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -12,7 +12,15 @@ from consensus.actions import Action, PersistSafety, ReportEvidence, ValidateVal
 from consensus.crypto import hash_bytes, verify
 from consensus.engine import Counters, Engine, EngineLimits, _size
 from consensus.events import MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated
-from consensus.messages import Prevote, Proposal, SignedMessage, Step, sign_precommit, sign_prevote, sign_proposal
+from consensus.messages import (
+    Prevote,
+    Proposal,
+    SignedMessage,
+    Step,
+    sign_precommit,
+    sign_prevote,
+    sign_proposal,
+)
 from consensus.safety import SafetyRecord
 from tests.consensus.helpers import CHAIN, KEYS, TIMEOUTS, broadcasts, feed, started, timeouts, validator_set
 
@@ -271,7 +279,8 @@ def test_a_restarted_proposer_re_proposes_its_valid_value_and_prevotes_it_withou
     record, values, _ = locked_validator_2()
     engine, _ = restarted(2, record, values)
     actions = feed(engine, TimeoutFired(1, 0, Step.PRECOMMIT))
-    assert broadcasts(actions) == [sign_proposal(KEYS[2], CHAIN, 1, 1, VALUE, 0), sign_prevote(KEYS[2], CHAIN, 1, 1, VID)]
+    assert broadcasts(actions) == [sign_proposal(KEYS[2], CHAIN, 1, 1, VALUE, 0),
+                                   sign_prevote(KEYS[2], CHAIN, 1, 1, VID)]
     assert not [a for a in actions if isinstance(a, ValidateValue)]  # it judged VALUE valid before
 
 
@@ -286,7 +295,7 @@ def test_a_restarted_validator_that_lost_its_valid_values_bytes_takes_them_from_
 def test_a_restarted_proposer_that_lost_its_proposal_prevotes_it_when_a_peer_sends_it_back() -> None:
     engine, _ = started(KEYS[1])
     actions = feed(engine, ValueBuilt(1, 0, VALUE))
-    first_record = [a.record for a in actions if isinstance(a, PersistSafety)][0]  # the proposal only
+    first_record = next(a.record for a in actions if isinstance(a, PersistSafety))  # the proposal only
     revived, resumed = restarted(1, first_record, {})
     assert [t.step for t in timeouts(resumed)] == [Step.PROPOSE]  # it waits in the propose step, as before
     back = feed(revived, proposal())
@@ -303,6 +312,27 @@ def test_a_validator_restarted_after_voting_schedules_no_propose_timeout() -> No
 def test_a_proposer_restarted_right_after_proposing_resends_its_proposal_and_prevotes_it_at_once() -> None:
     engine, _ = started(KEYS[1])
     actions = feed(engine, ValueBuilt(1, 0, VALUE))
-    first = [a for a in actions if isinstance(a, PersistSafety)][0]  # persisted with the proposal only
+    first = next(a for a in actions if isinstance(a, PersistSafety))  # persisted with the proposal only
     _, resumed = restarted(1, first.record, dict(first.values))
-    assert broadcasts(resumed) == [sign_proposal(KEYS[1], CHAIN, 1, 0, VALUE, -1), sign_prevote(KEYS[1], CHAIN, 1, 0, VID)]
+    assert broadcasts(resumed) == [sign_proposal(KEYS[1], CHAIN, 1, 0, VALUE, -1),
+                                   sign_prevote(KEYS[1], CHAIN, 1, 0, VID)]
+
+
+def test_a_restarted_proposer_that_lost_its_valid_values_bytes_proposes_nothing_until_they_return() -> None:
+    record, _, _ = locked_validator_2()
+    engine, _ = restarted(2, record, {})
+    actions = feed(engine, TimeoutFired(1, 0, Step.PRECOMMIT))
+    assert engine.round == 1 and broadcasts(actions) == []
+
+
+def test_a_message_received_again_is_not_verified_again() -> None:
+    checked: list[bytes] = []
+    engine, _ = started(KEYS[0], verifier=counting_verifier(checked))
+    feed(engine, *[prevote(1)] * 5)
+    assert len(checked) == 1 and engine.counters.duplicate == 4
+
+
+def test_a_future_height_message_received_twice_is_buffered_once_and_counted_as_one_duplicate() -> None:
+    engine, _ = started(KEYS[0])
+    feed(engine, prevote(1, height=2), prevote(1, height=2))
+    assert (engine.counters.buffered, engine.counters.duplicate) == (1, 1)

@@ -57,7 +57,8 @@ _SIMULATED = [  # whole simulated networks, then the property searches: slow, so
 ]
 _CONSENSUS_TESTS = [
     "tests/consensus/test_validators_and_certificates.py", "tests/consensus/test_messages.py",
-    "tests/consensus/test_round_log.py", *_ENGINE_LEVEL, *_SIMULATED,
+    "tests/consensus/test_round_log.py", "tests/consensus/test_safety_record_rules.py",
+    "tests/consensus/test_evidence.py", *_ENGINE_LEVEL, *_SIMULATED,
 ]
 # File (or directory prefix) -> the tests that run against its mutants, in order; globs allowed.
 # The most specific entry wins.
@@ -65,12 +66,14 @@ TEST_MAP: dict[str, list[str]] = {
     "consensus/": _CONSENSUS_TESTS,
     "consensus/round_log.py": ["tests/consensus/test_round_log.py", *_ENGINE_LEVEL, *_SIMULATED],
     "consensus/engine.py": [*_ENGINE_LEVEL, *_SIMULATED],
-    "consensus/safety.py": ["tests/consensus/test_safety_record.py", "tests/test_safety_store.py",
-                            *_CONSENSUS_TESTS],
-    "consensus/evidence.py": ["tests/consensus/test_engine.py", "tests/consensus/test_equivocation_counting.py",
-                              "tests/consensus/test_messages.py", *_CONSENSUS_TESTS],
-    "consensus/messages.py": ["tests/consensus/test_engine.py", "tests/consensus/test_equivocation_counting.py",
-                              "tests/consensus/test_messages.py", *_CONSENSUS_TESTS],
+    "consensus/safety.py": ["tests/consensus/test_safety_record_rules.py", "tests/consensus/test_safety_record.py",
+                            "tests/test_safety_store.py", *_CONSENSUS_TESTS],
+    "consensus/evidence.py": ["tests/consensus/test_evidence.py", "tests/consensus/test_engine.py",
+                              "tests/consensus/test_equivocation_counting.py", "tests/consensus/test_messages.py",
+                              *_CONSENSUS_TESTS],
+    "consensus/messages.py": ["tests/consensus/test_evidence.py", "tests/consensus/test_engine.py",
+                              "tests/consensus/test_equivocation_counting.py", "tests/consensus/test_messages.py",
+                              *_CONSENSUS_TESTS],
     "consensus/certificate.py": ["tests/consensus/test_validators_and_certificates.py",
                                  "tests/consensus/test_equivocation_counting.py", *_CONSENSUS_TESTS],
     "node/block_sync.py": ["tests/test_block_sync*.py"],

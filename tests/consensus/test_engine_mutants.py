@@ -13,6 +13,7 @@ from consensus.crypto import hash_bytes, verify
 from consensus.engine import Counters, Engine, EngineLimits, _size
 from consensus.events import MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated
 from consensus.messages import (
+    Precommit,
     Prevote,
     Proposal,
     SignedMessage,
@@ -336,3 +337,162 @@ def test_a_future_height_message_received_twice_is_buffered_once_and_counted_as_
     engine, _ = started(KEYS[0])
     feed(engine, prevote(1, height=2), prevote(1, height=2))
     assert (engine.counters.buffered, engine.counters.duplicate) == (1, 1)
+
+
+# ---- a proposer's byte budget at the current height: eviction of old, unneeded proposals ----
+# KEYS[1] proposes at height 1 in rounds 0, 4, 8, ...; KEYS[2] in rounds 1, 5, 9, ... A proposal of a
+# 1,000-byte value costs 1,160 bytes; the budget holds two.
+
+COST = 1_160
+
+
+def budgeted(proposals: int = 2) -> Engine:
+    engine, _ = started(KEYS[0], verifier=accept_any,
+                        limits=EngineLimits(max_proposal_bytes_per_signer=proposals * COST))
+    return engine
+
+
+def value(tag: str, length: int = 1_000) -> bytes:
+    return tag.encode() * length
+
+
+def advance_to(engine: Engine, round_: int) -> None:
+    while engine.round < round_:
+        feed(engine, TimeoutFired(1, engine.round, Step.PRECOMMIT))
+
+
+def kept(engine: Engine, round_: int) -> list[bytes]:
+    log = engine._rounds.get(round_)
+    return [] if log is None else [p.value for p in log.proposals.values()]
+
+
+def test_a_proposers_first_proposal_may_fill_its_budget_exactly_and_not_one_byte_more() -> None:
+    engine = budgeted(proposals=1)
+    feed(engine, unsigned_proposal(0, value("x", 1_001)), unsigned_proposal(0, value("a")))
+    assert kept(engine, 0) == [value("a")] and engine.counters.over_budget == 1
+
+
+def test_the_oldest_unneeded_proposal_is_evicted_just_enough_to_make_room() -> None:
+    engine = budgeted()
+    feed(engine, unsigned_proposal(0, value("a")), unsigned_proposal(4, value("b")))
+    advance_to(engine, 8)
+    feed(engine, unsigned_proposal(8, value("c")))
+    assert (kept(engine, 0), kept(engine, 4), kept(engine, 8)) == ([], [value("b")], [value("c")])
+    assert engine.counters.evicted == 1 and engine.counters.over_budget == 0
+    assert engine.memory_by_signer()[KEYS[1].public_key] == 2 * COST
+
+
+def test_as_many_old_proposals_are_evicted_as_the_new_one_needs() -> None:
+    engine = budgeted()
+    feed(engine, unsigned_proposal(0, value("a")), unsigned_proposal(4, value("b")))
+    advance_to(engine, 8)
+    feed(engine, unsigned_proposal(8, value("c", 2_000)))
+    assert (kept(engine, 0), kept(engine, 4), kept(engine, 8)) == ([], [], [value("c", 2_000)])
+    assert engine.counters.evicted == 2
+
+
+def test_only_the_signers_own_proposals_are_evicted() -> None:
+    engine = budgeted()
+    feed(engine, unsigned_proposal(0, value("k")))  # KEYS[1]'s, older than anything of KEYS[2]
+    advance_to(engine, 1)
+    feed(engine, unsigned_proposal(1, value("a")))
+    advance_to(engine, 5)
+    feed(engine, unsigned_proposal(5, value("b")))
+    advance_to(engine, 9)
+    feed(engine, unsigned_proposal(9, value("c")))
+    assert (kept(engine, 0), kept(engine, 1), kept(engine, 9)) == ([value("k")], [], [value("c")])
+
+
+def test_proposals_of_the_current_round_are_never_evicted() -> None:
+    engine = budgeted()
+    feed(engine, *[unsigned_proposal(0, value(tag)) for tag in "abc"])
+    assert kept(engine, 0) == [value("a"), value("b")] and engine.counters.evicted == 0
+    assert engine.counters.over_budget == 1
+
+
+def test_a_proposal_whose_value_prevotes_endorse_is_never_evicted() -> None:
+    engine = budgeted()
+    feed(engine, unsigned_proposal(0, value("a")), unsigned_prevote(2, 0, value_id=hash_bytes(value("a"))),
+         unsigned_prevote(3, 0, value_id=hash_bytes(value("a"))), unsigned_proposal(4, value("b")))
+    advance_to(engine, 8)
+    feed(engine, unsigned_proposal(8, value("c")))
+    assert (kept(engine, 0), kept(engine, 4)) == ([value("a")], [])
+
+
+def test_a_proposal_whose_value_precommits_endorse_is_never_evicted() -> None:
+    engine = budgeted()
+    a = hash_bytes(value("a"))
+    endorsing = [MessageReceived(Precommit(1, 0, a, KEYS[i].public_key, NO_SIGNATURE)) for i in (2, 3)]
+    feed(engine, unsigned_proposal(0, value("a")), *endorsing, unsigned_proposal(4, value("b")))
+    advance_to(engine, 8)
+    feed(engine, unsigned_proposal(8, value("c")))
+    assert (kept(engine, 0), kept(engine, 4)) == ([value("a")], [])
+
+
+def test_an_evicted_proposal_is_forgotten_entirely_so_re_gossip_can_bring_it_back() -> None:
+    engine = budgeted()
+    feed(engine, unsigned_proposal(0, value("a")), unsigned_proposal(4, value("b")))
+    advance_to(engine, 8)
+    feed(engine, unsigned_proposal(8, value("c")))
+    assert hash_bytes(value("a")) not in engine._values  # its bytes too
+    feed(engine, unsigned_proposal(0, value("a")))  # room is made again, from round 4
+    assert (kept(engine, 0), kept(engine, 4)) == ([value("a")], [])
+
+
+def test_a_value_re_proposed_in_a_later_round_is_charged_once_and_outlives_the_older_proposal() -> None:
+    engine = budgeted()
+    feed(engine, unsigned_proposal(0, value("a")), unsigned_proposal(4, value("a")))
+    assert engine.memory_by_signer()[KEYS[1].public_key] == COST + 160
+    advance_to(engine, 8)
+    feed(engine, unsigned_proposal(8, value("c")))
+    assert (kept(engine, 0), kept(engine, 4), kept(engine, 8)) == ([], [value("a")], [value("c")])
+    assert engine._values[hash_bytes(value("a"))] == value("a")
+    assert engine.memory_by_signer()[KEYS[1].public_key] == 2 * COST
+
+
+def test_a_restarted_validator_counts_its_own_prevote_once_though_its_polka_holds_it_too() -> None:
+    record, values, _ = locked_validator_2()
+    assert sign_prevote(KEYS[2], CHAIN, 1, 0, VID) in record.justification
+    engine, _ = restarted(2, record, values)
+    # The polka (validators 1, 2, 3) and its own precommit are accepted; its own prevote again is a duplicate.
+    assert (engine.counters.accepted, engine.counters.duplicate) == (4, 1)
+
+
+def test_a_value_re_proposed_in_a_later_round_is_held_as_one_copy_of_its_bytes() -> None:
+    engine = budgeted()
+    feed(engine, unsigned_proposal(0, value("a")), unsigned_proposal(4, value("a")))  # equal, distinct objects
+    [first], [again] = engine._rounds[0].proposals.values(), engine._rounds[4].proposals.values()
+    assert again.value is first.value
+
+
+def test_a_value_proposed_in_two_rounds_is_validated_once() -> None:
+    engine = budgeted()
+    actions = feed(engine, unsigned_proposal(0, value("a")), unsigned_proposal(4, value("a")))
+    assert [a.round for a in actions if isinstance(a, ValidateValue)] == [0]
+
+
+# ---- signing ----
+
+
+def test_own_messages_are_what_this_validator_signed_at_the_height_in_order() -> None:
+    engine, _ = started(KEYS[0])
+    actions = feed(engine, proposal(), ValueValidated(1, VID, True), prevote(1), prevote(2))
+    assert engine.own_messages() == broadcasts(actions) == [sign_prevote(KEYS[0], CHAIN, 1, 0, VID),
+                                                           sign_precommit(KEYS[0], CHAIN, 1, 0, VID)]
+
+
+def test_a_vote_the_safety_record_refuses_is_neither_sent_nor_counted() -> None:
+    record = SafetyRecord.initial().after_signing(sign_prevote(KEYS[0], CHAIN, 7, 0, None))
+    engine = Engine(CHAIN, KEYS[0], TIMEOUTS, safety=record)
+    engine.handle(StartHeight(3, validator_set(4)), 0.0)
+    actions = engine.handle(TimeoutFired(3, 0, Step.PROPOSE), 1.0)
+    assert broadcasts(actions) == [] and engine.own_messages() == [] and engine.known_messages() == []
+    assert engine.counters.refused_to_sign == 1 and engine.counters.accepted == 0
+
+
+def test_a_proposals_bytes_are_persisted_beside_the_record_before_it_is_sent() -> None:
+    engine, _ = started(KEYS[1])
+    actions = feed(engine, ValueBuilt(1, 0, VALUE))
+    persist, sent = actions[0], actions[1]
+    assert isinstance(persist, PersistSafety) and dict(persist.values) == {VID: VALUE}
+    assert broadcasts([sent]) == [sign_proposal(KEYS[1], CHAIN, 1, 0, VALUE, -1)]

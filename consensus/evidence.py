@@ -30,8 +30,6 @@ from consensus.messages import (
 
 EVIDENCE_TAG: Final = 45
 VERSION: Final = 2
-# A version 1 record could hold two whole blocks.
-_V1_MAX_BYTES: Final = 2**31
 
 
 def conflicting(a: SignedMessage | SignedEntry, b: SignedMessage | SignedEntry) -> bool:
@@ -86,20 +84,21 @@ class Evidence:
         return codec.encode(self.to_record())
 
     @classmethod
-    def from_record(cls, value: Any) -> Evidence:
+    def from_record(cls, value: Any, max_value_bytes: int = codec.DEFAULT_MAX_BYTES) -> Evidence:
+        """``max_value_bytes`` bounds a whole proposal's value in a version 1 record."""
         items = codec.expect_list(value, "evidence")
         version = VERSION if len(items) < 2 or items[1] != 1 or type(items[1]) is not int else 1
         f = codec.expect_record(value, EVIDENCE_TAG, version, 2, "evidence")
-        first, second = entry_from_record(f[0]), entry_from_record(f[1])
+        first, second = entry_from_record(f[0], max_value_bytes), entry_from_record(f[1], max_value_bytes)
         if not conflicting(first, second):
             raise codec.UnexpectedShape("evidence: the two messages do not conflict")
         return cls(first, second)
 
     @classmethod
     def decode(cls, data: bytes, max_bytes: int = codec.DEFAULT_MAX_BYTES) -> Evidence:
-        return cls.from_record(codec.decode(data, max_bytes))
+        return cls.from_record(codec.decode(data, max_bytes), max_bytes)
 
     @classmethod
     def decode_stored(cls, data: bytes) -> Evidence:
-        """Evidence this node stored itself (a version 1 record may hold whole blocks)."""
+        """Evidence this node stored itself (a version 1 record may hold whole blocks of any size)."""
         return cls.decode(data, max_bytes=max(len(data), codec.DEFAULT_MAX_BYTES))

@@ -217,12 +217,13 @@ def entry_of(message: SignedMessage | SignedEntry) -> SignedEntry:
     return ProposalRef.of(message) if isinstance(message, Proposal) else message
 
 
-def entry_from_record(value: Any) -> SignedEntry:
-    """A ``ProposalRef``, prevote or precommit record (a whole proposal is turned into its reference)."""
+def entry_from_record(value: Any, max_value_bytes: int = codec.DEFAULT_MAX_BYTES) -> SignedEntry:
+    """A ``ProposalRef``, prevote or precommit record (a whole proposal, whose value may be up to
+    ``max_value_bytes``, is turned into its reference)."""
     items = codec.expect_list(value, "signed entry")
     if items and type(items[0]) is int and items[0] == PROPOSAL_REF_TAG:
         return ProposalRef.from_record(value)
-    return entry_of(message_from_record(value))
+    return entry_of(message_from_record(value, max_value_bytes))
 
 
 def proposal_signing_body(height: int, round_: int, value_id: bytes, valid_round: int, proposer: bytes) -> bytes:

@@ -66,8 +66,6 @@ def test_version_1_evidence_with_whole_proposals_decodes_into_references() -> No
     assert Evidence.decode(evidence.encode()) == evidence and evidence.to_record()[1] == 2  # re-encoded as v2
 
 
-@pytest.mark.xfail(strict=True, reason="bug: decode_stored lifts the record's byte limit but not the 8 MiB limit "
-                   "on a v1 proposal's value (evidence._V1_MAX_BYTES is unused); GET /evidence fails on such a record")
 def test_stored_version_1_evidence_of_blocks_over_8_mib_still_decodes() -> None:
     big = b"x" * (codec.DEFAULT_MAX_BYTES + 10)
     first, second = sign_proposal(KEY, CHAIN, 1, 0, big, -1), sign_proposal(KEY, CHAIN, 1, 0, big + b"!", -1)

@@ -111,3 +111,22 @@ def test_a_reference_at_height_and_round_zero_with_valid_round_minus_one_decodes
 def _verify():  # type: ignore[no-untyped-def]
     from consensus.crypto import verify
     return verify
+
+
+def test_evidence_built_from_whole_proposals_keeps_only_their_references() -> None:
+    first, second = sign_proposal(KEY, CHAIN, 1, 0, A * 1000, -1), sign_proposal(KEY, CHAIN, 1, 0, B * 1000, -1)
+    evidence = Evidence(first, second)
+    assert (evidence.first, evidence.second) == (ProposalRef.of(first), ProposalRef.of(second))
+    assert isinstance(evidence.first, ProposalRef) and isinstance(evidence.second, ProposalRef)
+    assert len(evidence.encode()) < 400
+
+
+@pytest.mark.parametrize("record", [[], [45], [45, 1], [45, 2], [45, 2, [41]]])
+def test_truncated_evidence_is_refused_with_a_codec_error(record: list[object]) -> None:
+    with pytest.raises(codec.CodecError):
+        Evidence.decode(codec.encode(record))
+
+
+def test_stored_evidence_decodes_as_it_was_stored() -> None:
+    evidence = Evidence(sign_prevote(KEY, CHAIN, 1, 0, None), sign_prevote(KEY, CHAIN, 1, 0, hash_bytes(A)))
+    assert Evidence.decode_stored(evidence.encode()) == evidence

@@ -96,3 +96,18 @@ def test_a_block_over_the_limit_is_refused_with_a_typed_error_wherever_it_arrive
     with pytest.raises(InvalidBlock) as refused:
         decode_block(b"\x00" * (limits.MAX_BLOCK_BYTES + 1))
     assert refused.value.code.startswith("bad_block_")
+
+
+def test_candidates_are_taken_while_the_documented_accounting_fits_exactly(chain: Chain) -> None:
+    # Fixed header allowance + per transaction its bytes and 5 + 34 (as if rejected): exactly full is allowed.
+    from node.ledger import BLOCK_FIXED_BYTES, TX_OVERHEAD_BYTES
+    txs = [chain.tx("alice@aclb", SetAccountDetail("alice@aclb", f"k{i}", "v" * 100)) for i in range(3)]
+    exact = BLOCK_FIXED_BYTES + sum(len(t.encode()) + TX_OVERHEAD_BYTES for t in txs)
+    full, _ = chain.ledger.build_block(txs, chain.now + 1000, chain.proposer, max_bytes=exact)
+    short, _ = chain.ledger.build_block(txs, chain.now + 1000, chain.proposer, max_bytes=exact - 1)
+    assert (len(full.transactions), len(short.transactions)) == (3, 2)
+
+
+def test_a_built_blocks_execution_is_for_the_next_height(chain: Chain) -> None:
+    block, execution = chain.ledger.build_block([], chain.now + 1000, chain.proposer)
+    assert execution.height == block.height == chain.ledger.head.height + 1

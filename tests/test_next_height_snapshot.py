@@ -39,3 +39,14 @@ def test_a_reader_between_a_commits_write_and_its_head_sees_the_old_height_with_
         assert height == old_height + 1 and newcomer in validators and len(validators) == 2
     finally:
         chain.close()
+
+
+def test_a_fresh_chain_decides_height_1_next_and_each_commit_moves_it_on_by_one(tmp_path: Path) -> None:
+    chain = Chain(tmp_path / "db")
+    try:
+        store = chain.ledger.store
+        assert store.published().head.height == 0 and next_height(store)[0] == 1  # genesis is height 0
+        chain.run_one("admin@nbc", AddPeer("127.0.0.1:7102", key("peer:abaa").public_key, "abaa", False))
+        assert next_height(store)[0] == 2
+    finally:
+        chain.close()

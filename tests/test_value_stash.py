@@ -51,3 +51,16 @@ def test_a_file_removed_behind_the_stash_is_skipped(tmp_path: Path) -> None:
     stash.keep({IA: A, IB: B}, {IA, IB})
     (tmp_path / IA.hex()).unlink()
     assert stash.load() == {IB: B}
+
+
+def test_the_stash_creates_its_directory(tmp_path: Path) -> None:
+    ValueStash(tmp_path / "consensus" / "values").keep({IA: A}, {IA})
+    assert ValueStash(tmp_path / "consensus" / "values").load() == {IA: A}
+
+
+def test_a_value_forgotten_and_named_again_later_is_written_again(tmp_path: Path) -> None:
+    stash = ValueStash(tmp_path)
+    stash.keep({IA: A}, {IA})
+    stash.keep({}, set())  # the record moved on: A is deleted
+    stash.keep({IA: A}, {IA})  # a later record names A again (a re-proposal of the valid value)
+    assert stash.load() == {IA: A}

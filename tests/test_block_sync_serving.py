@@ -85,3 +85,15 @@ def test_the_best_known_height_is_the_highest_claim_of_a_connected_peer_in_good_
     net.sync.peer_gone(LIAR)
     net.sync.peer_gone(OTHER_HONEST)
     assert net.sync.best_known_height == 2
+
+
+def test_a_request_beyond_our_head_gets_no_answer_at_all(net: Network, source: CertifiedChain) -> None:
+    server, sent = serving(net)
+    server.on_request(LIAR, SyncRequest(source.height + 1, 32))
+    assert sent == []
+
+
+def test_a_request_from_the_genesis_block_which_has_no_certificate_gets_no_answer(net: Network) -> None:
+    server, sent = serving(net)
+    server.on_request(LIAR, SyncRequest(0, 32))
+    assert sent == []

@@ -58,8 +58,6 @@ VERSION: Final = 2
 KEEP_ROUNDS: Final = 32
 # Two polkas of prevotes, a few per validator (see round_log: at most 2 + n // (n//3 + 1) each).
 MAX_JUSTIFICATION: Final = 4 * 1024
-# A version 1 record held whole blocks (own proposals and the valid value): read it whatever its size.
-_V1_MAX_BYTES: Final = 2**31
 
 Position = tuple[int, int, int]
 
@@ -149,10 +147,11 @@ class SafetyRecord:
         return codec.encode(self.to_record())
 
     @classmethod
-    def from_record(cls, value: Any) -> SafetyRecord:
+    def from_record(cls, value: Any, max_value_bytes: int = codec.DEFAULT_MAX_BYTES) -> SafetyRecord:
+        """``max_value_bytes`` bounds the whole values a version 1 record holds."""
         items = codec.expect_list(value, "safety record")
         if len(items) >= 2 and type(items[1]) is int and items[1] == 1:
-            return cls._from_v1(value)
+            return cls._from_v1(value, max_value_bytes)
         f = codec.expect_record(value, SAFETY_TAG, VERSION, 9, "safety record")
         signed = tuple(_entry_from_record(m) for m in codec.expect_list(
             f[7], "safety.signed", max_length=3 * KEEP_ROUNDS))
@@ -169,13 +168,13 @@ class SafetyRecord:
         )
 
     @classmethod
-    def _from_v1(cls, value: Any) -> SafetyRecord:
+    def _from_v1(cls, value: Any, max_value_bytes: int) -> SafetyRecord:
         """A record written before version 2: the same fields, with whole values in it."""
         f = codec.expect_record(value, SAFETY_TAG, 1, 9, "safety record v1")
         valid_value = f[6]
         if valid_value is not None:
-            valid_value = codec.expect_bytes(valid_value, "safety.valid_value", max_length=_V1_MAX_BYTES)
-        signed = tuple(entry_of(message_from_record(m, _V1_MAX_BYTES))
+            valid_value = codec.expect_bytes(valid_value, "safety.valid_value", max_length=max_value_bytes)
+        signed = tuple(entry_of(message_from_record(m, max_value_bytes))
                        for m in codec.expect_list(f[7], "safety.signed", max_length=3 * KEEP_ROUNDS))
         return cls(
             height=codec.expect_int(f[0], "safety.height", -1, MAX_HEIGHT),
@@ -191,12 +190,12 @@ class SafetyRecord:
 
     @classmethod
     def decode(cls, data: bytes, max_bytes: int = codec.DEFAULT_MAX_BYTES) -> SafetyRecord:
-        return cls.from_record(codec.decode(data, max_bytes))
+        return cls.from_record(codec.decode(data, max_bytes), max_bytes)
 
     @staticmethod
     def v1_values(data: bytes) -> dict[bytes, bytes]:
         """The values a version 1 record held (own proposals, the valid value), by id; {} for version 2."""
-        value = codec.decode(data, _V1_MAX_BYTES)
+        value = codec.decode(data, len(data))
         if not (isinstance(value, list) and len(value) == 11 and value[1] == 1):
             return {}
         found = [value[8]] if isinstance(value[8], bytes) else []

@@ -145,3 +145,21 @@ def test_a_restarted_validator_still_holds_the_polka_behind_its_lock() -> None:
     assert {v.validator for v in record.justification} == {KEYS[i].public_key for i in (0, 1, 2)}
     revived, _ = restart(record)
     assert {m.message for m in polka} <= set(revived.known_messages())
+
+
+def test_a_version_1_record_holding_a_block_over_8_mib_decodes_at_its_own_size() -> None:
+    # How the driver reads its own file: with the record's size as the limit (02865ef's records held
+    # 22 MiB blocks and could not be read back at all).
+    from consensus import codec
+    big = b"b" * (codec.DEFAULT_MAX_BYTES + 1)
+    proposal = sign_proposal(KEYS[1], CHAIN, 1, 0, big, -1)
+    v1 = codec.encode([44, 1, 1, 0, 0, -1, None, 0, big, [proposal.to_record()], []])
+    try:
+        SafetyRecord.decode(v1)
+    except codec.CodecError:
+        pass
+    else:
+        raise AssertionError("the default limit must refuse it")
+    record = SafetyRecord.decode(v1, max_bytes=len(v1))
+    assert record.valid_value_id == hash_bytes(big) and record.covers(proposal)
+    assert SafetyRecord.v1_values(v1) == {hash_bytes(big): big}

@@ -330,3 +330,17 @@ def test_a_peer_is_charged_for_the_bytes_it_is_sent_not_for_the_block_that_did_n
         server.on_request(LIAR, SyncRequest(1, 32))
     # Each answer (blocks 1 and 2) costs ``two``: two answers leave one byte, which buys a third.
     assert len(sent) == 3
+
+
+# ---- what the node hears of applied blocks ----
+
+def test_each_block_applied_is_reported_once_in_order_and_blocks_already_held_are_not(
+        net: Network, source: CertifiedChain) -> None:
+    applied: list[tuple[int, bytes]] = []
+    net.sync.on_applied = lambda block, execution: applied.append((block.height, execution.state_root))
+    net.connect(HONEST)
+    net.announce(HONEST, 5)
+    run(net.answer(HONEST, source.pair(1), source.pair(2)))
+    net.announce(HONEST, 5)
+    run(net.answer(HONEST, source.pair(2), source.pair(3)))  # block 2 again: held already, not reported
+    assert applied == [(h, source.ledger.block(h).header.state_root) for h in (1, 2, 3)]

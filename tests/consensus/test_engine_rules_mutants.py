@@ -7,11 +7,12 @@ engine under test is validator 0 unless a test says otherwise.
 
 from __future__ import annotations
 
-from consensus.actions import Commit, ValidateValue
+from consensus.actions import Commit, PersistSafety, ValidateValue
 from consensus.crypto import hash_bytes
-from consensus.events import MessageReceived, ValueValidated
+from consensus.engine import Engine
+from consensus.events import MessageReceived, StartHeight, ValueValidated
 from consensus.messages import sign_precommit, sign_prevote, sign_proposal
-from tests.consensus.helpers import CHAIN, KEYS, broadcasts, feed, started
+from tests.consensus.helpers import CHAIN, KEYS, TIMEOUTS, broadcasts, feed, started, timeouts, validator_set
 
 VALUE = b"block one"
 VID = hash_bytes(VALUE)
@@ -58,3 +59,19 @@ def test_a_prevote_that_completes_a_polka_already_seen_is_followed_by_the_precom
     actions = feed(engine, ValueValidated(1, VID, True))
     assert [(type(m).__name__, m.value_id) for m in broadcasts(actions)] == [("Prevote", VID), ("Precommit", VID)]
     assert engine.locked_value_id == VID and engine.locked_round == 0
+
+
+def test_a_decision_is_the_last_thing_the_engine_does_even_when_a_higher_round_beckons() -> None:
+    # Locked on VALUE in round 0, then restarted with the value's bytes lost: 2f+1 precommits for it cannot
+    # decide until a round 1 proposal brings the bytes back, the message that also makes f+1 senders
+    # in round 1. The engine decides round 0 and does not go on to start round 1.
+    engine, _ = started(KEYS[0])
+    before = feed(engine, proposal(), ValueValidated(1, VID, True), prevote(1), prevote(2))
+    assert engine.locked_value_id == VID
+    record = [a for a in before if isinstance(a, PersistSafety)][-1].record
+    revived = Engine(CHAIN, KEYS[0], TIMEOUTS, safety=record, values={})
+    feed(revived, StartHeight(1, validator_set(4)), precommit(1), precommit(2), precommit(3, None, round_=1))
+    assert revived._decided is False
+    actions = feed(revived, proposal(round_=1, valid_round=0))
+    assert isinstance(actions[-1], Commit) and (actions[-1].round, actions[-1].value) == (0, VALUE)
+    assert timeouts(actions) == [] and revived.round == 0

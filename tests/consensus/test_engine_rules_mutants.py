@@ -10,8 +10,8 @@ from __future__ import annotations
 from consensus.actions import Commit, PersistSafety, ValidateValue
 from consensus.crypto import hash_bytes
 from consensus.engine import Engine
-from consensus.events import MessageReceived, StartHeight, ValueValidated
-from consensus.messages import sign_precommit, sign_prevote, sign_proposal
+from consensus.events import MessageReceived, StartHeight, TimeoutFired, ValueValidated
+from consensus.messages import Step, sign_precommit, sign_prevote, sign_proposal
 from tests.consensus.helpers import CHAIN, KEYS, TIMEOUTS, broadcasts, feed, started, timeouts, validator_set
 
 VALUE = b"block one"
@@ -75,3 +75,33 @@ def test_a_decision_is_the_last_thing_the_engine_does_even_when_a_higher_round_b
     actions = feed(revived, proposal(round_=1, valid_round=0))
     assert isinstance(actions[-1], Commit) and (actions[-1].round, actions[-1].value) == (0, VALUE)
     assert timeouts(actions) == [] and revived.round == 0
+
+
+# ---- lines 28-46: locks, valid values, precommits ----
+
+def test_a_polka_seen_after_precommitting_nil_updates_the_valid_value_but_not_the_lock() -> None:
+    engine, _ = started(KEYS[0])
+    feed(engine, proposal(), TimeoutFired(1, 0, Step.PROPOSE), TimeoutFired(1, 0, Step.PREVOTE))
+    assert engine.step is Step.PRECOMMIT  # prevoted nil (no validation yet), then precommitted nil
+    actions = feed(engine, ValueValidated(1, VID, True), prevote(1), prevote(2), prevote(3))
+    assert broadcasts(actions) == []
+    assert (engine.valid_round, engine.valid_value) == (0, VALUE)  # lines 42-43
+    assert (engine.locked_round, engine.locked_value_id) == (-1, None)  # lines 38-41 need the prevote step
+
+
+def test_a_precommit_that_completes_a_quorum_already_seen_decides_in_the_same_step() -> None:
+    engine, _ = started(KEYS[0])
+    # Lines 47-48 fired already (three precommits, one nil); validator 0's precommit will make the third for VID.
+    feed(engine, proposal(), precommit(1), precommit(2), precommit(3, None), prevote(1), prevote(2), prevote(3))
+    actions = feed(engine, ValueValidated(1, VID, True))
+    assert [(type(m).__name__, m.value_id) for m in broadcasts(actions)] == [("Prevote", VID), ("Precommit", VID)]
+    assert [(c.round, c.value) for c in commits(actions)] == [(0, VALUE)]
+
+
+def test_a_proposal_whose_valid_round_is_not_below_its_round_is_prevoted_for_by_no_rule() -> None:
+    engine, _ = started(KEYS[0])
+    # A polka for the value in round 0 itself: valid_round 0 in round 0 names no earlier round (line 28: vr < r).
+    actions = feed(engine, prevote(1), prevote(2), prevote(3), proposal(valid_round=0), ValueValidated(1, VID, True))
+    assert broadcasts(actions) == []
+    # Only the propose timeout moves it: nil (then the polka's precommit, lines 36-43).
+    assert broadcasts(feed(engine, TimeoutFired(1, 0, Step.PROPOSE)))[0] == sign_prevote(KEYS[0], CHAIN, 1, 0, None)

@@ -8,9 +8,10 @@ engine under test is validator 0 unless a test says otherwise.
 from __future__ import annotations
 
 from consensus.actions import Commit, PersistSafety, ValidateValue
+from consensus.certificate import CommitCertificate
 from consensus.crypto import hash_bytes
 from consensus.engine import Engine
-from consensus.events import MessageReceived, StartHeight, TimeoutFired, ValueValidated
+from consensus.events import DecisionReceived, MessageReceived, StartHeight, TimeoutFired, ValueValidated
 from consensus.messages import Step, sign_precommit, sign_prevote, sign_proposal
 from tests.consensus.helpers import CHAIN, KEYS, TIMEOUTS, broadcasts, feed, started, timeouts, validator_set
 
@@ -105,3 +106,51 @@ def test_a_proposal_whose_valid_round_is_not_below_its_round_is_prevoted_for_by_
     assert broadcasts(actions) == []
     # Only the propose timeout moves it: nil (then the polka's precommit, lines 36-43).
     assert broadcasts(feed(engine, TimeoutFired(1, 0, Step.PROPOSE)))[0] == sign_prevote(KEYS[0], CHAIN, 1, 0, None)
+
+
+# ---- timeouts (lines 57-67) ----
+
+def test_a_timeout_of_an_earlier_round_is_stale_counted_once_and_changes_nothing() -> None:
+    engine, _ = started(KEYS[0])
+    feed(engine, TimeoutFired(1, 0, Step.PRECOMMIT))
+    assert engine.round == 1
+    stale = engine.counters.stale_events
+    assert feed(engine, TimeoutFired(1, 0, Step.PRECOMMIT)) == []
+    assert engine.round == 1 and engine.counters.stale_events == stale + 1
+
+
+def test_a_timeout_after_the_decision_is_stale_counted_once_and_changes_nothing() -> None:
+    engine, _ = started(KEYS[0])
+    feed(engine, proposal(), ValueValidated(1, VID, True), precommit(1), precommit(2), precommit(3))
+    stale = engine.counters.stale_events
+    assert feed(engine, TimeoutFired(1, 0, Step.PRECOMMIT)) == []
+    assert engine.round == 0 and engine.counters.stale_events == stale + 1
+
+
+# ---- decisions obtained by block sync ----
+
+def certificate_of(value: bytes, height: int = 1, round_: int = 0) -> CommitCertificate:
+    return CommitCertificate.from_precommits(
+        sign_precommit(KEYS[i], CHAIN, height, round_, hash_bytes(value)) for i in (1, 2, 3))
+
+
+def test_a_synced_decision_for_another_height_is_stale_counted_once_and_commits_nothing() -> None:
+    engine, _ = started(KEYS[0])
+    stale = engine.counters.stale_events
+    assert feed(engine, DecisionReceived(VALUE, certificate_of(VALUE, height=2))) == []
+    assert engine.counters.stale_events == stale + 1 and engine.counters.bad_decisions == 0
+
+
+def test_a_synced_decision_after_the_height_is_decided_commits_nothing_more() -> None:
+    engine, _ = started(KEYS[0])
+    first = feed(engine, DecisionReceived(VALUE, certificate_of(VALUE)))
+    assert len(commits(first)) == 1
+    stale = engine.counters.stale_events
+    assert feed(engine, DecisionReceived(VALUE, certificate_of(VALUE, round_=1))) == []
+    assert engine.counters.stale_events == stale + 1
+
+
+def test_a_synced_decision_before_any_height_started_is_stale() -> None:
+    engine = Engine(CHAIN, KEYS[0], TIMEOUTS)
+    assert engine.handle(DecisionReceived(VALUE, certificate_of(VALUE)), 0.0) == []
+    assert engine.counters.stale_events == 1

@@ -154,3 +154,11 @@ def test_a_synced_decision_before_any_height_started_is_stale() -> None:
     engine = Engine(CHAIN, KEYS[0], TIMEOUTS)
     assert engine.handle(DecisionReceived(VALUE, certificate_of(VALUE)), 0.0) == []
     assert engine.counters.stale_events == 1
+
+
+def test_a_synced_decision_whose_certificate_lacks_a_quorum_is_a_bad_decision_and_commits_nothing() -> None:
+    engine, _ = started(KEYS[0])
+    short = CommitCertificate.from_precommits(sign_precommit(KEYS[i], CHAIN, 1, 0, VID) for i in (1, 2))
+    assert feed(engine, DecisionReceived(VALUE, short)) == []
+    assert engine.counters.bad_decisions == 1
+    assert len(commits(feed(engine, DecisionReceived(VALUE, certificate_of(VALUE))))) == 1

@@ -162,3 +162,16 @@ def test_a_synced_decision_whose_certificate_lacks_a_quorum_is_a_bad_decision_an
     assert feed(engine, DecisionReceived(VALUE, short)) == []
     assert engine.counters.bad_decisions == 1
     assert len(commits(feed(engine, DecisionReceived(VALUE, certificate_of(VALUE))))) == 1
+
+
+# ---- what is persisted beside a vote ----
+
+def test_the_polka_behind_a_valid_value_without_a_lock_is_persisted_with_the_next_vote() -> None:
+    engine, _ = started(KEYS[0])
+    feed(engine, proposal(), TimeoutFired(1, 0, Step.PROPOSE), TimeoutFired(1, 0, Step.PREVOTE),
+         ValueValidated(1, VID, True), prevote(1), prevote(2), prevote(3))
+    assert (engine.valid_round, engine.locked_round) == (0, -1)
+    actions = feed(engine, TimeoutFired(1, 0, Step.PRECOMMIT), TimeoutFired(1, 1, Step.PROPOSE))
+    assert broadcasts(actions) == [sign_prevote(KEYS[0], CHAIN, 1, 1, None)]
+    record = [a.record for a in actions if isinstance(a, PersistSafety)][-1]
+    assert set(record.justification) == {prevote(i).message for i in (1, 2, 3)}

@@ -7,11 +7,18 @@ engine under test is validator 0 unless a test says otherwise.
 
 from __future__ import annotations
 
-from consensus.actions import Commit, PersistSafety, ValidateValue
+from consensus.actions import BuildValue, Commit, PersistSafety, ValidateValue
 from consensus.certificate import CommitCertificate
 from consensus.crypto import hash_bytes
 from consensus.engine import Engine
-from consensus.events import DecisionReceived, MessageReceived, StartHeight, TimeoutFired, ValueValidated
+from consensus.events import (
+    DecisionReceived,
+    MessageReceived,
+    StartHeight,
+    TimeoutFired,
+    ValueBuilt,
+    ValueValidated,
+)
 from consensus.messages import Step, sign_precommit, sign_prevote, sign_proposal
 from tests.consensus.helpers import CHAIN, KEYS, TIMEOUTS, broadcasts, feed, started, timeouts, validator_set
 
@@ -175,3 +182,43 @@ def test_the_polka_behind_a_valid_value_without_a_lock_is_persisted_with_the_nex
     assert broadcasts(actions) == [sign_prevote(KEYS[0], CHAIN, 1, 1, None)]
     record = [a.record for a in actions if isinstance(a, PersistSafety)][-1]
     assert set(record.justification) == {prevote(i).message for i in (1, 2, 3)}
+
+
+# ---- answers of the node: built and validated values ----
+
+def test_a_built_value_nobody_asked_for_is_stale_counted_once_and_proposes_nothing() -> None:
+    engine, _ = started(KEYS[0])  # not the proposer of round 0: it asked for no value
+    assert feed(engine, ValueBuilt(1, 0, VALUE)) == []
+    assert engine.counters.stale_events == 1
+
+
+def test_a_built_value_arriving_after_the_decision_is_stale_and_proposes_nothing() -> None:
+    engine, started_actions = started(KEYS[1])  # the proposer of round 0: it asked for a value
+    assert any(isinstance(a, BuildValue) for a in started_actions)
+    feed(engine, DecisionReceived(VALUE, certificate_of(VALUE)))
+    assert feed(engine, ValueBuilt(1, 0, VALUE)) == []
+    assert engine.counters.stale_events == 1
+
+
+def test_a_validation_answer_for_another_height_or_an_unknown_value_is_stale_counted_once() -> None:
+    engine, _ = started(KEYS[0])
+    feed(engine, proposal())
+    assert feed(engine, ValueValidated(2, VID, True)) == []
+    assert engine.counters.stale_events == 1
+    assert feed(engine, ValueValidated(1, hash_bytes(b"never proposed"), True)) == []
+    assert engine.counters.stale_events == 2
+    assert broadcasts(feed(engine, ValueValidated(1, VID, True))) == [sign_prevote(KEYS[0], CHAIN, 1, 0, VID)]
+
+
+def test_a_validation_answer_after_the_decision_is_stale() -> None:
+    engine, _ = started(KEYS[0])
+    feed(engine, proposal(), DecisionReceived(VALUE, certificate_of(VALUE)))
+    assert feed(engine, ValueValidated(1, VID, True)) == []
+    assert engine.counters.stale_events == 1
+
+
+def test_the_first_validation_verdict_on_a_value_stands() -> None:
+    engine, _ = started(KEYS[0])
+    feed(engine, proposal(), ValueValidated(1, VID, True))
+    assert feed(engine, ValueValidated(1, VID, False)) == []
+    assert len(commits(feed(engine, precommit(1), precommit(2), precommit(3)))) == 1

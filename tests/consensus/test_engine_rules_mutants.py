@@ -20,6 +20,7 @@ from consensus.events import (
     ValueValidated,
 )
 from consensus.messages import Step, sign_precommit, sign_prevote, sign_proposal
+from consensus.safety import SafetyRecord
 from tests.consensus.helpers import CHAIN, KEYS, TIMEOUTS, broadcasts, feed, started, timeouts, validator_set
 
 VALUE = b"block one"
@@ -222,3 +223,13 @@ def test_the_first_validation_verdict_on_a_value_stands() -> None:
     feed(engine, proposal(), ValueValidated(1, VID, True))
     assert feed(engine, ValueValidated(1, VID, False)) == []
     assert len(commits(feed(engine, precommit(1), precommit(2), precommit(3)))) == 1
+
+
+def test_a_value_is_built_for_one_proposal_only_even_when_signing_it_was_refused() -> None:
+    # A record from a later height refuses every signature: the built value is not proposed, and a second
+    # answer for the same round is stale, not a second attempt.
+    record = SafetyRecord.initial().after_signing(sign_prevote(KEYS[1], CHAIN, 7, 0, None))
+    engine = Engine(CHAIN, KEYS[1], TIMEOUTS, safety=record)
+    assert any(isinstance(a, BuildValue) for a in engine.handle(StartHeight(1, validator_set(4)), 0.0))
+    assert broadcasts(feed(engine, ValueBuilt(1, 0, VALUE), ValueBuilt(1, 0, VALUE))) == []
+    assert (engine.counters.refused_to_sign, engine.counters.stale_events) == (1, 1)

@@ -107,7 +107,7 @@ class BlockSync:
         """The highest head a peer in good standing claims (a claim: liars can inflate it)."""
         now = self.clock()
         heights = (p.height for p in self.peers.values() if p.connected and p.benched_until <= now)
-        return max(heights, default=0)
+        return max(0, max(heights, default=0))  # a peer that never announced claims nothing (-1)
 
     # ---- peers ----
 

@@ -160,16 +160,12 @@ def test_a_claim_does_not_outlive_the_connection_that_made_it(net: Network) -> N
     assert net.sync.best_known_height == 0
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: best_known_height answers -1 when the only peer in good "
-                                       "standing never announced (SyncPeer.height defaults to -1)")
 def test_the_best_known_height_is_0_while_no_connected_peer_announced(net: Network) -> None:
     net.connect(LIAR)
     net.sync.on_request(LIAR, SyncRequest(1, 32))
     assert net.sync.best_known_height == 0
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: best_known_height answers -1 when the only peer in good "
-                                       "standing reconnected without announcing (peer_gone resets its height to -1)")
 def test_the_best_known_height_is_0_when_the_only_peer_reconnected_without_announcing(net: Network) -> None:
     net.connect(LIAR)
     net.announce(LIAR, HUGE)

@@ -47,7 +47,7 @@ DEFAULT_TARGETS = (
 # Consensus tests, fastest first: with -x most mutants die in the first file that exercises them.
 _ENGINE_LEVEL = [  # the engine driven by hand, event by event: a second or two each
     "tests/consensus/test_engine.py", "tests/consensus/test_engine_mutants.py",
-    "tests/consensus/test_equivocation_counting.py", "tests/consensus/test_byzantine_locks.py",
+    "tests/consensus/test_engine_rules_mutants.py", "tests/consensus/test_equivocation_counting.py", "tests/consensus/test_byzantine_locks.py",
     "tests/consensus/test_safety_record.py",
 ]
 _SIMULATED = [  # whole simulated networks, then the property searches: slow, so last

@@ -151,10 +151,19 @@ class SafetyRecord:
         """``max_value_bytes`` bounds the whole values a version 1 record holds."""
         items = codec.expect_list(value, "safety record")
         if len(items) >= 2 and type(items[1]) is int and items[1] == 1:
-            return cls._from_v1(value, max_value_bytes)
-        f = codec.expect_record(value, SAFETY_TAG, VERSION, 9, "safety record")
-        signed = tuple(_entry_from_record(m) for m in codec.expect_list(
-            f[7], "safety.signed", max_length=3 * KEEP_ROUNDS))
+            # Written before version 2: the same fields, with whole values where ids are now.
+            f = codec.expect_record(value, SAFETY_TAG, 1, 9, "safety record v1")
+            valid_value = f[6]
+            if valid_value is not None:
+                valid_value = codec.expect_bytes(valid_value, "safety.valid_value", max_length=max_value_bytes)
+            valid_value_id = None if valid_value is None else hash_bytes(valid_value)
+            signed = tuple(entry_of(message_from_record(m, max_value_bytes))
+                           for m in codec.expect_list(f[7], "safety.signed", max_length=3 * KEEP_ROUNDS))
+        else:
+            f = codec.expect_record(value, SAFETY_TAG, VERSION, 9, "safety record")
+            valid_value_id = _optional_id(f[6], "safety.valid_value_id")
+            signed = tuple(_entry_from_record(m) for m in codec.expect_list(
+                f[7], "safety.signed", max_length=3 * KEEP_ROUNDS))
         return cls(
             height=codec.expect_int(f[0], "safety.height", -1, MAX_HEIGHT),
             round=codec.expect_int(f[1], "safety.round", -1, MAX_ROUND),
@@ -162,28 +171,7 @@ class SafetyRecord:
             locked_round=codec.expect_int(f[3], "safety.locked_round", -1, MAX_ROUND),
             locked_value_id=_optional_id(f[4], "safety.locked_value_id"),
             valid_round=codec.expect_int(f[5], "safety.valid_round", -1, MAX_ROUND),
-            valid_value_id=_optional_id(f[6], "safety.valid_value_id"),
-            signed=signed,
-            justification=_justification(f[8]),
-        )
-
-    @classmethod
-    def _from_v1(cls, value: Any, max_value_bytes: int) -> SafetyRecord:
-        """A record written before version 2: the same fields, with whole values in it."""
-        f = codec.expect_record(value, SAFETY_TAG, 1, 9, "safety record v1")
-        valid_value = f[6]
-        if valid_value is not None:
-            valid_value = codec.expect_bytes(valid_value, "safety.valid_value", max_length=max_value_bytes)
-        signed = tuple(entry_of(message_from_record(m, max_value_bytes))
-                       for m in codec.expect_list(f[7], "safety.signed", max_length=3 * KEEP_ROUNDS))
-        return cls(
-            height=codec.expect_int(f[0], "safety.height", -1, MAX_HEIGHT),
-            round=codec.expect_int(f[1], "safety.round", -1, MAX_ROUND),
-            step=Step(codec.expect_int(f[2], "safety.step", 0, 2)),
-            locked_round=codec.expect_int(f[3], "safety.locked_round", -1, MAX_ROUND),
-            locked_value_id=_optional_id(f[4], "safety.locked_value_id"),
-            valid_round=codec.expect_int(f[5], "safety.valid_round", -1, MAX_ROUND),
-            valid_value_id=None if valid_value is None else hash_bytes(valid_value),
+            valid_value_id=valid_value_id,
             signed=signed,
             justification=_justification(f[8]),
         )

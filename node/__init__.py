@@ -1,3 +1,14 @@
-"""The node: everything outside the sans-IO consensus engine."""
+"""The node: everything outside the sans-IO consensus engine and the storage layer, in wings.
 
-from node import packing as _packing  # noqa: F401  (installs the per-thread packer into consensus.codec)
+- ``ledger/``   the rules: ids, typed records, commands, transactions, permissions, execution, state,
+                queries, blocks, genesis, the chain. Pure: no asyncio, sockets or threads.
+- ``intake/``   before a block: the one admission pipeline, the mempool, the intake journal, statuses.
+- ``p2p/``      node to node: frames, handshake, link, transport, messages, network, gossip, block sync.
+- ``runtime/``  the consensus driver around ``consensus/``, the safety store, the faults seam for tests.
+- ``api/``      the HTTP API, its listener, and the client library.
+- ``tools/``    testnet, demo, benchmarks, chaos: developer tooling; only ``cli`` and tests import it.
+- ``assembly``  the composition root: builds one node from the wings and owns the commit fan-out.
+- ``cli``, ``config``, ``keyfile``, ``metrics``, ``packing``: the entry point and shared leaves.
+
+Importing this package has no side effects: entry points call ``node.packing.install()``.
+"""

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from consensus.crypto import KeyPair
-from node import commands as c
-from node.client import NodeClient
+from node.ledger import commands as c
+from node.api.client import NodeClient
 from node.config import BYZANTINE_MODES
 from node.keyfile import read_key, write_key
-from node.transactions import Transaction, TxPayload, build_transaction
+from node import packing
+from node.ledger.transactions import Transaction, TxPayload, build_transaction
 
 DEFAULT_NODE = os.environ.get("BAKONG_NODE", "http://127.0.0.1:8100")
 
@@ -49,7 +50,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def cmd_node(args: argparse.Namespace) -> int:
     from node.config import load_config
-    from node.runtime import run_node
+    from node.assembly import run_node
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(args.config)
@@ -132,7 +133,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_send(args: argparse.Namespace) -> int:
     """Submit an already signed transaction (hex of its canonical bytes), e.g. one signed offline."""
-    from node.transactions import decode_transaction
+    from node.ledger.transactions import decode_transaction
 
     try:
         raw = bytes.fromhex(Path(args.file).read_text().strip())
@@ -162,24 +163,24 @@ def _query(args: argparse.Namespace, query: Any) -> int:
 
 
 def cmd_query_balance(args: argparse.Namespace) -> int:
-    from node.queries import GetAccountAssets
+    from node.ledger.queries import GetAccountAssets
     return _query(args, GetAccountAssets(c._account(args.account), 1000, None))
 
 
 def cmd_query_account(args: argparse.Namespace) -> int:
-    from node.queries import GetAccount
+    from node.ledger.queries import GetAccount
     return _query(args, GetAccount(c._account(args.account)))
 
 
 def cmd_query_txs(args: argparse.Namespace) -> int:
-    from node.queries import GetAccountTransactions
+    from node.ledger.queries import GetAccountTransactions
     return _query(args, GetAccountTransactions(c._account(args.account), args.limit, None))
 
 
 # ---- testnet and bench ----
 
 def cmd_testnet_init(args: argparse.Namespace) -> int:
-    from node.testnet import init_testnet
+    from node.tools.testnet import init_testnet
 
     nodes = init_testnet(args.dir, validators=args.validators, observers=args.observers, base_port=args.api_port,
                          p2p_base_port=args.p2p_port)
@@ -189,14 +190,14 @@ def cmd_testnet_init(args: argparse.Namespace) -> int:
 
 
 def cmd_testnet_run(args: argparse.Namespace) -> int:
-    from node.demo import run_demo
+    from node.tools.demo import run_demo
 
     return run_demo(Path(args.dir), keep=args.keep, transfers=args.transfers, api_port=args.api_port,
                     p2p_port=args.p2p_port, validators=args.validators, observers=args.observers)
 
 
 def cmd_testnet_up(args: argparse.Namespace) -> int:
-    from node.testnet_control import stop, up
+    from node.tools.testnet_control import stop, up
 
     directory = Path(args.dir)
     print(f"Starting a testnet in {directory} ({args.validators} validators + {args.observers} observers)")
@@ -216,26 +217,26 @@ def cmd_testnet_up(args: argparse.Namespace) -> int:
         return 0
     finally:
         stop(procs.values())
-        from node.testnet import load_nodes, write_manifest
+        from node.tools.testnet import load_nodes, write_manifest
         write_manifest(directory, load_nodes(directory), {})
 
 
 def cmd_testnet_down(args: argparse.Namespace) -> int:
-    from node.testnet_control import down
+    from node.tools.testnet_control import down
 
     print(f"stopped {down(Path(args.dir))} node(s)")
     return 0
 
 
 def cmd_bench_apply(args: argparse.Namespace) -> int:
-    from node.bench_apply import run_apply_bench
+    from node.tools.bench_apply import run_apply_bench
 
     return run_apply_bench(transfers=args.transfers, accounts=args.accounts, block_size=args.block_size,
                            repeats=args.repeats, json_path=args.json)
 
 
 def cmd_bench_load(args: argparse.Namespace) -> int:
-    from node.bench_load import LoadOptions, run_load_bench
+    from node.tools.bench_load import LoadOptions, run_load_bench
 
     return run_load_bench(LoadOptions(
         duration=args.duration, rate=args.rate, accounts=args.accounts, validators=args.validators,
@@ -245,7 +246,7 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_idle(args: argparse.Namespace) -> int:
-    from node.bench_idle import IdleOptions, run_idle_bench
+    from node.tools.bench_idle import IdleOptions, run_idle_bench
 
     return run_idle_bench(IdleOptions(
         duration=args.duration, validators=args.validators, observers=args.observers, settle=args.settle,
@@ -253,7 +254,7 @@ def cmd_bench_idle(args: argparse.Namespace) -> int:
 
 
 def cmd_chaos(args: argparse.Namespace) -> int:
-    from node.chaos import ChaosOptions, run_chaos
+    from node.tools.chaos import ChaosOptions, run_chaos
 
     return run_chaos(ChaosOptions(duration=args.duration, seed=args.seed, rate=args.rate, json_path=args.json,
                                   directory=args.dir, keep=args.keep, byzantine=args.byzantine))
@@ -422,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    packing.install()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

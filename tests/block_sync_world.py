@@ -20,15 +20,15 @@ from typing import Any
 from consensus.certificate import CommitCertificate
 from consensus.crypto import KeyPair, hash_bytes
 from consensus.messages import sign_precommit
-from node import block_sync
-from node import commands as c
-from node.block_sync import BlockSync
-from node.blocks import Block, make_block
-from node.genesis import parse_genesis
-from node.ledger import Ledger
+from node.p2p import block_sync
+from node.ledger import commands as c
+from node.p2p.block_sync import BlockSync
+from node.ledger.blocks import Block, make_block
+from node.ledger.genesis import parse_genesis
+from node.ledger.chain import Ledger
 from node.metrics import NodeMetrics
-from node.p2p_messages import HeadAnnounce, SyncBlocks, SyncRequest, decode_peer_message
-from node.transactions import Transaction, TxPayload, build_transaction
+from node.p2p.messages import HeadAnnounce, SyncBlocks, SyncRequest, decode_peer_message
+from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from storage.db import LedgerStore
 from tests.ledger_world import CHAIN, GENESIS_MS, genesis_document, key
 

@@ -26,6 +26,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from node import packing
+
+packing.install()  # as every entry point does (node.cli.main, node.assembly.run_node)
+
 ROOT = Path(__file__).resolve().parent.parent
 FALLBACK_SEED = 20_260_101  # when the commit cannot be read (no git, exported tree)
 SEEDED_PROFILE = "ci"

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from consensus.crypto import KeyPair
-from node import permissions as P
-from node.commands import Command
-from node.execution import TxResult
-from node.genesis import Genesis, parse_genesis
-from node.ledger import Ledger
-from node.transactions import Transaction, TxPayload, build_transaction
+from node.ledger import permissions as P
+from node.ledger.commands import Command
+from node.ledger.execution import TxResult
+from node.ledger.genesis import Genesis, parse_genesis
+from node.ledger.chain import Ledger
+from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from storage import keys
 from storage.db import LedgerStore
 

@@ -23,17 +23,17 @@ from consensus.messages import (
     Domain, Precommit, Proposal, proposal_signing_body, sign_precommit, sign_prevote, sign_proposal,
     vote_signing_body,
 )
-from node import commands as c
-from node import errors as e
-from node.blocks import BlockHeader, make_block, tx_root
-from node.errors import InvalidBlock, QueryError, StatelessError
-from node.execution import COMMITTED, REJECTED
-from node.queries import (
+from node.ledger import commands as c
+from node.ledger import errors as e
+from node.ledger.blocks import BlockHeader, make_block, tx_root
+from node.ledger.errors import InvalidBlock, QueryError, StatelessError
+from node.ledger.execution import COMMITTED, REJECTED
+from node.ledger.queries import (
     GetAccountAssets, GetAccountAssetTransactions, GetAccountDetail, GetBlock, QueryService, decode_query,
     sign_query,
 )
-from node.transactions import build_transaction
-from node.validation import VerifiedSignatures, validate_stateless
+from node.ledger.transactions import build_transaction
+from node.ledger.validation import VerifiedSignatures, validate_stateless
 from tests.consensus.helpers import CHAIN as CONSENSUS_CHAIN, KEYS, feed, started
 from tests.ledger_world import CHAIN, KHR, Chain, key
 

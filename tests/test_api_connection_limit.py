@@ -11,11 +11,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from node.api import build_app
-from node.api_listener import listen
+from node.api.app import build_app
+from node.api.listener import listen
 from node.config import load_config
-from node.runtime import Node
-from node.testnet import init_testnet
+from node.assembly import Node
+from node.tools.testnet import init_testnet
 from tests.integration.conftest import free_port
 
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"

@@ -32,14 +32,14 @@ from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node import commands as c
-from node.api import build_app
+from node.ledger import commands as c
+from node.api.app import build_app
 from node.config import ApiConfig, NodeConfig, load_config
 from node.keyfile import read_key
-from node.queries import GetAccountAssets, sign_query
-from node.runtime import Node
-from node.testnet import init_testnet
-from node.transactions import TxPayload, build_transaction
+from node.ledger.queries import GetAccountAssets, sign_query
+from node.assembly import Node
+from node.tools.testnet import init_testnet
+from node.ledger.transactions import TxPayload, build_transaction
 from tests.integration.conftest import free_port
 
 MAX_BODY = 64 * 1024

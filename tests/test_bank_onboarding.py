@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node import commands as c
+from node.ledger import commands as c
 from tests.ledger_world import KHR, Chain, key
 
 

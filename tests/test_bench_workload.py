@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 
 from consensus.crypto import KeyPair
-from node import bench_load
-from node.bench_load import ASSETS, OVERDRAFT, VALID, build_workload
-from node.transactions import decode_transaction
+from node.tools import bench_load
+from node.tools.bench_load import ASSETS, OVERDRAFT, VALID, build_workload
+from node.ledger.transactions import decode_transaction
 
 ACCOUNTS = ["c0@abaa", "c1@abaa", "c2@abaa"]
 KEY = KeyPair.from_seed(bytes(32))

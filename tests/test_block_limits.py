@@ -16,14 +16,14 @@ import pytest
 from consensus.certificate import MAX_SIGNATURES, CommitCertificate
 from consensus.crypto import KeyPair
 from consensus.messages import decode_message, encode_message, sign_precommit, sign_proposal
-from node import limits
-from node.blocks import decode_block
-from node.commands import SetAccountDetail
-from node.errors import InvalidBlock
-from node.network import MAX_FRAME
-from node.p2p_frames import AEAD_TAG_BYTES
-from node.p2p_messages import ConsensusWire, SyncBlocks, decode_peer_message, encode_peer_message
-from node.transactions import MAX_TX_BYTES, Transaction
+from node.ledger import limits
+from node.ledger.blocks import decode_block
+from node.ledger.commands import SetAccountDetail
+from node.ledger.errors import InvalidBlock
+from node.p2p.network import MAX_FRAME
+from node.p2p.frames import AEAD_TAG_BYTES
+from node.p2p.messages import ConsensusWire, SyncBlocks, decode_peer_message, encode_peer_message
+from node.ledger.transactions import MAX_TX_BYTES, Transaction
 from tests.ledger_world import Chain
 
 DETAILS_PER_TX = 15  # 15 x 4 KB values: just under the 64 KB transaction limit
@@ -100,7 +100,7 @@ def test_a_block_over_the_limit_is_refused_with_a_typed_error_wherever_it_arrive
 
 def test_candidates_are_taken_while_the_documented_accounting_fits_exactly(chain: Chain) -> None:
     # Fixed header allowance + per transaction its bytes and 5 + 34 (as if rejected): exactly full is allowed.
-    from node.ledger import BLOCK_FIXED_BYTES, TX_OVERHEAD_BYTES
+    from node.ledger.chain import BLOCK_FIXED_BYTES, TX_OVERHEAD_BYTES
     txs = [chain.tx("alice@aclb", SetAccountDetail("alice@aclb", f"k{i}", "v" * 100)) for i in range(3)]
     exact = BLOCK_FIXED_BYTES + sum(len(t.encode()) + TX_OVERHEAD_BYTES for t in txs)
     full, _ = chain.ledger.build_block(txs, chain.now + 1000, chain.proposer, max_bytes=exact)

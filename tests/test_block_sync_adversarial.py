@@ -16,8 +16,8 @@ import pytest
 from consensus.certificate import CommitCertificate
 from consensus.crypto import hash_bytes
 from consensus.messages import sign_precommit
-from node import commands as c
-from node.blocks import decode_block
+from node.ledger import commands as c
+from node.ledger.blocks import decode_block
 from tests.block_sync_world import (
     HONEST, LIAR, OUTSIDER, VALIDATORS, CertifiedChain, Network, certificate, run,
 )

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from node import block_sync
-from node.p2p_messages import SyncRequest
+from node.p2p import block_sync
+from node.p2p.messages import SyncRequest
 from tests.block_sync_world import HONEST, LIAR, OTHER_HONEST, CertifiedChain, Network, run
 
 HUGE = 10**9

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from node import block_sync
-from node.limits import MAX_SYNC_RESPONSE_BYTES
-from node.p2p_messages import SyncRequest
+from node.p2p import block_sync
+from node.ledger.limits import MAX_SYNC_RESPONSE_BYTES
+from node.p2p.messages import SyncRequest
 from tests.block_sync_world import HONEST, LIAR, OTHER_HONEST, CertifiedChain, Network
 
 MIN_COST = 64 * 1024

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from node import commands as c
-from node import genesis as genesis_module
-from node import ledger as ledger_module
-from node.execution import COMMITTED
-from node.genesis import GenesisError, parse_genesis
-from node.ledger import Ledger
-from node.transactions import TxPayload, build_transaction
+from node.ledger import commands as c
+from node.ledger import genesis as genesis_module
+from node.ledger import chain as ledger_module
+from node.ledger.execution import COMMITTED
+from node.ledger.genesis import GenesisError, parse_genesis
+from node.ledger.chain import Ledger
+from node.ledger.transactions import TxPayload, build_transaction
 from storage import keys
 from storage.db import ChainMismatch, LedgerStore
 from tests.ledger_world import CHAIN, GENESIS_MS, KHR, USD, genesis_document, key

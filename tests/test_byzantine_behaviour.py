@@ -1,4 +1,4 @@
-"""node.byzantine's pure parts: re-signing with a fresh nonce, the ``mixed`` rotation, the config's modes."""
+"""node.runtime.byzantine's pure parts: re-signing with a fresh nonce, the ``mixed`` rotation, the config's modes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from consensus.crypto import KeyPair, verify
 from consensus.messages import sign_precommit, sign_proposal
-from node import byzantine
+from node.runtime import byzantine
 from node.config import BYZANTINE_MODES, ConfigError, load_config
 
 

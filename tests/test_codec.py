@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from consensus import codec
 from consensus.codec import CodecError, NonCanonicalEncoding, TruncatedInput, UnexpectedShape
 from consensus.crypto import Domain, signing_digest, verify
-from node import commands as c
+from node.ledger import commands as c
 from node import packing as node_packing
-from node.blocks import BlockHeader, decode_block, make_block, tx_root
-from node.commands import COMMAND_TYPES, command_from_array
-from node.errors import InvalidBlock, StatelessError
-from node.permissions import GRANTABLE_PERMISSIONS, ROLE_PERMISSIONS
-from node.transactions import TxPayload, build_transaction, decode_transaction
+from node.ledger.blocks import BlockHeader, decode_block, make_block, tx_root
+from node.ledger.commands import COMMAND_TYPES, command_from_array
+from node.ledger.errors import InvalidBlock, StatelessError
+from node.ledger.permissions import GRANTABLE_PERMISSIONS, ROLE_PERMISSIONS
+from node.ledger.transactions import TxPayload, build_transaction, decode_transaction
 from tests.ledger_world import CHAIN, key
 
 # ---- strategies ----
@@ -93,7 +93,7 @@ def test_every_allowed_value_round_trips(value: Any) -> None:
 
 @given(values)
 def test_the_node_packer_writes_exactly_what_packb_writes(value: Any) -> None:
-    assert codec.pack is node_packing.pack  # importing node installed it
+    assert codec.pack is node_packing.pack  # tests/conftest.py installed it, as every entry point does
     assert codec.pack(value) == msgpack.packb(value, use_bin_type=True)
 
 

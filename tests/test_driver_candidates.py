@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from node.consensus_driver import MAX_CANDIDATES, ConsensusDriver
+from node.runtime.driver import MAX_CANDIDATES, ConsensusDriver
 
 
 def driver_with(locked: bytes | None, valid: bytes | None) -> Any:

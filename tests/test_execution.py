@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from consensus.crypto import KeyPair
-from node import commands as c
-from node import errors as e
-from node.blocks import BlockHeader, make_block, tx_root
-from node.errors import InvalidBlock, StatelessError
-from node.execution import COMMITTED, REJECTED, TxResult
-from node.validation import MAX_AGE_MS, MAX_FUTURE_MS, VerifiedSignatures, validate_stateless
+from node.ledger import commands as c
+from node.ledger import errors as e
+from node.ledger.blocks import BlockHeader, make_block, tx_root
+from node.ledger.errors import InvalidBlock, StatelessError
+from node.ledger.execution import COMMITTED, REJECTED, TxResult
+from node.ledger.validation import MAX_AGE_MS, MAX_FUTURE_MS, VerifiedSignatures, validate_stateless
 from storage import keys
 from tests.ledger_world import CHAIN, KHR, POINTS, USD, Chain, key
 

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from node import commands as c
-from node.gossip import TxGossiper
-from node.mempool import Mempool
-from node.p2p_messages import TxGossip, decode_peer_message
+from node.ledger import commands as c
+from node.p2p.gossip import TxGossiper
+from node.intake.mempool import Mempool
+from node.p2p.messages import TxGossip, decode_peer_message
 from tests.ledger_world import Chain, KHR
 
 

@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from consensus import codec
-from node import commands as c
-from node import errors as e
-from node import ids
-from node.execution import COMMITTED, REJECTED
-from node.transactions import Transaction
+from node.ledger import commands as c
+from node.ledger import errors as e
+from node.ledger import ids
+from node.ledger.execution import COMMITTED, REJECTED
+from node.ledger.transactions import Transaction
 from storage import keys
 from tests.ledger_world import KHR, POINTS, USD, Chain, key
 

@@ -11,15 +11,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from node import commands as c
-from node.api import build_app
+from node.ledger import commands as c
+from node.api.app import build_app
 from node.config import MempoolConfig, load_config
-from node.genesis import load_genesis
+from node.ledger.genesis import load_genesis
 from node.keyfile import read_key
-from node.mempool import AccountLimit, Mempool, MempoolFull
-from node.runtime import Node
-from node.testnet import init_testnet
-from node.transactions import TxPayload, build_transaction
+from node.intake.mempool import AccountLimit, Mempool, MempoolFull
+from node.assembly import Node
+from node.tools.testnet import init_testnet
+from node.ledger.transactions import TxPayload, build_transaction
 from tests.integration.conftest import free_port
 from tests.ledger_world import Chain, KHR
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node.commands import AddPeer
-from node.consensus_driver import next_height
-from node.peers import validator_set
+from node.ledger.commands import AddPeer
+from node.runtime.driver import next_height
+from node.ledger.peers import validator_set
 from tests.ledger_world import Chain, key
 
 

@@ -59,7 +59,7 @@ from consensus.messages import (
     decode_message,
     encode_message,
 )
-from node.p2p_frames import (
+from node.p2p.frames import (
     AEAD_TAG_BYTES,
     HANDSHAKE_MAX_FRAME,
     HEADER,
@@ -69,7 +69,7 @@ from node.p2p_frames import (
     encode_frame,
     read_frame,
 )
-from node.p2p_handshake import (
+from node.p2p.handshake import (
     AUTH_TAG,
     KEY_REFUSAL_CODES,
     VERSION,
@@ -80,8 +80,8 @@ from node.p2p_handshake import (
     perform_handshake,
     transcript_hash,
 )
-from node.p2p_link import TransportCounters
-from node.p2p_messages import (
+from node.p2p.link import TransportCounters
+from node.p2p.messages import (
     CONSENSUS,
     HEAD_ANNOUNCE,
     MAX_GOSSIP_TXS,
@@ -233,7 +233,7 @@ def assert_reencodes(data: bytes, again: bytes) -> None:
         raise AssertionError(f"{data.hex()} decoded, but its value encodes as {again.hex()}")
 
 
-# ---- peer messages (node/p2p_messages.py) ----
+# ---- peer messages (node/p2p/messages.py) ----
 
 
 def decode_peer_or_refuse(data: bytes) -> None:
@@ -328,7 +328,7 @@ def test_a_consensus_record_with_arbitrary_fields_is_refused_or_decodes_to_exact
     assert message.to_record() == [tag, VERSION, *as_lists(items)]
 
 
-# ---- the handshake (node/p2p_handshake.py), over in-memory streams ----
+# ---- the handshake (node/p2p/handshake.py), over in-memory streams ----
 
 
 class Refusal(Exception):
@@ -492,7 +492,7 @@ def test_a_correctly_signed_peer_with_any_ephemeral_key_completes_or_is_refused_
     event(run_async(scenario()))
 
 
-# ---- frames and the AEAD (node/p2p_frames.py) ----
+# ---- frames and the AEAD (node/p2p/frames.py) ----
 
 
 @given(st.integers(0, 2**20), st.data())

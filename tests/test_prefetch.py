@@ -12,12 +12,12 @@ import random
 from pathlib import Path
 import pytest
 
-from node import commands as c
-from node import ledger as ledger_module
-from node.execution import COMMITTED
-from node.genesis import parse_genesis
-from node.ledger import Ledger
-from node.transactions import Transaction, TxPayload, build_transaction
+from node.ledger import commands as c
+from node.ledger import chain as ledger_module
+from node.ledger.execution import COMMITTED
+from node.ledger.genesis import parse_genesis
+from node.ledger.chain import Ledger
+from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from storage import keys
 from storage.db import LedgerStore
 from tests.ledger_world import CHAIN, GENESIS_MS, KHR, USD, genesis_document, key

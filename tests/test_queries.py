@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from consensus.crypto import KeyPair
-from node import commands as c
-from node.errors import QueryError, StatelessError
-from node.queries import (
+from node.ledger import commands as c
+from node.ledger.errors import QueryError, StatelessError
+from node.ledger.queries import (
     GetAccount, GetAccountAssetTransactions, GetAccountAssets, GetAccountDetail, GetAccountTransactions,
     GetAssetInfo, GetBlock, GetPeers, GetPendingTransactions, GetRolePermissions, GetRoles, GetSignatories,
     GetTransactions, Query, QueryService, decode_query, sign_query,

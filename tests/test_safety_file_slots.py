@@ -1,7 +1,7 @@
 """The safety record's two slot files: layout, permissions, syncing and file descriptors.
 
 ``tests/test_safety_store.py`` checks what a restart loads; these pin down how ``SafetyFile`` gets
-there (``node/safety_store.py``), found by mutation testing (``./scripts/mutation node/safety_store.py``).
+there (``node/runtime/safety_store.py``), found by mutation testing (``./scripts/mutation node/runtime/safety_store.py``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from node import safety_store
-from node.safety_store import SafetyFile
+from node.runtime import safety_store
+from node.runtime.safety_store import SafetyFile
 
 
 def open_fds() -> set[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from consensus.messages import Step
 from consensus.safety import SafetyRecord
-from node.safety_store import SafetyFile
+from node.runtime.safety_store import SafetyFile
 
 
 def test_nothing_stored_loads_none(tmp_path: Path) -> None:

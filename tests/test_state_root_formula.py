@@ -19,11 +19,11 @@ from typing import Any
 import msgpack
 import pytest
 
-from node import commands as c
-from node import genesis as genesis_module
-from node.execution import COMMITTED
-from node.genesis import parse_genesis
-from node.ledger import Ledger
+from node.ledger import commands as c
+from node.ledger import genesis as genesis_module
+from node.ledger.execution import COMMITTED
+from node.ledger.genesis import parse_genesis
+from node.ledger.chain import Ledger
 from storage import keys
 from storage.db import LedgerStore
 from tests.ledger_world import KHR, USD, Chain, genesis_document, key

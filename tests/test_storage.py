@@ -18,12 +18,12 @@ import plyvel
 import pytest
 
 from consensus.crypto import hash_bytes
-from node import commands as c
-from node.blocks import decode_block, make_block
-from node.errors import InvalidBlock
-from node.execution import COMMITTED, REJECTED
-from node.genesis import parse_genesis
-from node.ledger import Ledger
+from node.ledger import commands as c
+from node.ledger.blocks import decode_block, make_block
+from node.ledger.errors import InvalidBlock
+from node.ledger.execution import COMMITTED, REJECTED
+from node.ledger.genesis import parse_genesis
+from node.ledger.chain import Ledger
 from storage import keys
 from storage.db import ChainMismatch, CorruptHead, DatabaseLocked, Head, LedgerStore
 from tests.ledger_world import CHAIN, KHR, Chain, genesis_document
@@ -230,7 +230,7 @@ def test_two_nodes_fed_the_same_blocks_agree_on_every_state_root_and_block_hash(
 
 CRASHING_WRITER = """
 import sys
-from node import commands as c
+from node.ledger import commands as c
 from tests.ledger_world import KHR, Chain
 chain = Chain(sys.argv[1])
 print("ready", flush=True)

@@ -16,8 +16,8 @@ import pytest
 
 from consensus import codec
 from consensus.crypto import KeyPair
-from node.p2p_frames import HEADER, FrameCipher, FrameError, encode_frame
-from node.p2p_handshake import (
+from node.p2p.frames import HEADER, FrameCipher, FrameError, encode_frame
+from node.p2p.handshake import (
     AUTH_TAG,
     VERSION,
     Hello,
@@ -28,7 +28,7 @@ from node.p2p_handshake import (
     perform_handshake,
     transcript_hash,
 )
-from node.transport import PayloadTooLarge, Transport
+from node.p2p.transport import PayloadTooLarge, Transport
 
 CHAIN = "bakong-test"
 HOST = "127.0.0.1"

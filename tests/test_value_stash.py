@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from consensus.crypto import hash_bytes
-from node.safety_store import ValueStash
+from node.runtime.safety_store import ValueStash
 
 A, B, C = b"block a" * 1000, b"block b", b"block c"
 IA, IB, IC = hash_bytes(A), hash_bytes(B), hash_bytes(C)

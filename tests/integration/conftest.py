@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from consensus.crypto import KeyPair
-from node.client import ClientError, NodeClient
+from node.api.client import ClientError, NodeClient
 from node.config import load_config
 from node.keyfile import read_key
-from node.testnet import TestnetNode, free_port_base, init_testnet, start_node
+from node.tools.testnet import TestnetNode, free_port_base, init_testnet, start_node
 
 ROOT = Path(__file__).resolve().parents[2]
 # Short heartbeat and round timeouts so a multi-node test sees many heights and rounds in seconds.

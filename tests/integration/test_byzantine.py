@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from node.queries import GetBlock
+from node.ledger.queries import GetBlock
 from tests.integration.conftest import RunningNet, start_network
 from tests.integration.test_network import ADMIN, heights, transfer, wait_for, wait_for_growth
 

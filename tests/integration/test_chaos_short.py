@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from node.api import build_app
+from node.api.app import build_app
 from node import config as cfg
 
 pytestmark = pytest.mark.integration

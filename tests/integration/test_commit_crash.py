@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from node import commands as c
-from node.queries import GetBlock
-from node.testnet import init_testnet
-from node.transactions import TxPayload, build_transaction
+from node.ledger import commands as c
+from node.ledger.queries import GetBlock
+from node.tools.testnet import init_testnet
+from node.ledger.transactions import TxPayload, build_transaction
 from tests.integration.conftest import RunningNet, free_port
 from tests.integration.test_crash_recovery import total_khr
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import plyvel
 import pytest
 
-from node.testnet import init_testnet, node_command
+from node.tools.testnet import init_testnet, node_command
 from storage import keys
 from tests.integration.conftest import ROOT, RunningNet, free_port
 

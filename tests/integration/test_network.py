@@ -22,13 +22,13 @@ from typing import TypeVar
 import pytest
 
 from consensus.crypto import KeyPair
-from node import commands as c
-from node.client import NodeClient
+from node.ledger import commands as c
+from node.api.client import NodeClient
 from node.keyfile import write_key
-from node.queries import GetAccountAssets, GetBlock
-from node.testnet import CHAIN_ID, CUSTOMERS
-from node.testnet import TestnetNode as NodeEntry  # aliased: pytest would try to collect Test*
-from node.transactions import Transaction, TxPayload, build_transaction
+from node.ledger.queries import GetAccountAssets, GetBlock
+from node.tools.testnet import CHAIN_ID, CUSTOMERS
+from node.tools.testnet import TestnetNode as NodeEntry  # aliased: pytest would try to collect Test*
+from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from tests.integration.conftest import FAST_CONSENSUS, RunningNet, add_consensus_section, free_port_range
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ import asyncio
 import pytest
 
 from consensus.crypto import KeyPair
-from node import commands as c
-from node.queries import GetAccountAssets
-from node.transactions import Transaction, TxPayload, build_transaction
+from node.ledger import commands as c
+from node.ledger.queries import GetAccountAssets
+from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from tests.integration.conftest import RunningNet
 
 pytestmark = pytest.mark.integration
@@ -114,7 +114,7 @@ def test_batch_of_transfers_commits_and_balances_add_up(single_node: RunningNet)
 
 
 def test_a_batch_over_several_intake_slices_refuses_replays_and_garbage_item_by_item(single_node: RunningNet) -> None:
-    # The intake looks hashes up once per slice of 64 (node/api.py INTAKE_SLICE): replays in the first
+    # The intake looks hashes up once per slice of 64 (node/api/app.py INTAKE_SLICE): replays in the first
     # and the second slice, a repeat inside the request and an undecodable item must each get their
     # own answer, in request order, and the new transfers must all commit.
     net = single_node

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from node.client import ClientError, NodeClient
+from node.api.client import ClientError, NodeClient
 from tests.integration.conftest import ROOT, free_port_range
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from node import testnet  # the module: pytest would try to collect a class named Test*
+from node.tools import testnet  # the module: pytest would try to collect a class named Test*
 from tests.integration.conftest import RunningNet, free_port, start_network
 from tests.integration.test_byzantine import all_evidence, assert_agreement
 from tests.integration.test_network import commit, transfer, wait_for_growth

@@ -4,7 +4,7 @@ Usage (through ./scripts/mutation, which sets up .venv):
 
     ./scripts/mutation [TARGET ...] [--json FILE] [--workers 2] [--only ID ...] [--list] [--show ID]
 
-A TARGET is a file (``consensus/engine.py``) or one function of it (``node/state.py::next_state_root``);
+A TARGET is a file (``consensus/engine.py``) or one function of it (``node/ledger/state.py::next_state_root``);
 without targets, ``DEFAULT_TARGETS``. Each worker owns a copy of the repository under /tmp (the working
 tree is only read); a mutant is written into that copy, its mapped tests run with
 ``pytest -x -q -p no:cacheprovider`` under the ``mutation`` hypothesis profile (few, derandomized
@@ -39,9 +39,9 @@ EQUIVALENT_FILE = Path(__file__).with_name("equivalent.txt")
 DEFAULT_TARGETS = (
     "consensus/engine.py", "consensus/round_log.py", "consensus/certificate.py", "consensus/safety.py",
     "consensus/validators.py", "consensus/evidence.py", "consensus/messages.py::ProposalRef",
-    "consensus/messages.py::entry_of", "consensus/messages.py::entry_from_record", "node/block_sync.py",
-    "node/safety_store.py", "node/consensus_driver.py::next_height", "node/ledger.py::Ledger.build_block",
-    "node/state.py::next_state_root",
+    "consensus/messages.py::entry_of", "consensus/messages.py::entry_from_record", "node/p2p/block_sync.py",
+    "node/runtime/safety_store.py", "node/runtime/driver.py::next_height", "node/ledger/chain.py::Ledger.build_block",
+    "node/ledger/state.py::next_state_root",
 )
 
 # Consensus tests, fastest first: with -x most mutants die in the first file that exercises them.
@@ -76,12 +76,12 @@ TEST_MAP: dict[str, list[str]] = {
                               *_CONSENSUS_TESTS],
     "consensus/certificate.py": ["tests/consensus/test_validators_and_certificates.py",
                                  "tests/consensus/test_equivocation_counting.py", *_CONSENSUS_TESTS],
-    "node/block_sync.py": ["tests/test_block_sync*.py"],
-    "node/safety_store.py": ["tests/test_value_stash.py", "tests/test_safety_store.py",
+    "node/p2p/block_sync.py": ["tests/test_block_sync*.py"],
+    "node/runtime/safety_store.py": ["tests/test_value_stash.py", "tests/test_safety_store.py",
                              "tests/test_safety_file_slots.py", "tests/consensus/test_safety_record.py"],
-    "node/consensus_driver.py": ["tests/test_next_height_snapshot.py"],
-    "node/ledger.py": ["tests/test_block_limits.py", "tests/test_execution.py", "tests/test_storage.py"],
-    "node/state.py": ["tests/test_state_root_formula.py", "tests/test_execution.py", "tests/test_prefetch.py"],
+    "node/runtime/driver.py": ["tests/test_next_height_snapshot.py"],
+    "node/ledger/chain.py": ["tests/test_block_limits.py", "tests/test_execution.py", "tests/test_storage.py"],
+    "node/ledger/state.py": ["tests/test_state_root_formula.py", "tests/test_execution.py", "tests/test_prefetch.py"],
 }
 
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".hypothesis", ".pytest_cache",

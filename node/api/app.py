@@ -1,0 +1,456 @@
+"""The HTTP API (aiohttp): submit transactions, follow their status, signed queries, node status.
+
+Every error is JSON ``{"error": {"code": "...", "message": "..."}}`` with a 4xx status; a 500 would be
+our bug, and even then the client gets JSON and the node keeps serving. Transactions and queries
+travel as their canonical bytes: hex strings inside JSON, or raw msgpack with
+``Content-Type: application/msgpack`` for clients that want speed.
+
+Routes:
+  POST /v1/transactions            {"transactions": [hex, ...]} or {"transaction": hex}
+  GET  /v1/transactions/{hash}     current status
+  GET  /v1/transactions/{hash}/ws  WebSocket: current status, then each change until final
+  POST /v1/queries                 {"query": hex}
+  GET  /v1/status  /healthz  /metrics
+  POST /v1/testing/isolate         {"isolated": bool}; only with [testing] fault_injection = true
+  POST /v1/testing/crash-at-commit {"point": "before_write"|"during_write"|"after_write"}; idem
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from typing import Any
+
+import msgpack
+from aiohttp import WSMsgType, web
+from aiohttp.http_exceptions import HttpProcessingError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from consensus import codec
+from node.intake import statuses as st
+from node.ledger.errors import LedgerError, QueryError, StatelessError
+from node.runtime.faults import arm_crash_at_commit
+from node.intake.mempool import AccountLimit, MempoolFull
+from node.ledger.queries import decode_query
+from node.assembly import Node, now_ms, status_json
+from node.ledger.transactions import Transaction, decode_transaction
+from node.ledger.validation import validate_stateless
+from storage.db import COMMIT_FAULT_POINTS
+
+log = logging.getLogger("bakong.api")
+NODE_KEY: web.AppKey[Node] = web.AppKey("node", Node)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status, "http_error")
+        return error_response(exc.status, code, exc.reason)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # our bug: log it, answer JSON, keep serving
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal error; see the node log")
+
+
+def _hex_bytes(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise ApiError(400, "bad_request", f"{what} must be a hex string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise ApiError(400, "bad_hex", f"{what} is not valid hex") from None
+
+
+async def _body_items(request: web.Request, single: str, many: str) -> tuple[list[bytes], bool]:
+    """The encoded items of a request and whether it was a batch."""
+    raw = await request.read()
+    if request.content_type == "application/msgpack":
+        try:
+            value = msgpack.unpackb(raw, raw=False)
+        except Exception:
+            raise ApiError(400, "bad_msgpack", "body is not valid msgpack") from None
+        if isinstance(value, bytes):
+            return [value], False
+        if isinstance(value, list) and all(isinstance(v, bytes) for v in value):
+            return value, True
+        raise ApiError(400, "bad_request", "msgpack body must be one encoded item (bin) or an array of them")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_json", "body is not valid JSON") from None
+    except RecursionError:  # e.g. 10,000 nested lists: the decoder gives up; the client gets a clear 400
+        raise ApiError(400, "bad_json", "body JSON is nested too deeply") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "body must be a JSON object")
+    if single in body:
+        return [_hex_bytes(body[single], single)], False
+    if many in body and isinstance(body[many], list):
+        return [_hex_bytes(v, many) for v in body[many]], True
+    raise ApiError(400, "bad_request", f'body needs "{single}" or "{many}"')
+
+
+def _status_of(node: Node, tx_hash: bytes) -> dict[str, Any]:
+    # From the published state, not the live database: a block's statuses are in LevelDB a moment
+    # before the head names the block, and a client told COMMITTED at height h must find /v1/status at
+    # h or later. Until then the transaction is still in the mempool and answers as accepted.
+    record = node.ledger.published().tx_status(tx_hash)
+    if record is not None:
+        return status_json(tx_hash, record.result.status, record.height, record.index, record.result)
+    if tx_hash in node.mempool:
+        return status_json(tx_hash, st.STATELESS_VALIDATION_SUCCESS)
+    failure = node.hub.failure(tx_hash)
+    return failure if failure is not None else status_json(tx_hash, st.NOT_RECEIVED)
+
+
+INTAKE_SLICE = 64
+"""Transactions of one request handled between two yields to the event loop (consensus must not starve)."""
+
+
+def _decode_slice(items: list[bytes]) -> list[Transaction | StatelessError]:
+    decoded: list[Transaction | StatelessError] = []
+    for data in items:
+        try:
+            decoded.append(decode_transaction(data))
+        except StatelessError as exc:
+            decoded.append(exc)
+    return decoded
+
+
+def _submit_one(node: Node, data: bytes, decoded: Transaction | StatelessError, in_chain: set[bytes], now: int,
+                accepted: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """Check and queue one transaction; newly queued ones are added to ``accepted`` for the journal.
+
+    ``in_chain``: which hashes of the request's slice the tx index holds (one look-up for the slice)."""
+    node.metrics.txs_received.inc()
+    if isinstance(decoded, StatelessError):
+        node.metrics.txs_refused.labels(decoded.code).inc()
+        return {"hash": None, "status": st.STATELESS_VALIDATION_FAILED, "error_code": decoded.code,
+                "message": decoded.message}
+    tx = decoded
+    known = node.ledger.tx_status(tx.hash) if tx.hash in in_chain else None
+    if known is not None:
+        # A replay: the original keeps its final status; this submission is refused.
+        return {"hash": tx.hash.hex(), "status": st.REJECTED, "error_code": "replay",
+                "message": f"transaction was already {known.result.status} at height {known.height}"}
+    if tx.hash in node.mempool:
+        return status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS)
+    try:
+        validate_stateless(tx, node.chain_id, now, node.ledger.verified)
+    except StatelessError as exc:
+        node.metrics.txs_refused.labels(exc.code).inc()
+        result = {"hash": tx.hash.hex(), "status": st.STATELESS_VALIDATION_FAILED, "error_code": exc.code,
+                  "message": exc.message}
+        node.hub.record_failure(tx.hash, result)
+        return result
+    try:
+        node.mempool.add(tx, len(data))
+    except MempoolFull:
+        node.metrics.mempool_full.inc()
+        raise
+    accepted.append((tx.hash, data))
+    if node.network is not None:
+        node.network.gossip.enqueue(data)
+    status = status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS)
+    if node.hub.wants(tx.hash):
+        node.hub.publish(tx.hash, status)
+    return status
+
+
+async def submit_transactions(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    items, batch = await _body_items(request, "transaction", "transactions")
+    if len(items) > node.config.api.max_batch:
+        raise ApiError(413, "batch_too_large", f"at most {node.config.api.max_batch} transactions per request")
+    if not items:
+        raise ApiError(400, "bad_request", "no transactions in the request")
+    now = now_ms()
+    results = []
+    accepted: list[tuple[bytes, bytes]] = []
+    for start in range(0, len(items), INTAKE_SLICE):
+        if start:
+            await asyncio.sleep(0)  # a big batch must not starve consensus on this loop
+        chunk = items[start:start + INTAKE_SLICE]
+        decoded = _decode_slice(chunk)
+        # One ascending pass over the tx index for the slice, not a get per hash (Ledger.known_among). No
+        # await between this look-up and the mempool adds: a commit's mempool clean-up, which runs on this
+        # loop, cannot fall in between and leave a committed transaction queued.
+        in_chain = node.ledger.known_among(d.hash for d in decoded if not isinstance(d, StatelessError))
+        for data, tx in zip(chunk, decoded):
+            try:
+                results.append(_submit_one(node, data, tx, in_chain, now, accepted))
+            except MempoolFull as exc:
+                # 429 when this account's share is used up, 503 when the whole pool is full
+                status, message = ((429, str(exc)) if isinstance(exc, AccountLimit)
+                                   else (503, "the mempool is full; retry shortly"))
+                if not batch:
+                    raise ApiError(status, exc.code, message, {"Retry-After": "1"}) from None
+                results.append({"hash": None, "status": "NOT_RECEIVED", "error_code": exc.code, "message": message})
+    node.metrics.mempool.set(len(node.mempool))
+    node.tx_arrived.set()
+    if accepted:  # "accepted" must survive a crash of this node: journal it (synced) before answering
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, node.journal.record, accepted)
+        except Exception as exc:  # the disk refused the write (full, failing): say so, do not claim "accepted"
+            log.error("intake journal write failed: %s", exc)
+            raise ApiError(503, "storage_unavailable", "the node cannot record transactions now; retry shortly",
+                           {"Retry-After": "1"}) from None
+    if not batch:
+        result = results[0]
+        status = 400 if result["status"] == st.STATELESS_VALIDATION_FAILED else 409 if result.get("error_code") == "replay" else 202
+        return web.json_response(result, status=status)
+    return web.json_response({"results": results}, status=202)
+
+
+def _hash_param(request: web.Request) -> bytes:
+    value = request.match_info["hash"]
+    if len(value) != 64:
+        raise ApiError(400, "bad_hash", "a transaction hash is 64 hex characters")
+    return _hex_bytes(value, "hash")
+
+
+async def transaction_status(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    return web.json_response(_status_of(node, _hash_param(request)))
+
+
+async def transaction_stream(request: web.Request) -> web.StreamResponse:
+    node = request.app[NODE_KEY]
+    tx_hash = _hash_param(request)
+    if node.hub.subscriber_count >= node.config.api.max_websockets:
+        raise ApiError(503, "too_many_subscribers", "too many status streams open; retry shortly", {"Retry-After": "1"})
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    queue = node.hub.subscribe(tx_hash)
+    try:
+        current = _status_of(node, tx_hash)
+        await ws.send_json(current)
+        status = current["status"]
+        while status not in st.FINAL and not ws.closed:
+            getter = asyncio.ensure_future(queue.get())
+            closer = asyncio.ensure_future(ws.receive())
+            done, _ = await asyncio.wait({getter, closer}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+            if closer in done:
+                getter.cancel()
+                msg = closer.result()
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING, WSMsgType.ERROR):
+                    break
+                continue
+            closer.cancel()
+            if getter in done:
+                update = getter.result()
+            else:
+                getter.cancel()
+                update = _status_of(node, tx_hash)  # belt and braces: re-read in case a publish was missed
+                if update["status"] == status:
+                    continue
+            await ws.send_json(update)
+            status = update["status"]
+    finally:
+        node.hub.unsubscribe(tx_hash, queue)
+        await ws.close()
+    return ws
+
+
+async def block_stream(request: web.Request) -> web.StreamResponse:
+    """WebSocket: a summary of every block this node commits from now on (height, hash, tx hashes,
+    rejected hashes, commit time): for monitoring and the load benchmark. The API is meant for the
+    bank's own network, like /metrics; queries that reveal account data stay signed."""
+    node = request.app[NODE_KEY]
+    if len(node.block_listeners) + node.hub.subscriber_count >= node.config.api.max_websockets:
+        raise ApiError(503, "too_many_subscribers", "too many streams open; retry shortly", {"Retry-After": "1"})
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    node.block_listeners.add(queue)
+    try:
+        closer = asyncio.ensure_future(ws.receive())
+        while not ws.closed:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
+            if closer in done:
+                getter.cancel()
+                break
+            await ws.send_json(getter.result())
+        closer.cancel()
+    finally:
+        node.block_listeners.discard(queue)
+        await ws.close()
+    return ws
+
+
+async def run_query(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    items, batch = await _body_items(request, "query", "queries")
+    if batch:
+        raise ApiError(400, "bad_request", "send one query per request")
+    try:
+        query = decode_query(items[0])
+        answer = await asyncio.get_running_loop().run_in_executor(node.query_worker, node.queries.answer,
+                                                                  query, now_ms())
+    except StatelessError as exc:
+        node.metrics.queries.labels("refused").inc()
+        raise ApiError(400, exc.code, exc.message) from None
+    except QueryError as exc:
+        node.metrics.queries.labels("refused").inc()
+        status = 403 if exc.code in ("permission_denied", "not_a_signatory") else 404 if exc.code.startswith("no_such") else 400
+        raise ApiError(status, exc.code, exc.message) from None
+    except (LedgerError, codec.CodecError) as exc:
+        raise ApiError(400, getattr(exc, "code", "bad_request"), str(exc)) from None
+    node.metrics.queries.labels("answered").inc()
+    return web.json_response(answer)
+
+
+async def node_status(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    head = node.ledger.published().head  # the head transaction statuses and queries answer from
+    return web.json_response({
+        "chain_id": node.chain_id,
+        "node": node.config.name,
+        "public_key": node.key.public_key.hex(),
+        "role": node.config.role,
+        "height": head.height,
+        "block_hash": head.block_hash.hex(),
+        "state_root": head.state_root.hex(),
+        "peers": _peers_json(node),
+        "consensus": _consensus_json(node),
+        "p2p": dataclasses.asdict(node.network.transport.counters) if node.network is not None else None,
+        "mempool_size": len(node.mempool),
+        "mempool_bytes": node.mempool.size_bytes,
+        "uptime_s": (now_ms() - node.started_ms) // 1000,
+    })
+
+
+def _peers_json(node: Node) -> list[dict[str, Any]]:
+    from node.ledger.peers import peers_in_state
+
+    connected = node.network.transport.connected() if node.network is not None else set()
+    me = node.key.public_key
+    return [{"name": p.name, "public_key": p.public_key.hex(), "address": p.address,
+             "role": "observer" if p.observer else "validator",
+             "connected": p.public_key in connected, "self": p.public_key == me}
+            for p in peers_in_state(node.store)]
+
+
+def _consensus_json(node: Node) -> dict[str, Any] | None:
+    driver = node.network.driver if node.network is not None else None
+    if driver is None:
+        return None
+    engine = driver.engine
+    return {"height": engine.height, "round": engine.round, "step": engine.step.name.lower(),
+            "voting": engine.key is not None, "evidence": driver.evidence_count,
+            "dropped": {k: v for k, v in engine.counters.as_dict().items() if v and k != "accepted"}}
+
+
+async def evidence(request: web.Request) -> web.Response:
+    """Equivocation evidence this node recorded: which validator signed what twice."""
+    from consensus.evidence import Evidence
+    from node.runtime.driver import EVIDENCE_PREFIX
+
+    node = request.app[NODE_KEY]
+    names = {p.public_key: p.name for p in node.genesis.peers}
+    out = []
+    for _key, raw in node.store.scan(EVIDENCE_PREFIX):
+        ev = Evidence.decode_stored(raw)
+        out.append({"validator": ev.validator.hex(), "name": names.get(ev.validator), "height": ev.height,
+                    "round": ev.round, "kind": ev.kind.name.lower(), "evidence": raw.hex()})
+    return web.json_response({"evidence": out})
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "bad_json", "body is not valid JSON") from None
+
+
+async def testing_isolate(request: web.Request) -> web.Response:
+    """Fault injection (only with ``[testing] fault_injection = true``): {"isolated": true|false}."""
+    node = request.app[NODE_KEY]
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("isolated"), bool):
+        raise ApiError(400, "bad_request", 'body must be {"isolated": true|false}')
+    if node.network is None:
+        raise ApiError(409, "no_network", "this node has no p2p network")
+    node.network.transport.isolated = body["isolated"]
+    return web.json_response({"isolated": node.network.transport.isolated})
+
+
+async def testing_crash_at_commit(request: web.Request) -> web.Response:
+    """Fault injection (only with ``[testing] fault_injection = true``): {"point": "before_write" |
+    "during_write" | "after_write"} makes the next block commit SIGKILL this process at that point."""
+    node = request.app[NODE_KEY]
+    body = await _json_body(request)
+    point = body.get("point") if isinstance(body, dict) else None
+    if point not in COMMIT_FAULT_POINTS:
+        raise ApiError(400, "bad_request", f"body must be {{\"point\": one of {', '.join(COMMIT_FAULT_POINTS)}}}")
+    arm_crash_at_commit(node.store, point)
+    return web.json_response({"armed": point})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    return web.json_response({"ok": True, "height": node.ledger.head.height})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    node.metrics.mempool.set(len(node.mempool))
+    body = generate_latest(node.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+class _OneLineClientErrors(logging.Filter):
+    """aiohttp logs every malformed request (bad request line, URL or header too long, bad chunking) at
+    ERROR with a traceback, before our middleware runs. That is the client's fault, not ours: keep one
+    WARNING line without the traceback, so a hostile client cannot fill the node log with them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            reason = (exc.message or "").strip().splitlines()
+            record.msg = f"{record.getMessage()}: refused malformed HTTP ({exc.code}): {reason[0] if reason else ''}"
+            record.args = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_CLIENT_ERROR_FILTER = _OneLineClientErrors()
+
+
+def build_app(node: Node) -> web.Application:
+    logging.getLogger("aiohttp.server").addFilter(_CLIENT_ERROR_FILTER)  # idempotent: a set of filters
+    app = web.Application(client_max_size=node.config.api.max_body_bytes, middlewares=[errors_as_json])
+    app[NODE_KEY] = node
+    app.router.add_post("/v1/transactions", submit_transactions)
+    app.router.add_get("/v1/transactions/{hash}", transaction_status)
+    app.router.add_get("/v1/transactions/{hash}/ws", transaction_stream)
+    app.router.add_post("/v1/queries", run_query)
+    app.router.add_get("/v1/status", node_status)
+    app.router.add_get("/v1/evidence", evidence)
+    app.router.add_get("/v1/blocks/ws", block_stream)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    if node.config.testing.fault_injection:
+        app.router.add_post("/v1/testing/isolate", testing_isolate)
+        app.router.add_post("/v1/testing/crash-at-commit", testing_crash_at_commit)
+    return app

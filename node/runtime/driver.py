@@ -1,0 +1,310 @@
+"""The asyncio adapter around the sans-IO consensus engine.
+
+It feeds the engine received messages, fired timeouts and the answers to its questions, and carries
+out its actions in order: persist the safety record (synced, in node.safety_store's files) before a
+message leaves, broadcast to the validators, schedule timeouts on the event loop, build a block (the
+proposer executes it and seals the state root in the header: execute-then-vote), validate a peer's
+block by executing it, and commit a decided block with its certificate in one synced batch. Blocks decided elsewhere and
+fetched by block sync enter through ``committed_by_sync``.
+
+For tests only, ``[testing] byzantine`` hands each own broadcast to ``send_conflicting`` instead
+(``node.byzantine``: the honest engine signed it; the misbehaviour around it decides what leaves, and
+nothing it signs reaches the safety record).
+
+All ledger work runs on the node's single worker thread, in event order, so the execution that
+validated a block is the one committed (no second execution) and nothing races the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from consensus.actions import (
+    Action,
+    Broadcast,
+    BuildValue,
+    Commit,
+    PersistSafety,
+    ReportEvidence,
+    ScheduleTimeout,
+    ValidateValue,
+)
+from consensus.crypto import hash_bytes
+from consensus.engine import Engine, EngineLimits
+from consensus.events import Event, MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated
+from consensus.messages import SignedMessage, decode_message, encode_message
+from consensus.safety import SafetyRecord
+from consensus.timeouts import TimeoutConfig
+from consensus.validators import ValidatorSet
+from node.ledger.blocks import Block, decode_block
+from node.ledger.errors import InvalidBlock
+from node.ledger.chain import BlockExecution
+from node.ledger.limits import MAX_PROPOSAL_BYTES
+from node.ledger.peers import validator_set
+from storage import keys
+from storage.db import LedgerStore
+
+log = logging.getLogger("bakong.consensus")
+
+SAFETY_KEY = keys.CONSENSUS + b"safety"  # where records were kept before node.safety_store (read only)
+EVIDENCE_PREFIX = keys.CONSENSUS + b"evidence:"
+# What peers can make the engine keep, per signer: a height not started yet may bring one maximal
+# proposal and its votes; proposals at the current height, a few maximal ones before old ones go.
+# Validated blocks (with their executions) kept per height for the commit.
+MAX_CANDIDATES = 8
+ENGINE_LIMITS = EngineLimits(max_buffered_bytes_per_signer=MAX_PROPOSAL_BYTES + 1024 * 1024,
+                             max_proposal_bytes_per_signer=3 * MAX_PROPOSAL_BYTES)
+
+
+def next_height(store: LedgerStore) -> tuple[int, ValidatorSet]:
+    """The height to decide next and its validator set, both from one published snapshot.
+
+    A block-sync commit runs on the worker thread while this runs on the event loop: reading the peer
+    set from the live database and the head separately could pair a height with the wrong set (the
+    batch is in LevelDB a moment before the head moves)."""
+    published = store.published()
+    return published.head.height + 1, validator_set(published)
+
+
+class ConsensusDriver:
+    def __init__(self, node: Any, broadcast: Callable[[bytes], None], on_commit: Callable[[Block, BlockExecution], None],
+                 timeouts: TimeoutConfig,
+                 send_conflicting: Callable[[SignedMessage, Engine], Awaitable[None]] | None = None) -> None:
+        self.node = node
+        self.broadcast = broadcast
+        self.send_conflicting = send_conflicting
+        self.byzantine = node.config.testing.byzantine
+        self.on_commit = on_commit
+        self.timeouts = timeouts
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.engine = self._new_engine(signing=False)
+        self._candidates: dict[bytes, tuple[Block, BlockExecution]] = {}
+        self._timers: list[asyncio.TimerHandle] = []
+        self._build_task: asyncio.Task[None] | None = None
+        self.last_commit = asyncio.get_running_loop().time()
+        self.evidence_count = sum(1 for _ in node.store.scan(EVIDENCE_PREFIX))
+
+    # ---- engine lifecycle ----
+
+    def _load_safety(self) -> tuple[SafetyRecord | None, dict[bytes, bytes]]:
+        """The stored record and the value bytes kept beside it (a version 1 record held them inside)."""
+        raw = self.node.safety.load()
+        if raw is None:  # a data directory from before node.safety_store kept it in LevelDB
+            raw = self.node.store.get(SAFETY_KEY)
+        if raw is None:
+            return None, {}
+        # Our own file (checksummed): a version 1 record could hold blocks far above the usual limit.
+        record = SafetyRecord.decode(raw, max_bytes=len(raw))
+        return record, {**SafetyRecord.v1_values(raw), **self.node.safety_values.load()}
+
+    def _new_engine(self, signing: bool) -> Engine:
+        if not signing:
+            return Engine(self.node.chain_id, None, self.timeouts, limits=ENGINE_LIMITS)
+        record, values = self._load_safety()
+        return Engine(self.node.chain_id, self.node.key, self.timeouts, safety=record, limits=ENGINE_LIMITS,
+                      values=values)
+
+    def start_next_height(self) -> None:
+        """Begin consensus on head + 1 with the validator set the committed state names."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self._candidates.clear()
+        height, validators = next_height(self.node.ledger.store)
+        signing = self.node.config.role == "validator" and self.node.key.public_key in validators
+        if signing != (self.engine.key is not None):
+            log.info("this node %s the validator set", "joins" if signing else "is not in")
+            self.engine = self._new_engine(signing)
+        self.events.put_nowait(StartHeight(height, validators))
+
+    @property
+    def validators(self) -> ValidatorSet | None:
+        return self.engine.validators
+
+    # ---- inputs ----
+
+    def message_from_peer(self, data: bytes) -> None:
+        try:
+            message = decode_message(data, MAX_PROPOSAL_BYTES)
+        except Exception:  # a peer's malformed bytes: counted by the engine's sibling counter, dropped
+            self.node.metrics.p2p_bad_messages.inc()
+            return
+        self.events.put_nowait(MessageReceived(message))
+
+    def own_messages(self) -> list[bytes]:
+        return [encode_message(m) for m in self.engine.own_messages()]
+
+    def known_messages(self) -> list[bytes]:
+        """Every checked message of the current height: re-sent when stalled, supplying the gossip the
+        paper assumes (what one correct node received, every correct node eventually receives)."""
+        return [encode_message(m) for m in self.engine.known_messages()]
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.start_next_height()
+        while True:
+            event = await self.events.get()
+            if isinstance(event, StartHeight) and event.height != self.node.ledger.head.height + 1:
+                continue  # superseded by a later commit (block sync went ahead)
+            for action in self.engine.handle(event, loop.time()):
+                if isinstance(action, Broadcast):
+                    try:
+                        await self._carry_out(action)
+                    except Exception:
+                        log.exception("could not send %s", type(action.message).__name__)
+                        self.node.metrics.consensus_send_failures.inc()
+                    continue
+                await self._carry_out(action)
+
+    # ---- actions ----
+
+    async def _carry_out(self, action: Action) -> None:
+        node = self.node
+        loop = asyncio.get_running_loop()
+        if isinstance(action, PersistSafety):
+            record = action.record.encode()
+
+            def persist() -> None:
+                node.safety_values.keep(action.values, action.record.value_ids())  # best effort, unsynced
+                node.safety.store(record)  # synced: before the message it covers leaves
+
+            await loop.run_in_executor(node.worker, persist)
+        elif isinstance(action, Broadcast):
+            if self.byzantine and self.send_conflicting is not None:
+                await self._conflicting(action.message)
+            else:
+                self.broadcast(encode_message(action.message))
+        elif isinstance(action, ScheduleTimeout):
+            event = TimeoutFired(action.height, action.round, action.step)
+            self._timers.append(loop.call_at(action.at, self.events.put_nowait, event))
+        elif isinstance(action, BuildValue):
+            if self._build_task is not None:
+                self._build_task.cancel()
+            self._build_task = asyncio.ensure_future(self._build(action))
+        elif isinstance(action, ValidateValue):
+            try:
+                valid = await loop.run_in_executor(node.worker, self._validate, action.height, action.value)
+            except Exception:
+                log.exception("validating a proposed block at height %d failed", action.height)
+                node.metrics.invalid_blocks.labels("validation_error").inc()
+                valid = False
+            self.events.put_nowait(ValueValidated(action.height, action.value_id, valid))
+        elif isinstance(action, Commit):
+            await self._commit(action)
+        elif isinstance(action, ReportEvidence):
+            await self._record_evidence(action)
+
+    async def _conflicting(self, message: SignedMessage) -> None:
+        """Byzantine test mode: ``node.byzantine.Misbehaviour`` (through the network's ``send_conflicting``)
+        sends our engine's ``message`` its own way: split, multiplied, re-signed, withheld, flanked by
+        forged proposals... Whatever it signs is signed outside the engine and never persisted."""
+        assert self.send_conflicting is not None
+        await self.send_conflicting(message, self.engine)
+
+    async def _build(self, action: BuildValue) -> None:
+        """The proposer waits for transactions (or the heartbeat interval), then executes a block."""
+        node = self.node
+        cfg = node.config.block
+        loop = asyncio.get_running_loop()
+        deadline = self.last_commit + cfg.max_block_interval_ms / 1000
+        while not len(node.mempool) and loop.time() < deadline:
+            node.tx_arrived.clear()
+            try:
+                await asyncio.wait_for(node.tx_arrived.wait(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                break
+        if len(node.mempool) and len(node.mempool) < cfg.max_block_txs:
+            await asyncio.sleep(cfg.batch_wait_ms / 1000)
+        txs = node.mempool.peek(cfg.max_block_txs)
+
+        def build() -> bytes:
+            block, execution = node.ledger.build_block(txs, node.clock_ms(), node.key.public_key)
+            value = block.encode()
+            self._remember(hash_bytes(value), block, execution)
+            return value
+
+        if node.ledger.head.height + 1 != action.height:
+            return
+        value = await loop.run_in_executor(node.worker, build)
+        self.events.put_nowait(ValueBuilt(action.height, action.round, value))
+
+    def _validate(self, height: int, value: bytes) -> bool:
+        """Worker thread: decode and execute a proposed block; remember the execution for the commit."""
+        node = self.node
+        if node.ledger.head.height + 1 != height:
+            return False
+        value_id = hash_bytes(value)
+        if value_id in self._candidates:
+            return True
+        try:
+            block = decode_block(value, node.mempool.by_bytes)
+            if block.header.created_ms > node.clock_ms() + 5 * 60 * 1000:
+                raise InvalidBlock("block_from_future", "block time is too far ahead of our clock")
+            execution = node.ledger.validate_block(block)
+        except InvalidBlock as exc:
+            log.warning("refusing proposed block at height %d: %s", height, exc)
+            node.metrics.invalid_blocks.labels(exc.code).inc()
+            return False
+        self._remember(value_id, block, execution)
+        return True
+
+    def _remember(self, value_id: bytes, block: Block, execution: BlockExecution) -> None:
+        """Keep a validated block's execution for its commit, at most MAX_CANDIDATES per height.
+
+        A Byzantine proposer may propose several valid blocks in each of its rounds; each execution
+        holds a decoded block and its write set. The oldest go first, never the engine's locked or
+        valid value; a decided block that was forgotten is simply executed again at commit."""
+        self._candidates[value_id] = (block, execution)
+        if len(self._candidates) <= MAX_CANDIDATES:
+            return
+        keep = {self.engine.locked_value_id, self.engine.valid_value_id, value_id}
+        for old in list(self._candidates):  # a snapshot: the event loop may clear the dict meanwhile
+            if len(self._candidates) <= MAX_CANDIDATES:
+                break
+            if old not in keep:
+                self._candidates.pop(old, None)
+
+    async def _commit(self, action: Commit) -> None:
+        node = self.node
+        loop = asyncio.get_running_loop()
+        if node.ledger.head.height >= action.height:
+            return  # block sync committed it first
+        if self._build_task is not None:
+            self._build_task.cancel()
+            self._build_task = None
+
+        def commit() -> tuple[Block, BlockExecution] | None:
+            if node.ledger.head.height >= action.height:
+                return None  # block sync got there first, on this same thread
+            found = self._candidates.get(action.certificate.value_id)
+            if found is None:  # decided without our own validation (e.g. we were late): validate now
+                block = decode_block(action.value, node.mempool.by_bytes)
+                found = (block, node.ledger.validate_block(block))
+            block, execution = found
+            node.ledger.commit(block, execution, action.certificate.encode())
+            return block, execution
+
+        done = await loop.run_in_executor(node.worker, commit)
+        if done is None:
+            return
+        self.last_commit = loop.time()
+        self.on_commit(*done)
+        self.start_next_height()
+
+    def committed_by_sync(self) -> None:
+        """Block sync moved the head: leave the old height and start the next one."""
+        self.last_commit = asyncio.get_running_loop().time()
+        self.start_next_height()
+
+    async def _record_evidence(self, action: ReportEvidence) -> None:
+        ev = action.evidence
+        log.warning("EVIDENCE: validator %s signed conflicting %s messages at height %d round %d",
+                    ev.validator.hex()[:16], ev.kind.name.lower(), ev.height, ev.round)
+        key = EVIDENCE_PREFIX + keys.height_bytes(ev.height) + ev.round.to_bytes(4, "big") + bytes([int(ev.kind)]) + ev.validator
+        await asyncio.get_running_loop().run_in_executor(self.node.worker, self.node.store.put_durable, key, ev.encode())
+        self.evidence_count += 1
+        self.node.metrics.evidence.inc()
+

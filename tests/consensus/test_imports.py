@@ -1,26 +1,19 @@
 """The sans-IO rule, checked on the source: consensus/ outside its simulator does no I/O and keeps
 no clock or randomness, and never reaches up into the node or the storage layers."""
 
-import ast
 from pathlib import Path
 
 import consensus
+from tests.imports import Import, imports_in_file, read_imports
 
 FORBIDDEN = {"asyncio", "socket", "time", "random", "threading", "selectors", "multiprocessing",
              "subprocess", "datetime", "secrets", "node", "storage"}
 PACKAGE = Path(consensus.__file__).parent
 
 
-def imported_roots(source: str) -> set[str]:
-    roots: set[str] = set()
-    for item in ast.walk(ast.parse(source)):
-        if isinstance(item, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in item.names)
-        elif isinstance(item, ast.ImportFrom) and item.level == 0 and item.module:
-            roots.add(item.module.split(".")[0])
-        elif isinstance(item, ast.Call) and getattr(item.func, "id", None) == "__import__":
-            roots.add("__import__")
-    return roots
+def imported_roots(imports: list[Import]) -> set[str]:
+    """Top-level names imported, plus ``__import__`` for any dynamic import (forbidden outright)."""
+    return {imp.root for imp in imports} | {"__import__" for imp in imports if imp.dynamic}
 
 
 def engine_modules() -> list[Path]:
@@ -34,11 +27,15 @@ def test_the_check_sees_every_engine_module_and_skips_the_simulator() -> None:
 
 
 def test_the_check_would_catch_a_forbidden_import() -> None:
-    assert imported_roots("import time\nfrom asyncio import sleep\nimport node.config\n") == {
-        "time", "asyncio", "node"}
+    source = "import time\nfrom asyncio import sleep\ndef f():\n    import node.config\n"
+    assert imported_roots(read_imports(source)) == {"time", "asyncio", "node"}
+    assert imported_roots(read_imports("__import__('os')\n")) == {"os", "__import__"}
 
 
 def test_consensus_outside_the_simulator_imports_no_io_clock_randomness_node_or_storage() -> None:
-    offenders = {str(p.relative_to(PACKAGE)): sorted(imported_roots(p.read_text()) & (FORBIDDEN | {"__import__"}))
-                 for p in engine_modules()}
+    offenders = {
+        str(p.relative_to(PACKAGE)): sorted(
+            str(imp) for imp in imports_in_file(PACKAGE.parent, p)
+            if imp.root in FORBIDDEN or imp.dynamic)
+        for p in engine_modules()}
     assert {path: bad for path, bad in offenders.items() if bad} == {}

@@ -229,14 +229,14 @@ def cmd_testnet_down(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_apply(args: argparse.Namespace) -> int:
-    from node.tools.bench_apply import run_apply_bench
+    from node.tools.bench.apply import run_apply_bench
 
     return run_apply_bench(transfers=args.transfers, accounts=args.accounts, block_size=args.block_size,
                            repeats=args.repeats, json_path=args.json)
 
 
 def cmd_bench_load(args: argparse.Namespace) -> int:
-    from node.tools.bench_load import LoadOptions, run_load_bench
+    from node.tools.bench.load import LoadOptions, run_load_bench
 
     return run_load_bench(LoadOptions(
         duration=args.duration, rate=args.rate, accounts=args.accounts, validators=args.validators,
@@ -246,7 +246,7 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_idle(args: argparse.Namespace) -> int:
-    from node.tools.bench_idle import IdleOptions, run_idle_bench
+    from node.tools.bench.idle import IdleOptions, run_idle_bench
 
     return run_idle_bench(IdleOptions(
         duration=args.duration, validators=args.validators, observers=args.observers, settle=args.settle,

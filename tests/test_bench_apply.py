@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from node.tools.bench_apply import run_apply_bench
+from node.tools.bench.apply import run_apply_bench
 
 
 def test_bench_apply_commits_every_transfer_and_writes_its_figures(tmp_path: Path, capsys) -> None:

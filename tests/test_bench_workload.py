@@ -9,15 +9,15 @@ from collections import Counter
 import pytest
 
 from consensus.crypto import KeyPair
-from node.tools import bench_load
-from node.tools.bench_load import ASSETS, OVERDRAFT, VALID, build_workload
 from node.ledger.transactions import decode_transaction
+from node.tools.bench import report, workload
+from node.tools.bench.workload import ASSETS, OVERDRAFT, VALID, build_workload
 
 ACCOUNTS = ["c0@abaa", "c1@abaa", "c2@abaa"]
 KEY = KeyPair.from_seed(bytes(32))
 
 
-def debits(work: bench_load.Workload) -> Counter[tuple[str, str]]:
+def debits(work: workload.Workload) -> Counter[tuple[str, str]]:
     """Minor units each (sender, asset) pays over the valid transfers."""
     paid: Counter[tuple[str, str]] = Counter()
     for data, kind in zip(work.encoded, work.kinds):
@@ -30,7 +30,7 @@ def debits(work: bench_load.Workload) -> Counter[tuple[str, str]]:
 
 def test_once_the_usd_balances_are_spent_valid_transfers_pay_in_khr_within_budget(monkeypatch) -> None:
     # 0.50 USD each: a handful of USD transfers spend it all, long before the pool ends.
-    monkeypatch.setattr(bench_load, "CUSTOMER_BALANCES", {ASSETS[0]: "4000000.00", ASSETS[1]: "0.50"})
+    monkeypatch.setattr(workload, "CUSTOMER_BALANCES", {ASSETS[0]: "4000000.00", ASSETS[1]: "0.50"})
     work = build_workload(600, ACCOUNTS, KEY, 0.02, seed=1, now_ms=1_700_000_000_000)
     assert len(work) == 600
     paid = debits(work)
@@ -41,7 +41,7 @@ def test_once_the_usd_balances_are_spent_valid_transfers_pay_in_khr_within_budge
 
 
 def test_a_pool_the_balances_cannot_fund_is_refused_with_a_hint(monkeypatch) -> None:
-    monkeypatch.setattr(bench_load, "CUSTOMER_BALANCES", {ASSETS[0]: "2.00", ASSETS[1]: "0.50"})
+    monkeypatch.setattr(workload, "CUSTOMER_BALANCES", {ASSETS[0]: "2.00", ASSETS[1]: "0.50"})
     with pytest.raises(ValueError, match="cannot fund 5,000 valid transfers; use a smaller --pool"):
         build_workload(5_000, ACCOUNTS, KEY, 0.02, seed=1, now_ms=1_700_000_000_000)
 
@@ -50,5 +50,5 @@ def test_the_per_minute_rates_count_each_commit_in_its_own_minute() -> None:
     start = 1000.0
     commits = [start + 0.5] * 120 + [start + 61.0] * 30 + [start + 125.0] * 60 + [start - 1.0]
     # The window ends inside minute 3: only whole minutes are reported; commits outside it are not counted.
-    assert bench_load.per_minute_tps(commits, start, 150.0) == [2.0, 0.5]
-    assert bench_load.per_minute_tps(commits, start, 59.0) == []
+    assert report.per_minute_tps(commits, start, 150.0) == [2.0, 0.5]
+    assert report.per_minute_tps(commits, start, 59.0) == []

@@ -47,7 +47,7 @@ from typing import Any
 
 from node.intake import statuses as st
 from node.runtime.byzantine import MODES as BYZANTINE_MODES
-from node.tools.bench_load import bench_accounts, build_workload
+from node.tools.bench.workload import bench_accounts, build_workload
 from node.api.client import ClientError, NodeClient
 from node.keyfile import read_key
 from node.ledger.queries import GetAccountAssets, GetBlock

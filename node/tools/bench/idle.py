@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.tools.bench_load import ResourceSampler, machine_info
 from node.api.client import ClientError, NodeClient
 from node.config import load_config
+from node.tools.bench.sampler import ResourceSampler, machine_info
 from node.tools.testnet import TestnetNode, init_testnet, load_pids
 from node.tools.testnet_control import stop, up
 
@@ -63,7 +63,7 @@ def measure_idle(opts: IdleOptions, nodes: list[TestnetNode], directory: Path) -
     sampler.end()
     after = _heights(nodes)
     window = sampler.t1 - sampler.t0
-    per_node = []
+    per_node: list[dict[str, Any]] = []
     for n in nodes:
         b, a = before[n.name], after[n.name]
         per_node.append({

@@ -24,8 +24,8 @@ from typing import Any
 from consensus.crypto import KeyPair
 from node.ledger import commands as c
 from node.ledger import permissions as P
-from node.ledger.genesis import parse_genesis
 from node.ledger.chain import Ledger
+from node.ledger.genesis import parse_genesis
 from node.ledger.transactions import Transaction, TxPayload, build_transaction, decode_transaction
 from node.ledger.validation import VerifiedSignatures
 from storage.db import LedgerStore
@@ -63,7 +63,9 @@ def _workload(n: int, accounts: int, key: KeyPair, now: int) -> list[Transaction
 
 
 def _one_run(encoded: list[bytes], accounts: int, block_size: int, key: KeyPair, genesis: dict[str, Any],
-             now: int) -> dict[str, float]:
+             now: int) -> dict[str, Any]:
+    """One fresh database, every phase timed once: transfers per second per phase, per-transfer CPU
+    split between this thread and LevelDB's background threads, and how that split grows (``growth``)."""
     with tempfile.TemporaryDirectory(prefix="bakong-bench-") as tmp:
         ledger = Ledger(LedgerStore(Path(tmp) / "db"), CHAIN)
         ledger.ensure_genesis(parse_genesis(genesis))
@@ -78,7 +80,7 @@ def _one_run(encoded: list[bytes], accounts: int, block_size: int, key: KeyPair,
         w0, t0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
         committed = 0
         segment = (0, t0, m0)  # transfers, process and thread CPU at the start of this GROWTH_STEP
-        growth = []
+        growth: list[dict[str, float]] = []
         for start in range(0, len(txs), block_size):
             chunk = txs[start:start + block_size]
             # Block time follows the transfers' creation times (one per ms): a fixed time would refuse

@@ -1,0 +1,34 @@
+"""What ``bakong bench load`` was asked to do: the command line as one frozen record.
+
+Its own module because both the run (``load``) and the report (``report``, which echoes the options
+into the JSON) read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    duration: float = 60.0
+    """Seconds of submission; the drain comes after."""
+    rate: float = 0.0
+    """Offered TPS; 0 = as fast as accepted."""
+    accounts: int = 1000
+    validators: int = 4
+    observers: int = 1
+    invalid_share: float = 0.02
+    json_path: str | None = None
+    directory: str | None = None
+    keep: bool = False
+    api_port: int = 18600
+    p2p_port: int = 17600
+    batch: int = 0
+    """Transactions per POST; 0 = chosen from the rate."""
+    drain: float = 10.0
+    concurrency: int = 2
+    pool: int = 0
+    """Transfers to pre-sign; 0 = duration x rate (x ``POOL_RATE_FOR_MAX`` with ``--rate 0``)."""
+    seed: int = 1
+    max_pending: int = 20_000

@@ -254,7 +254,7 @@ def cmd_bench_idle(args: argparse.Namespace) -> int:
 
 
 def cmd_chaos(args: argparse.Namespace) -> int:
-    from node.tools.chaos import ChaosOptions, run_chaos
+    from node.tools.chaos.campaign import ChaosOptions, run_chaos
 
     return run_chaos(ChaosOptions(duration=args.duration, seed=args.seed, rate=args.rate, json_path=args.json,
                                   directory=args.dir, keep=args.keep, byzantine=args.byzantine))

@@ -20,7 +20,7 @@ KEY = KeyPair.from_seed(bytes(32))
 def debits(work: workload.Workload) -> Counter[tuple[str, str]]:
     """Minor units each (sender, asset) pays over the valid transfers."""
     paid: Counter[tuple[str, str]] = Counter()
-    for data, kind in zip(work.encoded, work.kinds):
+    for data, kind in zip(work.encoded, work.kinds, strict=True):
         if kind == VALID:
             [cmd] = decode_transaction(data).payload.commands
             whole, _, frac = cmd.amount.partition(".")

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from consensus.crypto import KeyPair
-from node.ledger import commands as c
 from node.api.client import NodeClient
 from node.keyfile import read_key
+from node.ledger import commands as c
 from node.ledger.queries import GetAccountAssets
+from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from node.tools.testnet import CUSTOMERS, write_manifest
 from node.tools.testnet_control import stop, up
-from node.ledger.transactions import Transaction, TxPayload, build_transaction
 
 
 def _now() -> int:
@@ -68,8 +68,8 @@ def run_demo(directory: Path, *, keep: bool = False, transfers: int = 200, api_p
         demo = Demo(directory, client)
         customer = f"kosal{_now() % 100000}@aclb"
         print("Workload (each step submitted to the central bank's node, waited on until final):")
-        demo.run_step(f"admin@aclb opens account {customer}", demo.tx(
-            "admin@aclb", c.CreateAccount(customer.split("@")[0], "aclb", demo.key("alice@aclb").public_key)), "COMMITTED")
+        opening = c.CreateAccount(customer.split("@")[0], "aclb", demo.key("alice@aclb").public_key)
+        demo.run_step(f"admin@aclb opens account {customer}", demo.tx("admin@aclb", opening), "COMMITTED")
         demo.run_step("admin@nbc issues 500000.00 KHR to itself", demo.tx(
             "admin@nbc", c.AddAssetQuantity("khr#nbc", "500000.00")), "COMMITTED")
         demo.run_step(f"admin@nbc pays 250000.00 KHR to {customer}", demo.tx(
@@ -110,7 +110,8 @@ def run_demo(directory: Path, *, keep: bool = False, transfers: int = 200, api_p
                     if s in ("COMMITTED", "REJECTED"):
                         finals[h] = s
             if sys.stdout.isatty():  # a live counter on a terminal; logs get the final line only
-                print(f"\r  {len(finals)}/{transfers} final after {time.monotonic() - started:.1f} s", end="", flush=True)
+                print(f"\r  {len(finals)}/{transfers} final after {time.monotonic() - started:.1f} s", end="",
+                      flush=True)
             time.sleep(0.2)
         print(f"\r  {len(finals)}/{transfers} final after {time.monotonic() - started:.1f} s")
         for s in finals.values():

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from consensus.crypto import KeyPair
-from node.ledger import permissions as P
 from node.keyfile import write_key
+from node.ledger import permissions as P
 
 BANKS = ["nbc", "aclb", "abaa", "wing", "ftb", "ppcb", "canadia", "amk"]
 CUSTOMERS = [("alice", "aclb"), ("bob", "abaa"), ("chenda", "wing"), ("dara", "aclb"), ("sokha", "abaa"),
@@ -140,11 +140,14 @@ def start_node(directory: str | Path, node: TestnetNode) -> subprocess.Popen[byt
     """Start one node as its own OS process (so killing it is a real crash); output to logs/<name>.log."""
     logs = Path(directory) / "logs"
     logs.mkdir(exist_ok=True)
-    log = open(logs / f"{node.name}.log", "ab")
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.Popen(node_command(node.config), stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    # The repository root (this file is node/tools/testnet.py), so a node starts from any working directory.
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2]) + os.pathsep + env.get("PYTHONPATH", "")
+    # The child gets its own copy of the descriptor; ours is closed at once (a chaos run restarts nodes
+    # hundreds of times, and each kept copy would be a leaked descriptor).
+    with open(logs / f"{node.name}.log", "ab") as log:
+        return subprocess.Popen(node_command(node.config), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
 
 
 def free_port_base(count: int) -> int:

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from node.api.client import NodeClient
-from node.config import ConfigError, load_config
 from node.assembly import PID_FILE
+from node.config import ConfigError, load_config
 from node.tools.testnet import TestnetNode, init_testnet, load_nodes, load_pids, start_node, write_manifest
 
 

@@ -127,7 +127,8 @@ def run_apply_bench(*, transfers: int, accounts: int, block_size: int, repeats: 
                   f"{g['background_us']:5.1f} us background, database {g['database_mb']:,.0f} MB", flush=True)
     median = {k: statistics.median(run[k] for run in runs) for k in runs[0] if k != "growth"}
     print(f"\nbakong bench apply: {transfers} transfers, {accounts} accounts, blocks of {block_size}, "
-          f"median of {repeats} runs, one core ({platform.processor() or platform.machine()}, Python {platform.python_version()})")
+          f"median of {repeats} runs, one core ({platform.processor() or platform.machine()}, "
+          f"Python {platform.python_version()})")
     print(f"  {'phase':34} {'transfers/s':>12}")
     print(f"  {'decode from bytes':34} {median['decode_per_s']:>12,.0f}")
     print(f"  {'signature verification (Ed25519)':34} {median['verify_per_s']:>12,.0f}")

@@ -120,7 +120,7 @@ async def agreed_head(session: aiohttp.ClientSession, nodes: list[TestnetNode], 
             and time.monotonic() < stream_deadline:
         await asyncio.sleep(0.1)
     checked = {name: h[0] in chain and chain[h[0]] == (h[1], h[2]) for name, h in heads.items()}
-    one_chain = same and None not in next(iter(heads.values())) or all(checked.values())
+    one_chain = (same and None not in next(iter(heads.values()))) or all(checked.values())
     top = max(heads.values(), key=lambda h: h[0] or -1)
     return {"agree": one_chain, "same_head": same, "height": top[0], "hash": top[1], "state_root": top[2],
             "per_node": {name: {"height": h[0], "hash": h[1], "state_root": h[2], "matches_watched": checked[name]}

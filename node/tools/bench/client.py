@@ -82,7 +82,7 @@ class LoadClient:
             t.http_errors[f"http_{status}"] += 1
             self._requeue(indices)
             return
-        for i, result in zip(indices, payload["results"]):
+        for i, result in zip(indices, payload["results"], strict=True):  # lengths checked above
             state = result.get("status")
             if state == "STATELESS_VALIDATION_SUCCESS":
                 if t.final[i] == UNSENT_OR_WAITING:

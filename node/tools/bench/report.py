@@ -49,9 +49,9 @@ def summarize(opts: LoadOptions, work: Workload, track: Tracking, sampler: Resou
     # An open-loop schedule spans the whole duration (its last batch leaves one interval before the end);
     # as-fast-as-accepted sending stops at the duration, or earlier if the pre-signed pool ran out.
     sending = opts.duration if opts.rate else sent_end - start
-    latencies = sorted(track.commit_ms[i] / 1000 - track.submit_s[i]
-                       for i in range(len(work)) if track.final[i] == COMMITTED and work.kinds[i] == VALID)
-    commit_times = [track.commit_ms[i] / 1000 for i in range(len(work)) if track.final[i] == COMMITTED and work.kinds[i] == VALID]
+    ours = [i for i in range(len(work)) if track.final[i] == COMMITTED and work.kinds[i] == VALID]
+    latencies = sorted(track.commit_ms[i] / 1000 - track.submit_s[i] for i in ours)
+    commit_times = [track.commit_ms[i] / 1000 for i in ours]
     last_commit = max(commit_times, default=sent_end)
     measured = max(last_commit - start, sending)
     in_duration = sum(1 for t in commit_times if t <= start + opts.duration)
@@ -107,8 +107,9 @@ def summarize(opts: LoadOptions, work: Workload, track: Tracking, sampler: Resou
         "block_size_max": max((b["txs"] for b in blocks), default=0),
         "block_interval_mean_s": round(statistics.fmean(intervals), 3) if intervals else math.nan,
         # From the proposer's block time to the commit on the watched validator: consensus + execution + commit.
-        "block_commit_delay_mean_s": round(statistics.fmean((b["committed_ms"] - b["created_ms"]) / 1000 for b in loaded), 3)
-        if loaded else math.nan,
+        "block_commit_delay_mean_s":
+            round(statistics.fmean((b["committed_ms"] - b["created_ms"]) / 1000 for b in loaded), 3)
+            if loaded else math.nan,
         "nodes": per_node,
         "client": {"cpu_percent": round(sampler.cpu_percent("client"), 1),
                    "peak_rss_mb": round(sampler.peak_rss["client"] / 2**20, 1),
@@ -118,7 +119,8 @@ def summarize(opts: LoadOptions, work: Workload, track: Tracking, sampler: Resou
         "machine": {**machine_info(), "cpu_busy_percent": round(sampler.machine_busy_percent(), 1),
                     "cpu_other_processes_percent": round(sampler.others_percent(), 1)},
         "method": {"latency": "committed_ms of the block on the first validator minus first POST time of the tx",
-                   "mempool_full": f"retried after {RETRY_AFTER_S:.0f} s on the next node; unsent at the end = refused_unsent",
+                   "mempool_full": f"retried after {RETRY_AFTER_S:.0f} s on the next node; "
+                                   "unsent at the end = refused_unsent",
                    "committed_tps": "valid transfers committed / (first submit .. last commit, drain included)",
                    "cpu_percent": "CPU time of the process over the measured window / wall time (100 = one core)",
                    "disk_bytes_per_tx": "mean growth of a node's data dir during the run / committed transfers"},
@@ -130,15 +132,15 @@ def print_table(r: dict[str, Any]) -> None:
     rate = f"{o['rate']:,.0f} TPS offered" if o["rate"] else \
         f"as fast as accepted (at most {o['max_pending']:,} waiting for a block)" if o["max_pending"] else \
         "as fast as accepted (no bound on txs waiting for a block)"
-    print(f"\nbakong bench load: {o['validators']} validators + {o['observers']} observers, {o['accounts']:,} accounts, "
-          f"{o['duration_s']:g} s at {rate}, batches of {o['batch']}")
+    print(f"\nbakong bench load: {o['validators']} validators + {o['observers']} observers, "
+          f"{o['accounts']:,} accounts, {o['duration_s']:g} s at {rate}, batches of {o['batch']}")
     rows = [
         ("offered TPS", f"{r['offered_tps']:,.1f}"),
         ("committed TPS (first submit .. last commit)", f"{r['committed_tps']:,.1f}"),
         ("committed TPS (inside the duration)", f"{r['committed_in_duration_tps']:,.1f}"),
         ("submitted / accepted / committed", f"{r['submitted']:,} / {r['accepted']:,} / {r['committed']:,}"),
-        ("latency p50 / p95 / p99 / max (s)", " / ".join(f"{r[k]:.3f}" for k in
-                                                         ("latency_p50_s", "latency_p95_s", "latency_p99_s", "latency_max_s"))),
+        ("latency p50 / p95 / p99 / max (s)",
+         " / ".join(f"{r[k]:.3f}" for k in ("latency_p50_s", "latency_p95_s", "latency_p99_s", "latency_max_s"))),
         ("rejected", f"{r['rejected']:,}"),
         *((f"  {reason}", f"{n:,}") for reason, n in r["rejected_by_reason"].items()),
         ("mempool_full refusals (retried) / unsent", f"{r['mempool_full_refusals']:,} / {r['refused_unsent']:,}"),
@@ -167,13 +169,16 @@ def print_table(r: dict[str, Any]) -> None:
     h = r["head"]
     verdict = "all nodes agree" if h["same_head"] else \
         "all nodes on one chain, some still committing the backlog" if h["agree"] else "NODES DISAGREE"
-    print(f"\n  head: {verdict}: height {h['height']}, hash {str(h['hash'])[:16]}..., state root {str(h['state_root'])[:16]}...")
+    print(f"\n  head: {verdict}: height {h['height']}, hash {str(h['hash'])[:16]}..., "
+          f"state root {str(h['state_root'])[:16]}...")
     if not h["same_head"]:
         for name, v in h["per_node"].items():
+            match = "  = the watched validator at that height" if v["matches_watched"] else "  NOT CHECKED OR DIFFERENT"
             print(f"    {name:8} height {v['height']} hash {str(v['hash'])[:16]} root {str(v['state_root'])[:16]}"
-                  f"{'  = the watched validator at that height' if v['matches_watched'] else '  NOT CHECKED OR DIFFERENT'}")
+                  f"{match}")
     m = r["machine"]
     print(f"  machine: {m['cpu_model']}, {m['logical_cpus']} logical CPUs, {m['memory_gb']} GB, Python {m['python']}; "
-          f"CPU busy {m['cpu_busy_percent']:.0f}% of {100 * m['logical_cpus']}%, other processes {m['cpu_other_processes_percent']:.0f}%")
+          f"CPU busy {m['cpu_busy_percent']:.0f}% of {100 * m['logical_cpus']}%, "
+          f"other processes {m['cpu_other_processes_percent']:.0f}%")
     if m["cpu_other_processes_percent"] > 10:
         print("  warning: other processes used CPU during the run; the figures understate this network")

@@ -25,11 +25,11 @@ class ResourceSampler:
         self.procs["client"] = psutil.Process(os.getpid())
         self.cpu0: dict[str, float] = {}
         self.cpu1: dict[str, float] = {}
-        self.peak_rss = {name: 0 for name in self.procs}
+        self.peak_rss = dict.fromkeys(self.procs, 0)
         # RSS counts the LevelDB tables a node has mmap'd (file pages of the OS cache, shared and
         # reclaimable) as well as its own heap; with a million accounts that is ~150 MB of the figure.
         # Reported apart as "anon" (RSS minus file-backed pages) so the two can be told apart.
-        self.peak_anon = {name: 0 for name in self.procs}
+        self.peak_anon = dict.fromkeys(self.procs, 0)
         self.t0 = self.t1 = 0.0
         self.busy0 = self.busy1 = 0.0
 

@@ -1,18 +1,24 @@
-"""The node process: ledger, mempool, HTTP API and the p2p network under one asyncio loop.
+"""The composition root: builds one node from the wings, wires them, owns the commit fan-out, runs it.
 
-``Node`` holds the state every part shares; ``serve`` runs one node until SIGINT/SIGTERM. LevelDB
-work (execution, synced commits, safety records) runs on one worker thread so the API and the network
-stay responsive during a commit; only that thread mutates the ledger.
+``Node`` holds what the wings share (ledger, mempool, admission, statuses, metrics, the ledger worker
+thread) and hands each collaborator exactly the part it uses (typed as a Protocol in the collaborator's
+module); ``Node.connect`` builds the network, the consensus driver on a validator, and the faults seam
+when ``[testing]`` asks for it. Every commit, whether decided by consensus or applied by block sync,
+goes through ``Node.committed``, which tells everyone in one order: mempool, journal, metrics, status
+subscribers, block listeners, the network (head announcement, peer set), the driver (after a sync).
+``serve`` runs one node until SIGINT/SIGTERM. LevelDB work (execution, synced commits, safety records)
+runs on one worker thread so the API and the network stay responsive during a commit; only that thread
+mutates the ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
 import signal
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,31 +26,38 @@ from typing import Any
 from aiohttp import web
 
 from consensus.crypto import KeyPair
-from node.ledger.blocks import Block
+from consensus.messages import SignedMessage, encode_message
+from consensus.engine import Engine
+from consensus.timeouts import TimeoutConfig
 from node import packing
+from node.api.app import build_app
+from node.api.listener import listen
+from node.clock import now_ms
 from node.config import NodeConfig
+from node.intake.admission import Admission, IntakeCounters
+from node.intake.journal import IntakeJournal
+from node.intake.mempool import Mempool
+from node.intake.statuses import StatusHub, status_json
+from node.keyfile import read_key
+from node.ledger.blocks import Block
+from node.ledger.chain import BlockExecution, Ledger
 from node.ledger.execution import COMMITTED
 from node.ledger.genesis import load_genesis
-from node.intake.journal import IntakeJournal
-from node.keyfile import read_key
-from node.ledger.chain import BlockExecution, Ledger
-from node.intake.mempool import Mempool
-from node.metrics import NodeMetrics
-from node.runtime.safety_store import SafetyFile, ValueStash
+from node.ledger.peers import peers_in_state
 from node.ledger.queries import QueryService
-from node.intake.statuses import StatusHub
+from node.metrics import NodeMetrics
+from node.p2p.network import P2PNetwork
+from node.runtime.driver import ConsensusDriver
+from node.runtime.faults import Faults
+from node.runtime.safety_store import SafetyFile, ValueStash
 from storage.db import CorruptHead, LedgerStore
 
 log = logging.getLogger("bakong.node")
 PID_FILE = "node.pid"
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class Node:
-    """Everything one node holds; the API, consensus, gossip and block sync share it."""
+    """Everything one node holds; built once per process (and by tests that want a node without peers)."""
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -62,10 +75,16 @@ class Node:
         self.safety = SafetyFile(config.data_dir / "consensus")
         self.safety_values = ValueStash(config.data_dir / "consensus" / "values")
         self.mempool = Mempool(config.mempool.max_txs, config.mempool.max_bytes, config.mempool.max_per_account)
-        self.journal = IntakeJournal(self.store)
-        self.journal.restore(self.ledger, self.mempool, self.genesis.chain_id, now_ms())
         self.hub = StatusHub()
         self.metrics = NodeMetrics()
+        m = self.metrics
+        self.admission = Admission(self.ledger, self.mempool, self.genesis.chain_id,
+                                   IntakeCounters(received=m.txs_received.inc,
+                                                  refused=lambda code: m.txs_refused.labels(code).inc(),
+                                                  bad_from_peer=m.p2p_bad_messages.inc, pool_full=m.mempool_full.inc),
+                                   remember_failure=self.hub.record_failure)
+        self.journal = IntakeJournal(self.store)
+        self.journal.restore(self.admission, now_ms())
         self.queries = QueryService(self.ledger, self.mempool.pending_for)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         # Signed queries read LevelDB and decode stored transactions (a page of history can be 1,000 of
@@ -74,7 +93,9 @@ class Node:
         self.query_worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query")
         self.tx_arrived = asyncio.Event()
         self.started_ms = now_ms()
-        self.network: Any = None  # node.network.P2PNetwork once serving
+        self.network: P2PNetwork | None = None  # once connected (``connect``)
+        self.driver: ConsensusDriver | None = None  # on a validator, once connected
+        self.faults: Faults | None = None  # only when [testing] asks for it
         self.block_listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self.metrics.height.set(self.ledger.head.height)
 
@@ -85,8 +106,33 @@ class Node:
     def clock_ms(self) -> int:
         return now_ms()
 
-    def after_commit(self, block: Block, execution: BlockExecution) -> None:
-        """Event loop, after a block is durably committed: mempool, metrics, status subscribers."""
+    # ---- wiring ----
+
+    def connect(self) -> P2PNetwork:
+        """Build the network, the driver (validators) and the faults seam; call on the running loop."""
+        config = self.config
+        network = P2PNetwork(self, (config.p2p_host, config.p2p_port), self.committed)
+        testing = config.testing
+        if testing.byzantine or testing.fault_injection:
+            self.faults = Faults(testing, self, network)
+        if config.role == "validator":
+            honest = _broadcaster(network)
+            send = self.faults.consensus_send(honest) if self.faults is not None else honest
+            c = config.consensus
+            propose = c.propose_timeout_ms or config.block.max_block_interval_ms + 1000
+            delta = c.timeout_delta_ms / 1000
+            timeouts = TimeoutConfig(propose / 1000, delta, c.prevote_timeout_ms / 1000, delta,
+                                     c.precommit_timeout_ms / 1000, delta)
+            self.driver = ConsensusDriver(self, send, lambda block, execution: self.committed(block, execution, False),
+                                          timeouts, config.block, may_sign=True)
+            network.consensus = self.driver
+        self.network = network
+        return network
+
+    # ---- the commit fan-out ----
+
+    def committed(self, block: Block, execution: BlockExecution, synced: bool) -> None:
+        """Event loop, after a block is durably committed (by consensus or by block sync)."""
         hashes = [tx.hash for tx in block.transactions]
         self.mempool.committed(block.transactions)
         self.journal.settled(hashes)
@@ -109,12 +155,48 @@ class Node:
             for queue in list(self.block_listeners):
                 if queue.qsize() < 1000:  # a stalled reader loses blocks rather than our memory
                     queue.put_nowait(summary)
+        if self.network is not None:
+            self.network.block_committed(execution.peers_touched)
+        if synced and self.driver is not None:
+            self.driver.committed_by_sync()
+
+    # ---- what the API shows and asks of the network (node.api.app.ApiHost) ----
+
+    def gossip(self, tx_bytes: bytes) -> None:
+        if self.network is not None:
+            self.network.gossip.enqueue(tx_bytes)
+
+    def peers_status(self) -> list[dict[str, Any]]:
+        connected = self.network.transport.connected() if self.network is not None else set()
+        me = self.key.public_key
+        return [{"name": p.name, "public_key": p.public_key.hex(), "address": p.address,
+                 "role": "observer" if p.observer else "validator",
+                 "connected": p.public_key in connected, "self": p.public_key == me}
+                for p in peers_in_state(self.store)]
+
+    def p2p_status(self) -> dict[str, Any] | None:
+        return dataclasses.asdict(self.network.transport.counters) if self.network is not None else None
+
+    def consensus_status(self) -> dict[str, Any] | None:
+        driver = self.driver
+        if driver is None:
+            return None
+        engine = driver.engine
+        return {"height": engine.height, "round": engine.round, "step": engine.step.name.lower(),
+                "voting": engine.key is not None, "evidence": driver.evidence_count,
+                "dropped": {k: v for k, v in engine.counters.as_dict().items() if v and k != "accepted"}}
 
     def close(self) -> None:
         self.query_worker.shutdown(wait=True, cancel_futures=True)
         self.worker.shutdown(wait=True)
         self.safety.close()
         self.store.close()
+
+
+def _broadcaster(network: P2PNetwork) -> Any:
+    def send(message: SignedMessage, engine: Engine) -> None:
+        network.broadcast_consensus(encode_message(message))
+    return send
 
 
 def check_head(ledger: Ledger) -> None:
@@ -125,19 +207,6 @@ def check_head(ledger: Ledger) -> None:
     if block is None or block.hash != head.block_hash or block.header.state_root != head.state_root:
         raise CorruptHead(f"the head record names block {head.height}, which is missing or differs; "
                           "the database cannot be trusted")
-
-
-def status_json(tx_hash: bytes, status: str, height: int | None = None, index: int | None = None,
-                result: Any = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"hash": tx_hash.hex(), "status": status}
-    if height is not None:
-        out["height"] = height
-        out["index"] = index
-    if result is not None and result.error_code is not None:
-        out["command_index"] = result.command_index
-        out["error_code"] = result.error_code
-        out["message"] = result.message
-    return out
 
 
 def tune_garbage_collector() -> None:
@@ -173,10 +242,6 @@ def run_node(config: NodeConfig) -> None:
 
 async def serve(config: NodeConfig) -> None:
     """Run one node until SIGINT/SIGTERM."""
-    from node.api.app import build_app
-    from node.api.listener import listen
-    from node.p2p.network import P2PNetwork
-
     node = Node(config)
     tune_garbage_collector()
     # Holding the LevelDB lock, this is the one process of this data dir: record its pid there, so tools
@@ -189,8 +254,7 @@ async def serve(config: NodeConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    network = P2PNetwork(node)
-    node.network = network
+    network = node.connect()
     try:
         await runner.setup()
         api_server = await listen(runner, config.api.host, config.api.port, config.api.max_connections,
@@ -200,9 +264,12 @@ async def serve(config: NodeConfig) -> None:
                  config.role, config.api.host, config.api.port, config.p2p_host, config.p2p_port,
                  node.ledger.head.height, type(loop).__module__.split(".")[0])
         async with asyncio.TaskGroup() as tasks:
-            running = tasks.create_task(network.run())
+            running = [tasks.create_task(network.run())]
+            if node.driver is not None:
+                running.append(tasks.create_task(node.driver.run()))
             await stop.wait()
-            running.cancel()
+            for task in running:
+                task.cancel()
     finally:
         await network.close()
         if api_server is not None:

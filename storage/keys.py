@@ -6,8 +6,10 @@ Heights are 8-byte big-endian so keys sort by height.
 
 World state (covered by the state root): D A X M R G K P.
 Block store and indexes (written with each block, derived from it): B b C T h t.
-Node-local records: H (head), V (consensus safety), m (meta: chain id, schema), q (accepted transactions
-not yet seen in a block).
+Node-local records: H (head), V (consensus: equivocation evidence), m (meta: chain id, genesis
+fingerprint, genesis import marker), q (accepted transactions not yet seen in a block). Every key the
+node writes is built here; the safety record itself lives in files beside the database
+(node.runtime.safety_store), not in LevelDB.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ CERTIFICATE = b"C"    # height -> commit certificate bytes
 TX_INDEX = b"T"       # tx hash -> [height, index, status, command index, error code]
 ACCOUNT_TXS = b"h"    # account, height, index -> b"" (every tx the account created or took part in)
 ACCOUNT_ASSET_TXS = b"t"  # account, asset, height, index -> b""
-CONSENSUS = b"V"      # consensus safety records (last signed vote, lock)
+CONSENSUS = b"V"      # consensus records kept by this node (equivocation evidence)
 ACCEPTED = b"q"       # tx hash -> tx bytes this node accepted from a client and has not yet seen in a block
 
 DOMAIN = b"D"         # domain -> [default role]
@@ -33,6 +35,11 @@ ROLE = b"R"           # role -> sorted permissions
 GRANT = b"G"          # grantee \0 grantor -> sorted grantable permissions
 DETAIL = b"K"         # account \0 writer \0 key -> value
 PEER = b"P"           # public key -> [address, name, syncing]
+
+META_CHAIN_ID = META + b"chain_id"                       # the chain this database belongs to
+META_GENESIS = META + b"genesis_fingerprint"             # which genesis file built it
+META_GENESIS_IMPORT = META + b"genesis_import"           # set while a bulk genesis import is under way
+EVIDENCE = CONSENSUS + b"evidence:"                      # + height, round, kind, validator -> evidence
 
 WORLD_STATE_FAMILIES = (DOMAIN, ACCOUNT, ASSET, BALANCE, ROLE, GRANT, DETAIL, PEER)
 
@@ -59,6 +66,11 @@ def certificate(height: int) -> bytes:
 
 def tx_index(tx_hash: bytes) -> bytes:
     return TX_INDEX + tx_hash
+
+
+def evidence(height: int, round_: int, kind: int, validator: bytes) -> bytes:
+    """Equivocation evidence, sorted by height and round; one row per validator, kind and slot."""
+    return EVIDENCE + height_bytes(height) + round_.to_bytes(4, "big") + bytes([kind]) + validator
 
 
 def accepted_tx(tx_hash: bytes) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 from node.ledger import commands as c
 from node.p2p.gossip import TxGossiper
@@ -28,7 +27,7 @@ def test_stale_transactions_are_sent_again_once_per_interval(tmp_path: Path) -> 
         sent.append(list(msg.txs))
 
     async def run() -> None:
-        gossiper = TxGossiper(SimpleNamespace(mempool=pool), send)
+        gossiper = TxGossiper(pool, send)
         assert gossiper.regossip_stale(older_than_s=60) == 0  # nothing has waited that long
         assert gossiper.regossip_stale(older_than_s=0, every_s=60, limit=2) == 2  # the oldest two
         assert sent[-1] == [txs[0].encode(), txs[1].encode()]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from node.ledger import commands as c
+from node.intake.admission import Admission
 from node.intake.journal import IntakeJournal
 from node.intake.mempool import Mempool
 from node.ledger.validation import MAX_AGE_MS
@@ -30,7 +31,7 @@ def test_a_restart_puts_journaled_transactions_back_and_drops_settled_and_expire
     chain.reopen()
 
     mempool = Mempool(100, 1 << 20)
-    restored = IntakeJournal(chain.ledger.store).restore(chain.ledger, mempool, chain.chain_id, chain.now)
+    restored = IntakeJournal(chain.ledger.store).restore(Admission(chain.ledger, mempool, chain.chain_id), chain.now)
     assert restored == 1
     assert waiting.hash in mempool and committed.hash not in mempool and expired.hash not in mempool
     assert journaled_rows(chain) == 1

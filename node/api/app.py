@@ -18,10 +18,10 @@ Routes:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
-from typing import Any
+from concurrent.futures import Executor
+from typing import Any, Protocol
 
 import msgpack
 from aiohttp import WSMsgType, web
@@ -29,18 +29,62 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from consensus import codec
+from consensus.crypto import KeyPair
+from consensus.evidence import Evidence
+from node.clock import now_ms
+from node.config import NodeConfig
 from node.intake import statuses as st
+from node.intake.admission import SLICE, Admission, Source, Verdict
+from node.intake.journal import IntakeJournal
+from node.intake.mempool import Mempool
+from node.intake.statuses import StatusHub, status_json
+from node.ledger.chain import Ledger
 from node.ledger.errors import LedgerError, QueryError, StatelessError
-from node.runtime.faults import arm_crash_at_commit
-from node.intake.mempool import AccountLimit, MempoolFull
-from node.ledger.queries import decode_query
-from node.assembly import Node, now_ms, status_json
-from node.ledger.transactions import Transaction, decode_transaction
-from node.ledger.validation import validate_stateless
+from node.ledger.genesis import Genesis
+from node.ledger.queries import QueryService, decode_query
+from node.metrics import NodeMetrics
+from storage import keys
 from storage.db import COMMIT_FAULT_POINTS
 
 log = logging.getLogger("bakong.api")
-NODE_KEY: web.AppKey[Node] = web.AppKey("node", Node)
+
+
+class TestingFaults(Protocol):
+    """The faults seam's switches the /v1/testing routes reach (``node.runtime.faults.Faults``)."""
+
+    def isolate(self, isolated: bool) -> bool: ...
+    def crash_at_commit(self, point: str) -> None: ...
+
+
+class ApiHost(Protocol):
+    """What the API uses of the node (``node.assembly.Node``): the ledger it answers from, the intake it
+    admits through, what it shows of the network and consensus as plain views."""
+
+    config: NodeConfig
+    key: KeyPair
+    genesis: Genesis
+    ledger: Ledger
+    mempool: Mempool
+    admission: Admission
+    journal: IntakeJournal
+    hub: StatusHub
+    metrics: NodeMetrics
+    queries: QueryService
+    query_worker: Executor
+    tx_arrived: asyncio.Event
+    block_listeners: set[asyncio.Queue[dict[str, Any]]]
+    started_ms: int
+    faults: TestingFaults | None
+
+    @property
+    def chain_id(self) -> str: ...
+    def gossip(self, tx_bytes: bytes) -> None: ...
+    def peers_status(self) -> list[dict[str, Any]]: ...
+    def p2p_status(self) -> dict[str, Any] | None: ...
+    def consensus_status(self) -> dict[str, Any] | None: ...
+
+
+NODE_KEY: web.AppKey[ApiHost] = web.AppKey("node", ApiHost)  # type: ignore[type-abstract]
 
 
 class ApiError(Exception):
@@ -108,7 +152,7 @@ async def _body_items(request: web.Request, single: str, many: str) -> tuple[lis
     raise ApiError(400, "bad_request", f'body needs "{single}" or "{many}"')
 
 
-def _status_of(node: Node, tx_hash: bytes) -> dict[str, Any]:
+def _status_of(node: ApiHost, tx_hash: bytes) -> dict[str, Any]:
     # From the published state, not the live database: a block's statuses are in LevelDB a moment
     # before the head names the block, and a client told COMMITTED at height h must find /v1/status at
     # h or later. Until then the transaction is still in the mempool and answers as accepted.
@@ -121,61 +165,14 @@ def _status_of(node: Node, tx_hash: bytes) -> dict[str, Any]:
     return failure if failure is not None else status_json(tx_hash, st.NOT_RECEIVED)
 
 
-INTAKE_SLICE = 64
-"""Transactions of one request handled between two yields to the event loop (consensus must not starve)."""
-
-
-def _decode_slice(items: list[bytes]) -> list[Transaction | StatelessError]:
-    decoded: list[Transaction | StatelessError] = []
-    for data in items:
-        try:
-            decoded.append(decode_transaction(data))
-        except StatelessError as exc:
-            decoded.append(exc)
-    return decoded
-
-
-def _submit_one(node: Node, data: bytes, decoded: Transaction | StatelessError, in_chain: set[bytes], now: int,
-                accepted: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    """Check and queue one transaction; newly queued ones are added to ``accepted`` for the journal.
-
-    ``in_chain``: which hashes of the request's slice the tx index holds (one look-up for the slice)."""
-    node.metrics.txs_received.inc()
-    if isinstance(decoded, StatelessError):
-        node.metrics.txs_refused.labels(decoded.code).inc()
-        return {"hash": None, "status": st.STATELESS_VALIDATION_FAILED, "error_code": decoded.code,
-                "message": decoded.message}
-    tx = decoded
-    known = node.ledger.tx_status(tx.hash) if tx.hash in in_chain else None
-    if known is not None:
-        # A replay: the original keeps its final status; this submission is refused.
-        return {"hash": tx.hash.hex(), "status": st.REJECTED, "error_code": "replay",
-                "message": f"transaction was already {known.result.status} at height {known.height}"}
-    if tx.hash in node.mempool:
-        return status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS)
-    try:
-        validate_stateless(tx, node.chain_id, now, node.ledger.verified)
-    except StatelessError as exc:
-        node.metrics.txs_refused.labels(exc.code).inc()
-        result = {"hash": tx.hash.hex(), "status": st.STATELESS_VALIDATION_FAILED, "error_code": exc.code,
-                  "message": exc.message}
-        node.hub.record_failure(tx.hash, result)
-        return result
-    try:
-        node.mempool.add(tx, len(data))
-    except MempoolFull:
-        node.metrics.mempool_full.inc()
-        raise
-    accepted.append((tx.hash, data))
-    if node.network is not None:
-        node.network.gossip.enqueue(data)
-    status = status_json(tx.hash, st.STATELESS_VALIDATION_SUCCESS)
-    if node.hub.wants(tx.hash):
-        node.hub.publish(tx.hash, status)
-    return status
+# A single submission's outcome as an HTTP status (a batch answers 202 with one result per item).
+_SINGLE_STATUS = {Verdict.QUEUED: 202, Verdict.ALREADY_QUEUED: 202, Verdict.INVALID: 400, Verdict.REPLAY: 409,
+                  Verdict.ACCOUNT_LIMIT: 429, Verdict.POOL_FULL: 503}
 
 
 async def submit_transactions(request: web.Request) -> web.Response:
+    """HTTP only: parse, admit through ``node.intake.admission`` slice by slice, journal what is new
+    (before answering: "accepted" must survive a crash), gossip it, answer."""
     node = request.app[NODE_KEY]
     items, batch = await _body_items(request, "transaction", "transactions")
     if len(items) > node.config.api.max_batch:
@@ -183,41 +180,35 @@ async def submit_transactions(request: web.Request) -> web.Response:
     if not items:
         raise ApiError(400, "bad_request", "no transactions in the request")
     now = now_ms()
-    results = []
+    outcomes = []
     accepted: list[tuple[bytes, bytes]] = []
-    for start in range(0, len(items), INTAKE_SLICE):
+    for start in range(0, len(items), SLICE):
         if start:
             await asyncio.sleep(0)  # a big batch must not starve consensus on this loop
-        chunk = items[start:start + INTAKE_SLICE]
-        decoded = _decode_slice(chunk)
-        # One ascending pass over the tx index for the slice, not a get per hash (Ledger.known_among). No
-        # await between this look-up and the mempool adds: a commit's mempool clean-up, which runs on this
-        # loop, cannot fall in between and leave a committed transaction queued.
-        in_chain = node.ledger.known_among(d.hash for d in decoded if not isinstance(d, StatelessError))
-        for data, tx in zip(chunk, decoded):
-            try:
-                results.append(_submit_one(node, data, tx, in_chain, now, accepted))
-            except MempoolFull as exc:
-                # 429 when this account's share is used up, 503 when the whole pool is full
-                status, message = ((429, str(exc)) if isinstance(exc, AccountLimit)
-                                   else (503, "the mempool is full; retry shortly"))
-                if not batch:
-                    raise ApiError(status, exc.code, message, {"Retry-After": "1"}) from None
-                results.append({"hash": None, "status": "NOT_RECEIVED", "error_code": exc.code, "message": message})
+        chunk = items[start:start + SLICE]
+        for data, outcome in zip(chunk, node.admission.admit(chunk, now, Source.CLIENT)):
+            outcomes.append(outcome)
+            if outcome.verdict is Verdict.QUEUED and outcome.tx_hash is not None:
+                accepted.append((outcome.tx_hash, data))
+                node.gossip(data)
+                if node.hub.wants(outcome.tx_hash):
+                    node.hub.publish(outcome.tx_hash, status_json(outcome.tx_hash, st.STATELESS_VALIDATION_SUCCESS))
     node.metrics.mempool.set(len(node.mempool))
-    node.tx_arrived.set()
-    if accepted:  # "accepted" must survive a crash of this node: journal it (synced) before answering
+    if accepted:
+        node.tx_arrived.set()
         try:
             await asyncio.get_running_loop().run_in_executor(None, node.journal.record, accepted)
         except Exception as exc:  # the disk refused the write (full, failing): say so, do not claim "accepted"
             log.error("intake journal write failed: %s", exc)
             raise ApiError(503, "storage_unavailable", "the node cannot record transactions now; retry shortly",
                            {"Retry-After": "1"}) from None
-    if not batch:
-        result = results[0]
-        status = 400 if result["status"] == st.STATELESS_VALIDATION_FAILED else 409 if result.get("error_code") == "replay" else 202
-        return web.json_response(result, status=status)
-    return web.json_response({"results": results}, status=202)
+    if batch:
+        return web.json_response({"results": [o.as_json() for o in outcomes]}, status=202)
+    outcome = outcomes[0]
+    status = _SINGLE_STATUS[outcome.verdict]
+    if status in (429, 503):  # the pool or this creator's share is full: nothing was kept; retry later
+        raise ApiError(status, outcome.error_code or "mempool_full", outcome.message or "", {"Retry-After": "1"})
+    return web.json_response(outcome.as_json(), status=status)
 
 
 def _hash_param(request: web.Request) -> bytes:
@@ -330,45 +321,21 @@ async def node_status(request: web.Request) -> web.Response:
         "height": head.height,
         "block_hash": head.block_hash.hex(),
         "state_root": head.state_root.hex(),
-        "peers": _peers_json(node),
-        "consensus": _consensus_json(node),
-        "p2p": dataclasses.asdict(node.network.transport.counters) if node.network is not None else None,
+        "peers": node.peers_status(),
+        "consensus": node.consensus_status(),
+        "p2p": node.p2p_status(),
         "mempool_size": len(node.mempool),
         "mempool_bytes": node.mempool.size_bytes,
         "uptime_s": (now_ms() - node.started_ms) // 1000,
     })
 
 
-def _peers_json(node: Node) -> list[dict[str, Any]]:
-    from node.ledger.peers import peers_in_state
-
-    connected = node.network.transport.connected() if node.network is not None else set()
-    me = node.key.public_key
-    return [{"name": p.name, "public_key": p.public_key.hex(), "address": p.address,
-             "role": "observer" if p.observer else "validator",
-             "connected": p.public_key in connected, "self": p.public_key == me}
-            for p in peers_in_state(node.store)]
-
-
-def _consensus_json(node: Node) -> dict[str, Any] | None:
-    driver = node.network.driver if node.network is not None else None
-    if driver is None:
-        return None
-    engine = driver.engine
-    return {"height": engine.height, "round": engine.round, "step": engine.step.name.lower(),
-            "voting": engine.key is not None, "evidence": driver.evidence_count,
-            "dropped": {k: v for k, v in engine.counters.as_dict().items() if v and k != "accepted"}}
-
-
 async def evidence(request: web.Request) -> web.Response:
     """Equivocation evidence this node recorded: which validator signed what twice."""
-    from consensus.evidence import Evidence
-    from node.runtime.driver import EVIDENCE_PREFIX
-
     node = request.app[NODE_KEY]
     names = {p.public_key: p.name for p in node.genesis.peers}
     out = []
-    for _key, raw in node.store.scan(EVIDENCE_PREFIX):
+    for _key, raw in node.ledger.store.scan(keys.EVIDENCE):
         ev = Evidence.decode_stored(raw)
         out.append({"validator": ev.validator.hex(), "name": names.get(ev.validator), "height": ev.height,
                     "round": ev.round, "kind": ev.kind.name.lower(), "evidence": raw.hex()})
@@ -388,10 +355,9 @@ async def testing_isolate(request: web.Request) -> web.Response:
     body = await _json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("isolated"), bool):
         raise ApiError(400, "bad_request", 'body must be {"isolated": true|false}')
-    if node.network is None:
+    if node.faults is None:
         raise ApiError(409, "no_network", "this node has no p2p network")
-    node.network.transport.isolated = body["isolated"]
-    return web.json_response({"isolated": node.network.transport.isolated})
+    return web.json_response({"isolated": node.faults.isolate(body["isolated"])})
 
 
 async def testing_crash_at_commit(request: web.Request) -> web.Response:
@@ -402,7 +368,9 @@ async def testing_crash_at_commit(request: web.Request) -> web.Response:
     point = body.get("point") if isinstance(body, dict) else None
     if point not in COMMIT_FAULT_POINTS:
         raise ApiError(400, "bad_request", f"body must be {{\"point\": one of {', '.join(COMMIT_FAULT_POINTS)}}}")
-    arm_crash_at_commit(node.store, point)
+    if node.faults is None:
+        raise ApiError(409, "no_faults", "fault injection is not wired on this node")
+    node.faults.crash_at_commit(point)
     return web.json_response({"armed": point})
 
 
@@ -437,7 +405,7 @@ class _OneLineClientErrors(logging.Filter):
 _CLIENT_ERROR_FILTER = _OneLineClientErrors()
 
 
-def build_app(node: Node) -> web.Application:
+def build_app(node: ApiHost) -> web.Application:
     logging.getLogger("aiohttp.server").addFilter(_CLIENT_ERROR_FILTER)  # idempotent: a set of filters
     app = web.Application(client_max_size=node.config.api.max_body_bytes, middlewares=[errors_as_json])
     app[NODE_KEY] = node

@@ -16,11 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from node.ledger.errors import StatelessError
-from node.ledger.chain import Ledger
-from node.intake.mempool import Mempool, MempoolFull
-from node.ledger.transactions import decode_transaction
-from node.ledger.validation import validate_stateless
+from node.intake.admission import SLICE, Admission, Source, Verdict
 from storage import keys
 from storage.db import LedgerStore
 
@@ -49,28 +45,26 @@ class IntakeJournal:
             self.store.delete_rows([keys.accepted_tx(h) for h in done])
             self._journaled.difference_update(done)
 
-    def restore(self, ledger: Ledger, mempool: Mempool, chain_id: str, now_ms: int) -> int:
-        """At start-up: put journaled transactions back into the mempool; drop rows that are settled."""
+    def restore(self, admission: Admission, now_ms: int) -> int:
+        """At start-up: put journaled transactions back into the mempool through the admission pipeline;
+        drop rows that are settled (in the chain) or no longer valid (expired while we were down: the
+        client sees NOT_RECEIVED, as for any expiry). Rows the pool has no room for stay journaled."""
         drop: list[bytes] = []
-        restored = 0
-        for key, data in list(self.store.scan(keys.ACCEPTED)):
-            tx_hash = key[len(keys.ACCEPTED):]
-            try:
-                tx = decode_transaction(data)
-                if tx.hash != tx_hash or ledger.knows(tx.hash):
+        restored = waiting = 0
+        rows = list(self.store.scan(keys.ACCEPTED))
+        for start in range(0, len(rows), SLICE):
+            chunk = rows[start:start + SLICE]
+            outcomes = admission.admit([data for _key, data in chunk], now_ms, Source.JOURNAL)
+            for (key, _data), outcome in zip(chunk, outcomes):
+                tx_hash = key[len(keys.ACCEPTED):]
+                if outcome.tx_hash != tx_hash or outcome.verdict in (Verdict.INVALID, Verdict.REPLAY):
                     drop.append(key)
                     continue
-                validate_stateless(tx, chain_id, now_ms, ledger.verified)
-                mempool.add(tx, len(data))
-            except StatelessError:
-                drop.append(key)  # expired while we were down: the client sees NOT_RECEIVED, as for any expiry
-                continue
-            except MempoolFull:
-                log.warning("mempool full while restoring accepted transactions; the rest stay journaled")
                 self._journaled.add(tx_hash)
-                continue
-            self._journaled.add(tx_hash)
-            restored += 1
+                restored += outcome.verdict is Verdict.QUEUED
+                waiting += outcome.verdict in (Verdict.POOL_FULL, Verdict.ACCOUNT_LIMIT)
+        if waiting:
+            log.warning("mempool full while restoring accepted transactions; %d stay journaled", waiting)
         if drop:
             self.store.delete_rows(drop)
         if restored or drop:

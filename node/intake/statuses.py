@@ -19,6 +19,20 @@ NOT_RECEIVED = "NOT_RECEIVED"
 FINAL = frozenset({COMMITTED, REJECTED, STATELESS_VALIDATION_FAILED})
 
 
+def status_json(tx_hash: bytes, status: str, height: int | None = None, index: int | None = None,
+                result: Any = None) -> dict[str, Any]:
+    """A transaction's status as the API and status streams show it (``result``: its ``TxResult``)."""
+    out: dict[str, Any] = {"hash": tx_hash.hex(), "status": status}
+    if height is not None:
+        out["height"] = height
+        out["index"] = index
+    if result is not None and result.error_code is not None:
+        out["command_index"] = result.command_index
+        out["error_code"] = result.error_code
+        out["message"] = result.message
+    return out
+
+
 class StatusHub:
     """Remembers recent stateless failures and fans status changes out to WebSocket subscribers."""
 

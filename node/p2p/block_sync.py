@@ -27,22 +27,25 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from consensus.certificate import CommitCertificate, InvalidCertificate
 from consensus.codec import CodecError
 from consensus.crypto import hash_bytes
 from node.ledger.blocks import Block, decode_block
 from node.ledger.errors import InvalidBlock
-from node.ledger.chain import BlockExecution
+from node.ledger.chain import BlockExecution, Ledger
+from node.ledger.transactions import Transaction
+from node.metrics import NodeMetrics
 from node.ledger.limits import MAX_SYNC_RESPONSE_BYTES
 from node.p2p.messages import HeadAnnounce, SyncBlocks, SyncRequest, encode_peer_message
 from node.ledger.peers import validator_set
 
 log = logging.getLogger("bakong.sync")
 BATCH = 32
-MAX_RESPONSE_BYTES = MAX_SYNC_RESPONSE_BYTES  # node.limits: one answer always fits a frame
+MAX_RESPONSE_BYTES = MAX_SYNC_RESPONSE_BYTES  # node.ledger.limits: one answer always fits a frame
 REQUEST_TIMEOUT_S = 5.0
 BENCH_INITIAL_S = 5.0
 BENCH_MAX_S = 300.0
@@ -89,8 +92,28 @@ class _Request:
     answered: bool = False
 
 
+class SyncHost(Protocol):
+    """What block sync uses of the node: the chain it extends (and the pool whose decoded transactions
+    spare it decoding a block's), the one thread that may write the ledger, and where it reports."""
+
+    @property
+    def chain_id(self) -> str: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def mempool(self) -> KnownTransactions: ...
+    @property
+    def worker(self) -> Executor: ...
+    @property
+    def metrics(self) -> NodeMetrics: ...
+
+
+class KnownTransactions(Protocol):
+    def by_bytes(self, raw: bytes) -> Transaction | None: ...
+
+
 class BlockSync:
-    def __init__(self, node: Any, send: Callable[[bytes, bytes], bool],
+    def __init__(self, node: SyncHost, send: Callable[[bytes, bytes], bool],
                  on_applied: Callable[[Block, BlockExecution], None],
                  clock: Callable[[], float] | None = None) -> None:
         self.node = node
@@ -282,7 +305,7 @@ class BlockSync:
             raise InvalidBlock(f"bad_certificate_{exc.code}", exc.message) from exc
         if certificate.height != block.height or certificate.value_id != hash_bytes(block_bytes):
             raise InvalidBlock("certificate_mismatch", "the certificate is for another block")
-        certificate.verify(self.node.chain_id, validator_set(self.node.store))
+        certificate.verify(self.node.chain_id, validator_set(self.node.ledger.store))
         # The certificate shows 2f+1 validators (so at least f+1 honest ones) checked every signature.
         execution = ledger.validate_block(block, verify_signatures=False)
         ledger.commit(block, execution, cert_bytes)

@@ -6,10 +6,10 @@ Validators form a full mesh and an observer dials every validator, so whoever ac
 sends it to every validator itself and nobody passes gossip on (each validator used to forward an
 observer's transactions to the other three: every one of them arrived four times). A transaction
 that still misses a validator (no connection at the time) is sent again by ``regossip_stale``.
-Inbound: batches wait in a bounded intake queue and are admitted 64 transactions at a time, yielding
-to the event loop in between, so a flood of gossip cannot starve consensus. Each transaction is
-decoded, skipped if already known, and checked statelessly once (the verified-signature cache means
-a transaction is verified once per node however it arrives).
+Inbound: batches wait in a bounded intake queue and go through the node's one admission pipeline
+(``node.intake.admission``) a slice at a time, yielding to the event loop in between, so a flood of
+gossip cannot starve consensus (the verified-signature cache means a transaction is verified once per
+node however it arrives).
 """
 
 from __future__ import annotations
@@ -18,22 +18,28 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
 
-from node.ledger.errors import StatelessError
-from node.intake.mempool import AccountLimit, MempoolFull
+from node.intake.admission import SLICE, Admission, Source, Verdict
+from node.intake.mempool import Mempool
 from node.p2p.messages import MAX_GOSSIP_TXS, TxGossip, encode_peer_message
-from node.ledger.transactions import Transaction, decode_transaction
-from node.ledger.validation import validate_stateless
 
 log = logging.getLogger("bakong.gossip")
-SLICE = 64
 
 
 class TxGossiper:
-    def __init__(self, node: Any, send_to_validators: Callable[[bytes], None],
+    """``admission`` admits what peers send (None: this node only sends, as in tests of re-gossip);
+    ``on_admitted`` wakes the block producer; ``on_dropped`` counts what a full intake queue lost."""
+
+    def __init__(self, mempool: Mempool, send_to_validators: Callable[[bytes], None],
+                 admission: Admission | None = None, clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+                 on_admitted: Callable[[], None] = lambda: None, on_dropped: Callable[[int], None] = lambda n: None,
                  flush_ms: int = 10, max_batch: int = 1000, max_intake: int = 50_000) -> None:
-        self.node = node
+        self.mempool = mempool
+        self.admission = admission
+        self.clock_ms = clock_ms
+        self.on_admitted = on_admitted
+        self.on_dropped = on_dropped
         self.send_to_validators = send_to_validators
         self.flush_s = flush_ms / 1000
         self.max_batch = min(max_batch, MAX_GOSSIP_TXS)
@@ -69,10 +75,10 @@ class TxGossiper:
         about 600 KB/s of loopback traffic for nothing."""
         now = time.monotonic()
         resent = self._resent
-        for tx_hash in [h for h, at in resent.items() if now - at >= every_s or h not in self.node.mempool]:
+        for tx_hash in [h for h, at in resent.items() if now - at >= every_s or h not in self.mempool]:
             del resent[tx_hash]
         stale = []
-        for tx in self.node.mempool.waiting_longer_than(older_than_s):
+        for tx in self.mempool.waiting_longer_than(older_than_s):
             if tx.hash in resent:
                 continue
             stale.append(tx)
@@ -85,8 +91,10 @@ class TxGossiper:
 
     def receive(self, msg: TxGossip) -> None:
         """Queue a peer's transactions for intake; checked in slices so consensus messages interleave."""
+        if self.admission is None:
+            return
         if self._intake_txs + len(msg.txs) > self.max_intake:
-            self.node.metrics.gossip_dropped.inc(len(msg.txs))  # the proposer still has them
+            self.on_dropped(len(msg.txs))  # the proposer still has them
             return
         self._intake.append(msg)
         self._intake_txs += len(msg.txs)
@@ -102,38 +110,9 @@ class TxGossiper:
                 await asyncio.sleep(0)  # let consensus and the API run between slices
 
     def _admit(self, txs: tuple[bytes, ...]) -> int:
-        node = self.node
-        now = node.clock_ms()
-        added = 0
-        fresh: list[tuple[Transaction, int]] = []
-        for data in txs:
-            if node.mempool.known_bytes(data):
-                continue
-            try:
-                tx = decode_transaction(data)
-            except StatelessError:
-                node.metrics.p2p_bad_messages.inc()
-                continue
-            if tx.hash not in node.mempool:
-                fresh.append((tx, len(data)))
-        # One ascending pass over the tx index for the whole slice, not a get per hash (see known_among).
-        in_chain = node.ledger.known_among(tx.hash for tx, _size in fresh)
-        for tx, size in fresh:
-            if tx.hash in in_chain or tx.hash in node.mempool:  # a slice may repeat a transaction
-                continue
-            try:
-                validate_stateless(tx, node.chain_id, now, node.ledger.verified)
-                node.mempool.add(tx, size)
-            except StatelessError:
-                node.metrics.p2p_bad_messages.inc()
-                continue
-            except AccountLimit:
-                node.metrics.mempool_full.inc()
-                continue  # this creator's share is used up; others' transactions in the batch still fit
-            except MempoolFull:
-                node.metrics.mempool_full.inc()
-                break
-            added += 1
+        assert self.admission is not None
+        outcomes = self.admission.admit(txs, self.clock_ms(), Source.PEER)
+        added = sum(1 for o in outcomes if o.verdict is Verdict.QUEUED)
         if added:
-            node.tx_arrived.set()
+            self.on_admitted()
         return added

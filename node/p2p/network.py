@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Executor
+from typing import Any, Protocol
 
 from consensus.codec import CodecError
-from consensus.engine import Engine
-from consensus.messages import SignedMessage
-from consensus.timeouts import TimeoutConfig
-from node.p2p.block_sync import BlockSync
+from consensus.crypto import KeyPair
+from node.intake.admission import Admission
+from node.intake.mempool import Mempool
 from node.ledger.blocks import Block
-from node.runtime.byzantine import Misbehaviour
-from node.runtime.driver import ConsensusDriver
-from node.p2p.gossip import TxGossiper
-from node.ledger.chain import BlockExecution
+from node.ledger.chain import BlockExecution, Ledger
+from node.metrics import NodeMetrics
+from node.p2p.block_sync import BlockSync
 from node.p2p.frames import DEFAULT_MAX_FRAME
+from node.p2p.gossip import TxGossiper
 from node.p2p.messages import (
     ConsensusWire,
     HeadAnnounce,
@@ -38,35 +40,70 @@ from node.ledger.peers import Peer, peers_in_state
 from node.p2p.transport import Transport
 
 log = logging.getLogger("bakong.network")
-MAX_FRAME = DEFAULT_MAX_FRAME  # node.limits: every block, proposal and sync answer fits
+MAX_FRAME = DEFAULT_MAX_FRAME  # node.ledger.limits: every block, proposal and sync answer fits
 TICK_S = 1.0
 
 
+class NetworkHost(Protocol):
+    """What the network uses of the node: who it is, the chain it serves, the pool gossip feeds, the
+    ledger thread block sync applies on, and where it reports."""
+
+    @property
+    def chain_id(self) -> str: ...
+    @property
+    def key(self) -> KeyPair: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def mempool(self) -> Mempool: ...
+    @property
+    def admission(self) -> Admission: ...
+    @property
+    def worker(self) -> Executor: ...
+    @property
+    def metrics(self) -> NodeMetrics: ...
+    @property
+    def tx_arrived(self) -> asyncio.Event: ...
+    def clock_ms(self) -> int: ...
+
+
+class ConsensusPeer(Protocol):
+    """What the network needs of a consensus participant (``node.runtime.driver.ConsensusDriver``)."""
+
+    @property
+    def signing(self) -> bool: ...
+    @property
+    def round(self) -> int: ...
+    @property
+    def last_commit(self) -> float: ...
+    def message_from_peer(self, data: bytes) -> None: ...
+    def own_messages(self) -> list[bytes]: ...
+    def known_messages(self) -> list[bytes]: ...
+
+
+Committed = Callable[[Block, BlockExecution, bool], None]
+"""The composition root's commit fan-out: (block, execution, came by block sync)."""
+
+
 class P2PNetwork:
-    def __init__(self, node: "Node") -> None:  # type: ignore[name-defined]
-        self.node = node
+    """``on_committed`` is told of blocks block sync applied; ``consensus`` (set by the composition root on
+    a validator) receives validators' consensus messages; ``head_to_announce`` lets the faults seam lie
+    about the head (tests only)."""
+
+    def __init__(self, host: NetworkHost, listen: tuple[str, int], on_committed: Committed) -> None:
+        self.host = host
+        self.listen = listen
+        self.on_committed = on_committed
+        self.metrics = host.metrics
         self.peers: dict[bytes, Peer] = {}
-        self.transport = Transport(node.chain_id, node.key, self.is_allowed, self.on_message, max_frame=MAX_FRAME,
+        self.transport = Transport(host.chain_id, host.key, self.is_allowed, self.on_message, max_frame=MAX_FRAME,
                                    on_connect=self.on_connect, on_disconnect=self.on_disconnect)
-        node.metrics.watch_transport(self.transport.counters)
-        self.gossip = TxGossiper(node, self.send_to_validators)
-        self.sync = BlockSync(node, self.transport.send, self.on_synced)
-        self.driver: ConsensusDriver | None = None
-        self.byzantine: Misbehaviour | None = None
-        if node.config.testing.byzantine:
-            log.warning("!!! BYZANTINE TEST MODE %r: this node deliberately misuses its key (conflicting, forged "
-                        "and withheld consensus messages; never run this outside tests) !!!",
-                        node.config.testing.byzantine)
-            self.byzantine = Misbehaviour(node.config.testing.byzantine, node, self._byzantine_targets,
-                                          self._byzantine_send)
-        if node.config.role == "validator":
-            c = node.config.consensus
-            propose = c.propose_timeout_ms or node.config.block.max_block_interval_ms + 1000
-            delta = c.timeout_delta_ms / 1000
-            timeouts = TimeoutConfig(propose / 1000, delta, c.prevote_timeout_ms / 1000, delta,
-                                     c.precommit_timeout_ms / 1000, delta)
-            self.driver = ConsensusDriver(node, self.broadcast_consensus, self.on_committed, timeouts,
-                                          send_conflicting=self.send_conflicting if self.byzantine else None)
+        host.metrics.watch_transport(self.transport.counters)
+        self.gossip = TxGossiper(host.mempool, self.send_to_validators, host.admission, host.clock_ms,
+                                 on_admitted=host.tx_arrived.set, on_dropped=host.metrics.gossip_dropped.inc)
+        self.sync = BlockSync(host, self.transport.send, self._synced)
+        self.consensus: ConsensusPeer | None = None
+        self.head_to_announce: Callable[[int, bytes], tuple[int, bytes]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- peer set ----
@@ -80,8 +117,8 @@ class P2PNetwork:
 
     def refresh_peers(self) -> None:
         """Follow the committed peer set: dial new validators, drop removed peers."""
-        me = self.node.key.public_key
-        current = {p.public_key: p for p in peers_in_state(self.node.store)}
+        me = self.host.key.public_key
+        current = {p.public_key: p for p in peers_in_state(self.host.ledger.store)}
         for key in set(self.peers) - set(current):
             self.transport.remove_peer(key)
         for key, peer in current.items():
@@ -92,7 +129,7 @@ class P2PNetwork:
                 host, port = peer.host_port
                 self.transport.add_peer(key, host, port)
         self.peers = current
-        self.node.metrics.peers.set(len(self.transport.connected()))
+        self.metrics.peers.set(len(self.transport.connected()))
 
     # ---- sending ----
 
@@ -103,22 +140,18 @@ class P2PNetwork:
     def broadcast_consensus(self, message: bytes) -> None:
         self.send_to_validators(encode_peer_message(ConsensusWire(message)))
 
-    async def send_conflicting(self, message: SignedMessage, engine: Engine) -> None:
-        """Byzantine test mode: our engine's own ``message`` goes out the way ``node.byzantine`` wants."""
-        assert self.byzantine is not None
-        await self.byzantine.broadcast(message, engine)
-
-    def _byzantine_targets(self) -> list[bytes]:
-        return sorted(self.validator_keys & self.transport.connected())
-
-    def _byzantine_send(self, peer: bytes, message: bytes) -> None:
+    def send_to_validator(self, peer: bytes, message: bytes) -> None:
+        """One consensus message to one validator (the faults seam's misbehaviour picks whom)."""
         self.transport.send(peer, encode_peer_message(ConsensusWire(message)))
 
+    def connected_validators(self) -> list[bytes]:
+        return sorted(self.validator_keys & self.transport.connected())
+
     def announce_head(self, to: bytes | None = None) -> None:
-        head = self.node.ledger.head
+        head = self.host.ledger.head
         height, block_hash = head.height, head.block_hash
-        if self.byzantine is not None:  # test mode lying_head: a head far above the real one
-            height, block_hash = self.byzantine.announced_head(height, block_hash)
+        if self.head_to_announce is not None:  # the faults seam (lying_head): a head far above the real one
+            height, block_hash = self.head_to_announce(height, block_hash)
         payload = encode_peer_message(HeadAnnounce(height, block_hash))
         if to is None:
             self.transport.broadcast(payload)
@@ -132,14 +165,14 @@ class P2PNetwork:
             msg = decode_peer_message(payload, MAX_FRAME)
         except CodecError as exc:
             log.info("dropping a malformed message from %s: %s", peer.hex()[:12], exc)
-            self.node.metrics.p2p_bad_messages.inc()
+            self.metrics.p2p_bad_messages.inc()
             return
         from_validator = peer in self.validator_keys
         if isinstance(msg, TxGossip):
             self.gossip.receive(msg)
         elif isinstance(msg, ConsensusWire):
-            if self.driver is not None and from_validator:
-                self.driver.message_from_peer(msg.message)
+            if self.consensus is not None and from_validator:
+                self.consensus.message_from_peer(msg.message)
         elif isinstance(msg, HeadAnnounce):
             self.sync.on_head(peer, msg)
         elif isinstance(msg, SyncRequest):
@@ -148,72 +181,65 @@ class P2PNetwork:
             self._spawn(self.sync.on_blocks(peer, msg))
 
     def on_connect(self, peer: bytes) -> None:
-        self.node.metrics.peers.set(len(self.transport.connected()))
+        self.metrics.peers.set(len(self.transport.connected()))
         self.announce_head(to=peer)
-        if self.driver is not None and peer in self.validator_keys:
-            for message in self.driver.own_messages():
+        if self.consensus is not None and peer in self.validator_keys:
+            for message in self.consensus.own_messages():
                 self.transport.send(peer, encode_peer_message(ConsensusWire(message)))
 
     def on_disconnect(self, peer: bytes) -> None:
-        self.node.metrics.peers.set(len(self.transport.connected()))
+        self.metrics.peers.set(len(self.transport.connected()))
         self.sync.peer_gone(peer)
 
     # ---- commits ----
 
-    def on_committed(self, block: Block, execution: BlockExecution) -> None:
-        self.node.after_commit(block, execution)
+    def block_committed(self, peers_touched: bool) -> None:
+        """The composition root's fan-out, after any commit: tell peers, follow a changed peer set."""
         self.announce_head()
-        if execution.peers_touched:
+        if peers_touched:
             self.refresh_peers()
 
-    def on_synced(self, block: Block, execution: BlockExecution) -> None:
-        self.node.metrics.synced_blocks.inc()
-        self.on_committed(block, execution)
-        if self.driver is not None:
-            self.driver.committed_by_sync()
+    def _synced(self, block: Block, execution: BlockExecution) -> None:
+        self.metrics.synced_blocks.inc()
+        self.on_committed(block, execution, True)
 
     # ---- lifecycle ----
 
-    def _spawn(self, coro: "asyncio.coroutines.Coroutine") -> None:  # type: ignore[name-defined]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.append(task)
         task.add_done_callback(self._tasks.remove)
 
     async def start(self) -> None:
-        cfg = self.node.config
-        await self.transport.start(cfg.p2p_host, cfg.p2p_port)
+        await self.transport.start(*self.listen)
         self.refresh_peers()
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            if self.driver is not None:
-                tasks.create_task(self.driver.run())
-            tasks.create_task(self._tick())
-
-    async def _tick(self) -> None:
+        """Once a second until cancelled: head announcements, sync requests, re-gossip (``_tick_once``)."""
         while True:
             await asyncio.sleep(TICK_S)
             try:
                 self._tick_once()
             except Exception:
                 log.exception("network tick failed")
-                self.node.metrics.internal_errors.inc()
+                self.metrics.internal_errors.inc()
 
     def _tick_once(self) -> None:
         loop = asyncio.get_running_loop()
         self.announce_head()
         self.sync.maybe_request()
-        if self.driver is None or self.driver.engine.key is None:
+        consensus = self.consensus
+        if consensus is None or not consensus.signing:
             # Only a node that never proposes re-sends stale transactions: a validator proposes what
             # its own pool holds when its turn comes, while its re-sends under a backlog (the
             # oldest, about to be committed) mostly arrived after the receiver had committed them
             # and were decoded for nothing.
             self.gossip.regossip_stale()
-        if self.driver is not None and loop.time() - self.driver.last_commit > 2 * TICK_S:
-            for message in self.driver.known_messages():
-                self.broadcast_consensus(message)
-        if self.driver is not None:
-            self.node.metrics.round.set(self.driver.engine.round)
+        if consensus is not None:
+            if loop.time() - consensus.last_commit > 2 * TICK_S:
+                for message in consensus.known_messages():
+                    self.broadcast_consensus(message)
+            self.metrics.round.set(consensus.round)
 
     async def close(self) -> None:
         for task in list(self._tasks):

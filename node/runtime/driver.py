@@ -7,9 +7,10 @@ proposer executes it and seals the state root in the header: execute-then-vote),
 block by executing it, and commit a decided block with its certificate in one synced batch. Blocks decided elsewhere and
 fetched by block sync enter through ``committed_by_sync``.
 
-For tests only, ``[testing] byzantine`` hands each own broadcast to ``send_conflicting`` instead
-(``node.byzantine``: the honest engine signed it; the misbehaviour around it decides what leaves, and
-nothing it signs reaches the safety record).
+Own messages leave through ``send``, given by the composition root: the network's broadcast, or, with
+``[testing] byzantine`` only, the faults seam's misbehaviour (``node.runtime.faults``: the honest
+engine signed the message; what leaves is decided around it, and nothing it signs reaches the safety
+record). The driver itself has no test-only branch.
 
 All ledger work runs on the node's single worker thread, in event order, so the execution that
 validated a block is the one committed (no second execution) and nothing races the commit.
@@ -20,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from concurrent.futures import Executor
+from typing import Protocol
 
 from consensus.actions import (
     Action,
@@ -32,25 +34,29 @@ from consensus.actions import (
     ScheduleTimeout,
     ValidateValue,
 )
-from consensus.crypto import hash_bytes
+from consensus.codec import CodecError
+from consensus.crypto import KeyPair, hash_bytes
 from consensus.engine import Engine, EngineLimits
 from consensus.events import Event, MessageReceived, StartHeight, TimeoutFired, ValueBuilt, ValueValidated
 from consensus.messages import SignedMessage, decode_message, encode_message
 from consensus.safety import SafetyRecord
 from consensus.timeouts import TimeoutConfig
 from consensus.validators import ValidatorSet
+from node.config import BlockConfig
+from node.intake.mempool import Mempool
 from node.ledger.blocks import Block, decode_block
+from node.ledger.chain import BlockExecution, Ledger
 from node.ledger.errors import InvalidBlock
-from node.ledger.chain import BlockExecution
 from node.ledger.limits import MAX_PROPOSAL_BYTES
 from node.ledger.peers import validator_set
+from node.ledger.validation import MAX_FUTURE_MS
+from node.metrics import NodeMetrics
+from node.runtime.safety_store import SafetyFile, ValueStash
 from storage import keys
 from storage.db import LedgerStore
 
 log = logging.getLogger("bakong.consensus")
 
-SAFETY_KEY = keys.CONSENSUS + b"safety"  # where records were kept before node.safety_store (read only)
-EVIDENCE_PREFIX = keys.CONSENSUS + b"evidence:"
 # What peers can make the engine keep, per signer: a height not started yet may bring one maximal
 # proposal and its votes; proposals at the current height, a few maximal ones before old ones go.
 # Validated blocks (with their executions) kept per height for the commit.
@@ -69,14 +75,44 @@ def next_height(store: LedgerStore) -> tuple[int, ValidatorSet]:
     return published.head.height + 1, validator_set(published)
 
 
+class DriverHost(Protocol):
+    """What the driver uses of the node: the chain, the pool it proposes from, its key and safety
+    record, the one thread that writes the ledger, and where it reports."""
+
+    @property
+    def chain_id(self) -> str: ...
+    @property
+    def key(self) -> KeyPair: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def mempool(self) -> Mempool: ...
+    @property
+    def tx_arrived(self) -> asyncio.Event: ...
+    @property
+    def safety(self) -> SafetyFile: ...
+    @property
+    def safety_values(self) -> ValueStash: ...
+    @property
+    def worker(self) -> Executor: ...
+    @property
+    def metrics(self) -> NodeMetrics: ...
+    def clock_ms(self) -> int: ...
+
+
+Send = Callable[[SignedMessage, Engine], Awaitable[None] | None]
+"""How an own message leaves: the network's broadcast (returns None) or the faults seam (a coroutine)."""
+
+
 class ConsensusDriver:
-    def __init__(self, node: Any, broadcast: Callable[[bytes], None], on_commit: Callable[[Block, BlockExecution], None],
-                 timeouts: TimeoutConfig,
-                 send_conflicting: Callable[[SignedMessage, Engine], Awaitable[None]] | None = None) -> None:
+    def __init__(self, node: DriverHost, send: Send, on_commit: Callable[[Block, BlockExecution], None],
+                 timeouts: TimeoutConfig, block: BlockConfig, may_sign: bool) -> None:
+        """``may_sign``: this node is configured as a validator; it signs only while the committed state
+        also names its key in the validator set."""
         self.node = node
-        self.broadcast = broadcast
-        self.send_conflicting = send_conflicting
-        self.byzantine = node.config.testing.byzantine
+        self.send = send
+        self.block_config = block
+        self.may_sign = may_sign
         self.on_commit = on_commit
         self.timeouts = timeouts
         self.events: asyncio.Queue[Event] = asyncio.Queue()
@@ -85,15 +121,13 @@ class ConsensusDriver:
         self._timers: list[asyncio.TimerHandle] = []
         self._build_task: asyncio.Task[None] | None = None
         self.last_commit = asyncio.get_running_loop().time()
-        self.evidence_count = sum(1 for _ in node.store.scan(EVIDENCE_PREFIX))
+        self.evidence_count = sum(1 for _ in node.ledger.store.scan(keys.EVIDENCE))
 
     # ---- engine lifecycle ----
 
     def _load_safety(self) -> tuple[SafetyRecord | None, dict[bytes, bytes]]:
         """The stored record and the value bytes kept beside it (a version 1 record held them inside)."""
         raw = self.node.safety.load()
-        if raw is None:  # a data directory from before node.safety_store kept it in LevelDB
-            raw = self.node.store.get(SAFETY_KEY)
         if raw is None:
             return None, {}
         # Our own file (checksummed): a version 1 record could hold blocks far above the usual limit.
@@ -114,7 +148,7 @@ class ConsensusDriver:
         self._timers.clear()
         self._candidates.clear()
         height, validators = next_height(self.node.ledger.store)
-        signing = self.node.config.role == "validator" and self.node.key.public_key in validators
+        signing = self.may_sign and self.node.key.public_key in validators
         if signing != (self.engine.key is not None):
             log.info("this node %s the validator set", "joins" if signing else "is not in")
             self.engine = self._new_engine(signing)
@@ -124,12 +158,21 @@ class ConsensusDriver:
     def validators(self) -> ValidatorSet | None:
         return self.engine.validators
 
+    @property
+    def signing(self) -> bool:
+        """This node votes at the current height (a validator in the committed set)."""
+        return self.engine.key is not None
+
+    @property
+    def round(self) -> int:
+        return self.engine.round
+
     # ---- inputs ----
 
     def message_from_peer(self, data: bytes) -> None:
         try:
             message = decode_message(data, MAX_PROPOSAL_BYTES)
-        except Exception:  # a peer's malformed bytes: counted by the engine's sibling counter, dropped
+        except CodecError:  # a peer's malformed bytes: counted, dropped (our own bugs still raise)
             self.node.metrics.p2p_bad_messages.inc()
             return
         self.events.put_nowait(MessageReceived(message))
@@ -173,10 +216,9 @@ class ConsensusDriver:
 
             await loop.run_in_executor(node.worker, persist)
         elif isinstance(action, Broadcast):
-            if self.byzantine and self.send_conflicting is not None:
-                await self._conflicting(action.message)
-            else:
-                self.broadcast(encode_message(action.message))
+            sending = self.send(action.message, self.engine)
+            if sending is not None:
+                await sending
         elif isinstance(action, ScheduleTimeout):
             event = TimeoutFired(action.height, action.round, action.step)
             self._timers.append(loop.call_at(action.at, self.events.put_nowait, event))
@@ -197,17 +239,10 @@ class ConsensusDriver:
         elif isinstance(action, ReportEvidence):
             await self._record_evidence(action)
 
-    async def _conflicting(self, message: SignedMessage) -> None:
-        """Byzantine test mode: ``node.byzantine.Misbehaviour`` (through the network's ``send_conflicting``)
-        sends our engine's ``message`` its own way: split, multiplied, re-signed, withheld, flanked by
-        forged proposals... Whatever it signs is signed outside the engine and never persisted."""
-        assert self.send_conflicting is not None
-        await self.send_conflicting(message, self.engine)
-
     async def _build(self, action: BuildValue) -> None:
         """The proposer waits for transactions (or the heartbeat interval), then executes a block."""
         node = self.node
-        cfg = node.config.block
+        cfg = self.block_config
         loop = asyncio.get_running_loop()
         deadline = self.last_commit + cfg.max_block_interval_ms / 1000
         while not len(node.mempool) and loop.time() < deadline:
@@ -241,7 +276,7 @@ class ConsensusDriver:
             return True
         try:
             block = decode_block(value, node.mempool.by_bytes)
-            if block.header.created_ms > node.clock_ms() + 5 * 60 * 1000:
+            if block.header.created_ms > node.clock_ms() + MAX_FUTURE_MS:
                 raise InvalidBlock("block_from_future", "block time is too far ahead of our clock")
             execution = node.ledger.validate_block(block)
         except InvalidBlock as exc:
@@ -303,8 +338,9 @@ class ConsensusDriver:
         ev = action.evidence
         log.warning("EVIDENCE: validator %s signed conflicting %s messages at height %d round %d",
                     ev.validator.hex()[:16], ev.kind.name.lower(), ev.height, ev.round)
-        key = EVIDENCE_PREFIX + keys.height_bytes(ev.height) + ev.round.to_bytes(4, "big") + bytes([int(ev.kind)]) + ev.validator
-        await asyncio.get_running_loop().run_in_executor(self.node.worker, self.node.store.put_durable, key, ev.encode())
+        key = keys.evidence(ev.height, ev.round, int(ev.kind), ev.validator)
+        await asyncio.get_running_loop().run_in_executor(self.node.worker, self.node.ledger.store.put_durable, key,
+                                                         ev.encode())
         self.evidence_count += 1
         self.node.metrics.evidence.inc()
 

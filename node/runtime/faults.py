@@ -1,6 +1,14 @@
-"""Test-only fault injection (``[testing] fault_injection = true``): crash the node at a chosen point
-inside its next block commit, for real (SIGKILL to itself), so a fault campaign can check that a crash
-in the middle of a commit neither loses nor half-applies a block.
+"""The one seam for test-only behaviour: nothing here runs unless ``[testing]`` switches it on.
+
+The composition root builds ``Faults`` from the config and wires it at three places only: the
+consensus driver's outbox (``consensus_send``: a Byzantine validator's misbehaviour, ``[testing]
+byzantine``, see ``node.runtime.byzantine``), the network's head announcements (the same mode's lies),
+and, for ``[testing] fault_injection = true``, the API routes that isolate the node from its peers or
+arm a crash inside the next block commit. Product code has no test-only branches of its own.
+
+Crash at commit: kill the node at a chosen point inside its next block commit, for real (SIGKILL to
+itself), so a fault campaign can check that a crash in the middle of a commit neither loses nor
+half-applies a block.
 
 Points (``storage.db.COMMIT_FAULT_POINTS``): ``before_write`` (the block is decided and executed, its
 batch built, nothing written), ``during_write`` (a second thread sends SIGKILL while the synced batch
@@ -14,7 +22,11 @@ import logging
 import os
 import signal
 import threading
+from typing import Any
 
+from node.config import TestingConfig
+from node.runtime.byzantine import Misbehaviour
+from node.runtime.driver import Send
 from storage.db import COMMIT_FAULT_POINTS, LedgerStore
 
 log = logging.getLogger("bakong.fault_injection")
@@ -45,3 +57,35 @@ def arm_crash_at_commit(store: LedgerStore, point: str) -> None:
 
     store.commit_fault = fault
     log.warning("fault injection: armed to crash at %s of the next block commit", point)
+
+
+class Faults:
+    def __init__(self, testing: TestingConfig, host: Any, network: Any) -> None:
+        """``host``: the node (key, chain id, ledger, worker); ``network``: its ``P2PNetwork``."""
+        self.testing = testing
+        self.network = network
+        self.store: LedgerStore = host.ledger.store
+        self.misbehaviour: Misbehaviour | None = None
+        if testing.byzantine:
+            log.warning("!!! BYZANTINE TEST MODE %r: this node deliberately misuses its key (conflicting, forged "
+                        "and withheld consensus messages; never run this outside tests) !!!", testing.byzantine)
+            self.misbehaviour = Misbehaviour(testing.byzantine, host, network.connected_validators,
+                                             network.send_to_validator)
+            network.head_to_announce = self.misbehaviour.announced_head
+
+    @property
+    def injection_enabled(self) -> bool:
+        """The API's /v1/testing routes exist only then."""
+        return self.testing.fault_injection
+
+    def consensus_send(self, honest: Send) -> Send:
+        """The driver's outbox: the misbehaviour around the honest engine, or the honest send itself."""
+        return self.misbehaviour.broadcast if self.misbehaviour is not None else honest
+
+    def isolate(self, isolated: bool) -> bool:
+        """Drop every inbound and outbound peer frame while ``isolated`` (a partition of one)."""
+        self.network.transport.isolated = isolated
+        return bool(self.network.transport.isolated)
+
+    def crash_at_commit(self, point: str) -> None:
+        arm_crash_at_commit(self.store, point)

@@ -22,9 +22,9 @@ from storage import keys
 
 HEAD_FORMAT_VERSION = 1
 
-# Where inside a block commit a fault-injection hook may fire (crash tests): nothing written yet, the
-# synced batch in flight, the batch durable but nothing after it done (caches, head in memory, clients).
-COMMIT_FAULT_POINTS = ("before_write", "during_write", "after_write")
+# The stages of a block commit an observer (``LedgerStore.commit_hook``) is told of: nothing written yet,
+# the synced batch in flight, the batch durable but nothing after it done (caches, head in memory, clients).
+COMMIT_STAGES = ("before_write", "during_write", "after_write")
 
 
 class StorageError(RuntimeError):
@@ -62,7 +62,7 @@ class Head:
         return bytes([HEAD_FORMAT_VERSION]) + keys.height_bytes(self.height) + self.block_hash + self.state_root
 
     @classmethod
-    def decode(cls, raw: bytes) -> "Head":
+    def decode(cls, raw: bytes) -> Head:
         if len(raw) != 73 or raw[0] != HEAD_FORMAT_VERSION:
             raise CorruptHead("the head record is damaged; the database cannot be trusted")
         return cls(int.from_bytes(raw[1:9], "big"), raw[9:41], raw[41:73])
@@ -115,7 +115,8 @@ class PublishedState:
         self._snapshot = snapshot
 
     def get(self, key: bytes) -> bytes | None:
-        return self._snapshot.get(key)
+        value: bytes | None = self._snapshot.get(key)  # plyvel is untyped: say what it returns
+        return value
 
     def get_sorted(self, sorted_keys: list[bytes]) -> list[bytes | None]:
         """As ``LedgerStore.get_sorted``, on this snapshot."""
@@ -154,8 +155,8 @@ class LedgerStore:
         self._published: PublishedState | None = None
         if self._head is not None:
             self._publish(self._head)
-        self.commit_fault: Callable[[str], None] | None = None
-        """Test-only hook called at each of ``COMMIT_FAULT_POINTS`` of ``commit`` (it may kill the process)."""
+        self.commit_hook: Callable[[str], None] | None = None
+        """Called with each of ``COMMIT_STAGES`` during ``commit`` (the faults seam uses it to crash there)."""
 
     # ---- head ----
 
@@ -171,7 +172,8 @@ class LedgerStore:
     # ---- reads ----
 
     def get(self, key: bytes) -> bytes | None:
-        return self._db.get(key)
+        value: bytes | None = self._db.get(key)  # plyvel is untyped: say what it returns
+        return value
 
     def get_sorted(self, sorted_keys: list[bytes]) -> list[bytes | None]:
         """The values of ``sorted_keys`` (ascending), read through one iterator; None where absent.
@@ -209,9 +211,9 @@ class LedgerStore:
     def commit(self, writes: Mapping[bytes, bytes | None], head: Head) -> None:
         """Apply ``writes`` (None deletes) and the new head in one durable, atomic batch."""
         head_record = head.encode()
-        fault = self.commit_fault
-        if fault is not None:
-            fault("before_write")
+        hook = self.commit_hook
+        if hook is not None:
+            hook("before_write")
         # transaction=True: if anything raises inside the block, plyvel drops the batch instead of
         # writing the part already added (which would put world state ahead of the head).
         with self._db.write_batch(sync=True, transaction=True) as batch:
@@ -221,10 +223,10 @@ class LedgerStore:
                 else:
                     batch.put(key, value)
             batch.put(keys.HEAD, head_record)
-            if fault is not None:
-                fault("during_write")  # the batch is written (and synced) when this block exits
-        if fault is not None:
-            fault("after_write")
+            if hook is not None:
+                hook("during_write")  # the batch is written (and synced) when this block exits
+        if hook is not None:
+            hook("after_write")
         self._head = head
         self._publish(head)
 
@@ -282,7 +284,7 @@ class LedgerStore:
         if not self._db.closed:
             self._db.close()
 
-    def __enter__(self) -> "LedgerStore":
+    def __enter__(self) -> LedgerStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -30,9 +30,9 @@ def test_a_reader_between_a_commits_write_and_its_head_sees_the_old_height_with_
                 assert newcomer in validator_set(store)  # what the live database already says
                 seen[point] = next_height(store)
 
-        store.commit_fault = midway
+        store.commit_hook = midway
         result = chain.run_one("admin@nbc", AddPeer("127.0.0.1:7102", newcomer, "abaa", False))
-        store.commit_fault = None
+        store.commit_hook = None
         assert result.status == "COMMITTED", result
         assert seen["after_write"] == (old_height, old_set)
         height, validators = next_height(store)

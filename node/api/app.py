@@ -44,7 +44,7 @@ from node.ledger.genesis import Genesis
 from node.ledger.queries import QueryService, decode_query
 from node.metrics import NodeMetrics
 from storage import keys
-from storage.db import COMMIT_FAULT_POINTS
+from storage.db import COMMIT_STAGES
 
 log = logging.getLogger("bakong.api")
 
@@ -366,8 +366,8 @@ async def testing_crash_at_commit(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     body = await _json_body(request)
     point = body.get("point") if isinstance(body, dict) else None
-    if point not in COMMIT_FAULT_POINTS:
-        raise ApiError(400, "bad_request", f"body must be {{\"point\": one of {', '.join(COMMIT_FAULT_POINTS)}}}")
+    if point not in COMMIT_STAGES:
+        raise ApiError(400, "bad_request", f"body must be {{\"point\": one of {', '.join(COMMIT_STAGES)}}}")
     if node.faults is None:
         raise ApiError(409, "no_faults", "fault injection is not wired on this node")
     node.faults.crash_at_commit(point)

@@ -10,7 +10,7 @@ Crash at commit: kill the node at a chosen point inside its next block commit, f
 itself), so a fault campaign can check that a crash in the middle of a commit neither loses nor
 half-applies a block.
 
-Points (``storage.db.COMMIT_FAULT_POINTS``): ``before_write`` (the block is decided and executed, its
+Points (``storage.db.COMMIT_STAGES``): ``before_write`` (the block is decided and executed, its
 batch built, nothing written), ``during_write`` (a second thread sends SIGKILL while the synced batch
 is being written: the write lands entirely or not at all), ``after_write`` (the batch is durable, but
 the node has not updated its caches, told its clients or started the next height).
@@ -27,7 +27,7 @@ from typing import Any
 from node.config import TestingConfig
 from node.runtime.byzantine import Misbehaviour
 from node.runtime.driver import Send
-from storage.db import COMMIT_FAULT_POINTS, LedgerStore
+from storage.db import COMMIT_STAGES, LedgerStore
 
 log = logging.getLogger("bakong.fault_injection")
 
@@ -37,14 +37,14 @@ def _die() -> None:
 
 
 def arm_crash_at_commit(store: LedgerStore, point: str) -> None:
-    """Make the next block commit kill this process at ``point`` (one of ``COMMIT_FAULT_POINTS``)."""
-    if point not in COMMIT_FAULT_POINTS:
-        raise ValueError(f"point must be one of {', '.join(COMMIT_FAULT_POINTS)}")
+    """Make the next block commit kill this process at ``point`` (one of ``COMMIT_STAGES``)."""
+    if point not in COMMIT_STAGES:
+        raise ValueError(f"point must be one of {', '.join(COMMIT_STAGES)}")
 
     def fault(reached: str) -> None:
         if reached != point:
             return
-        store.commit_fault = None
+        store.commit_hook = None
         log.warning("fault injection: SIGKILL at %s of a block commit", point)
         for handler in logging.getLogger().handlers:
             handler.flush()
@@ -55,7 +55,7 @@ def arm_crash_at_commit(store: LedgerStore, point: str) -> None:
         else:
             _die()
 
-    store.commit_fault = fault
+    store.commit_hook = fault
     log.warning("fault injection: armed to crash at %s of the next block commit", point)
 
 

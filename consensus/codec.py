@@ -26,7 +26,8 @@ def pack(value: Any) -> bytes:
     """``msgpack.packb(value, use_bin_type=True)``, unless the embedding program installed a faster
     equivalent with ``use_packer`` (the node reuses a Packer per thread: packb builds a Packer per
     call, half its cost). This layer knows no threads, so it cannot keep one itself."""
-    return msgpack.packb(value, use_bin_type=True)
+    packed: bytes = msgpack.packb(value, use_bin_type=True)  # msgpack is untyped: say what it returns
+    return packed
 
 
 def use_packer(packer: Callable[[Any], bytes]) -> None:

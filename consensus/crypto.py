@@ -59,11 +59,11 @@ class KeyPair:
     seed: bytes
 
     @classmethod
-    def generate(cls) -> "KeyPair":
+    def generate(cls) -> KeyPair:
         return cls(bytes(nacl.signing.SigningKey.generate()))
 
     @classmethod
-    def from_seed(cls, seed: bytes) -> "KeyPair":
+    def from_seed(cls, seed: bytes) -> KeyPair:
         if len(seed) != 32:
             raise ValueError("an Ed25519 seed is 32 bytes")
         return cls(seed)

@@ -186,7 +186,7 @@ class Adversary:
         shuffled = list(peers)
         self.rng.shuffle(shuffled)
         sends: list[Send] = []
-        for peer, value_id in zip(shuffled, values):
+        for peer, value_id in zip(shuffled, values, strict=False):  # no peers: one value, nothing sent
             sent = vote if value_id == vote.value_id else sign_vote(
                 type(vote), self.key, self.chain_id, vote.height, vote.round, value_id)
             sends.append((peer, sent))
@@ -258,7 +258,8 @@ class Adversary:
                     if i == 0:
                         burst.append(own)  # an exact copy
                         burst.append(resigned(own, self.key, self.chain_id, self.rng))
-                        forged = dataclasses.replace(own, proposer=victim, signature=self.rng.randbytes(SIGNATURE_BYTES))
+                        forged = dataclasses.replace(own, proposer=victim,
+                                                     signature=self.rng.randbytes(SIGNATURE_BYTES))
                         burst.append(forged)
                 for sign in (sign_prevote, sign_precommit):
                     burst.append(sign(self.key, self.chain_id, future, round_, phantom_id(self.rng)))

@@ -26,8 +26,8 @@ from typing import Any
 from aiohttp import web
 
 from consensus.crypto import KeyPair
-from consensus.messages import SignedMessage, encode_message
 from consensus.engine import Engine
+from consensus.messages import SignedMessage, encode_message
 from consensus.timeouts import TimeoutConfig
 from node import packing
 from node.api.app import build_app
@@ -47,7 +47,7 @@ from node.ledger.peers import peers_in_state
 from node.ledger.queries import QueryService
 from node.metrics import NodeMetrics
 from node.p2p.network import P2PNetwork
-from node.runtime.driver import ConsensusDriver
+from node.runtime.driver import ConsensusDriver, Send
 from node.runtime.faults import Faults
 from node.runtime.safety_store import SafetyFile, ValueStash
 from storage.db import CorruptHead, LedgerStore
@@ -193,7 +193,8 @@ class Node:
         self.store.close()
 
 
-def _broadcaster(network: P2PNetwork) -> Any:
+def _broadcaster(network: P2PNetwork) -> Send:
+    """The honest outbox: every own consensus message to every connected validator."""
     def send(message: SignedMessage, engine: Engine) -> None:
         network.broadcast_consensus(encode_message(message))
     return send

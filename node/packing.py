@@ -23,7 +23,8 @@ def pack(value: Any) -> bytes:
         packer = _PER_THREAD.packer
     except AttributeError:
         packer = _PER_THREAD.packer = msgpack.Packer(use_bin_type=True)
-    return packer.pack(value)
+    packed: bytes = packer.pack(value)  # msgpack is untyped
+    return packed
 
 
 

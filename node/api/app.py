@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any, Protocol
 
@@ -47,6 +48,7 @@ from storage import keys
 from storage.db import COMMIT_STAGES
 
 log = logging.getLogger("bakong.api")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class TestingFaults(Protocol):
@@ -60,21 +62,36 @@ class ApiHost(Protocol):
     """What the API uses of the node (``node.assembly.Node``): the ledger it answers from, the intake it
     admits through, what it shows of the network and consensus as plain views."""
 
-    config: NodeConfig
-    key: KeyPair
-    genesis: Genesis
-    ledger: Ledger
-    mempool: Mempool
-    admission: Admission
-    journal: IntakeJournal
-    hub: StatusHub
-    metrics: NodeMetrics
-    queries: QueryService
-    query_worker: Executor
-    tx_arrived: asyncio.Event
-    block_listeners: set[asyncio.Queue[dict[str, Any]]]
-    started_ms: int
-    faults: TestingFaults | None
+    @property
+    def config(self) -> NodeConfig: ...
+    @property
+    def key(self) -> KeyPair: ...
+    @property
+    def genesis(self) -> Genesis: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def mempool(self) -> Mempool: ...
+    @property
+    def admission(self) -> Admission: ...
+    @property
+    def journal(self) -> IntakeJournal: ...
+    @property
+    def hub(self) -> StatusHub: ...
+    @property
+    def metrics(self) -> NodeMetrics: ...
+    @property
+    def queries(self) -> QueryService: ...
+    @property
+    def query_worker(self) -> Executor: ...
+    @property
+    def tx_arrived(self) -> asyncio.Event: ...
+    @property
+    def block_listeners(self) -> set[asyncio.Queue[dict[str, Any]]]: ...
+    @property
+    def started_ms(self) -> int: ...
+    @property
+    def faults(self) -> TestingFaults | None: ...
 
     @property
     def chain_id(self) -> str: ...
@@ -84,7 +101,7 @@ class ApiHost(Protocol):
     def consensus_status(self) -> dict[str, Any] | None: ...
 
 
-NODE_KEY: web.AppKey[ApiHost] = web.AppKey("node", ApiHost)  # type: ignore[type-abstract]
+NODE_KEY: web.AppKey[ApiHost] = web.AppKey("node", ApiHost)
 
 
 class ApiError(Exception):
@@ -98,7 +115,7 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 
 @web.middleware
-async def errors_as_json(request: web.Request, handler: Any) -> web.StreamResponse:
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
@@ -130,7 +147,7 @@ async def _body_items(request: web.Request, single: str, many: str) -> tuple[lis
     if request.content_type == "application/msgpack":
         try:
             value = msgpack.unpackb(raw, raw=False)
-        except Exception:
+        except Exception:  # noqa: BLE001 (our bug: log it, answer JSON, keep serving)
             raise ApiError(400, "bad_msgpack", "body is not valid msgpack") from None
         if isinstance(value, bytes):
             return [value], False
@@ -186,7 +203,7 @@ async def submit_transactions(request: web.Request) -> web.Response:
         if start:
             await asyncio.sleep(0)  # a big batch must not starve consensus on this loop
         chunk = items[start:start + SLICE]
-        for data, outcome in zip(chunk, node.admission.admit(chunk, now, Source.CLIENT)):
+        for data, outcome in zip(chunk, node.admission.admit(chunk, now, Source.CLIENT), strict=True):
             outcomes.append(outcome)
             if outcome.verdict is Verdict.QUEUED and outcome.tx_hash is not None:
                 accepted.append((outcome.tx_hash, data))
@@ -198,7 +215,7 @@ async def submit_transactions(request: web.Request) -> web.Response:
         node.tx_arrived.set()
         try:
             await asyncio.get_running_loop().run_in_executor(None, node.journal.record, accepted)
-        except Exception as exc:  # the disk refused the write (full, failing): say so, do not claim "accepted"
+        except Exception as exc:  # noqa: BLE001 (the disk refused the write: full, failing; say so, do not claim "accepted")
             log.error("intake journal write failed: %s", exc)
             raise ApiError(503, "storage_unavailable", "the node cannot record transactions now; retry shortly",
                            {"Retry-After": "1"}) from None
@@ -302,7 +319,8 @@ async def run_query(request: web.Request) -> web.Response:
         raise ApiError(400, exc.code, exc.message) from None
     except QueryError as exc:
         node.metrics.queries.labels("refused").inc()
-        status = 403 if exc.code in ("permission_denied", "not_a_signatory") else 404 if exc.code.startswith("no_such") else 400
+        status = (403 if exc.code in ("permission_denied", "not_a_signatory")
+                  else 404 if exc.code.startswith("no_such") else 400)
         raise ApiError(status, exc.code, exc.message) from None
     except (LedgerError, codec.CodecError) as exc:
         raise ApiError(400, getattr(exc, "code", "bad_request"), str(exc)) from None

@@ -32,6 +32,7 @@ from node.ledger.errors import REPLAY, StatelessError
 from node.ledger.transactions import Transaction, decode_transaction
 from node.ledger.validation import validate_stateless
 
+POOL_FULL_MESSAGE = "the mempool is full; retry shortly"
 SLICE = 64
 """Transactions admitted between two yields to the event loop by asynchronous callers (consensus
 must not starve behind a big request or gossip batch)."""
@@ -120,7 +121,7 @@ class Admission:
         in_chain = self.ledger.known_among(d.hash for d in decoded if isinstance(d, Transaction))
         outcomes: list[Outcome] = []
         full = False
-        for data, item in zip(items, decoded):
+        for data, item in zip(items, decoded, strict=True):
             if item is None:
                 outcomes.append(Outcome(Verdict.ALREADY_QUEUED))
                 continue
@@ -135,7 +136,7 @@ class Admission:
                 outcomes.append(Outcome(Verdict.ALREADY_QUEUED, tx.hash))
                 continue
             if full:
-                outcomes.append(Outcome(Verdict.POOL_FULL, tx.hash, MempoolFull.code, "the mempool is full; retry shortly"))
+                outcomes.append(Outcome(Verdict.POOL_FULL, tx.hash, MempoolFull.code, POOL_FULL_MESSAGE))
                 continue
             try:
                 validate_stateless(tx, self.chain_id, now_ms, self.ledger.verified)
@@ -151,7 +152,7 @@ class Admission:
             except MempoolFull:
                 counters.pool_full()
                 full = True
-                outcomes.append(Outcome(Verdict.POOL_FULL, tx.hash, MempoolFull.code, "the mempool is full; retry shortly"))
+                outcomes.append(Outcome(Verdict.POOL_FULL, tx.hash, MempoolFull.code, POOL_FULL_MESSAGE))
                 continue
             outcomes.append(Outcome(Verdict.QUEUED, tx.hash))
         return outcomes

@@ -55,7 +55,7 @@ class IntakeJournal:
         for start in range(0, len(rows), SLICE):
             chunk = rows[start:start + SLICE]
             outcomes = admission.admit([data for _key, data in chunk], now_ms, Source.JOURNAL)
-            for (key, _data), outcome in zip(chunk, outcomes):
+            for (key, _data), outcome in zip(chunk, outcomes, strict=True):
                 tx_hash = key[len(keys.ACCEPTED):]
                 if outcome.tx_hash != tx_hash or outcome.verdict in (Verdict.INVALID, Verdict.REPLAY):
                     drop.append(key)

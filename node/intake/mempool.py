@@ -93,7 +93,7 @@ class Mempool:
 
     def peek(self, limit: int) -> list[Transaction]:
         """Up to ``limit`` oldest transactions, left in the pool until ``remove``."""
-        out = []
+        out: list[Transaction] = []
         for tx, _size, _at in self._txs.values():
             if len(out) >= limit:
                 break

@@ -11,7 +11,8 @@ Peer policy. Any connected peer, an observer included, may announce any height, 
 height only makes a peer a candidate; it never decides whom we ask. Among the candidates (ahead of
 us, not benched) we ask the one that answered usefully lately, then the one with the fewest failures,
 then the one asked longest ago (so equals take turns). One request is in flight at a time. A request
-that times out (or whose peer leaves), or an answer that moves us nowhere (empty, blocks we did not ask for, a gap, blocks out
+that times out (or whose peer leaves), or an answer that moves us nowhere (empty, blocks we did not ask
+for, a gap, blocks out
 of order) is a failure: the peer is benched for 5 s, doubling per consecutive failure up to 5 min, and
 the next candidate is asked at the next tick. A block whose certificate or execution fails (which no
 honest peer can send) bans its sender for BAN_S. A useful answer clears the failures. Answers are
@@ -35,13 +36,13 @@ from consensus.certificate import CommitCertificate, InvalidCertificate
 from consensus.codec import CodecError
 from consensus.crypto import hash_bytes
 from node.ledger.blocks import Block, decode_block
-from node.ledger.errors import InvalidBlock
 from node.ledger.chain import BlockExecution, Ledger
+from node.ledger.errors import InvalidBlock
+from node.ledger.limits import MAX_SYNC_RESPONSE_BYTES
+from node.ledger.peers import validator_set
 from node.ledger.transactions import Transaction
 from node.metrics import NodeMetrics
-from node.ledger.limits import MAX_SYNC_RESPONSE_BYTES
 from node.p2p.messages import HeadAnnounce, SyncBlocks, SyncRequest, encode_peer_message
-from node.ledger.peers import validator_set
 
 log = logging.getLogger("bakong.sync")
 BATCH = 32

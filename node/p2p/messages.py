@@ -75,13 +75,15 @@ def decode_peer_message(data: bytes, max_bytes: int) -> PeerMessage:
     tag = items[0]
     if tag == TX_GOSSIP:
         (txs,) = codec.expect_record(value, TX_GOSSIP, VERSION, 1, "tx gossip")
-        return TxGossip(tuple(codec.expect_bytes(t, "tx") for t in codec.expect_list(txs, "txs", max_length=MAX_GOSSIP_TXS)))
+        items = codec.expect_list(txs, "txs", max_length=MAX_GOSSIP_TXS)
+        return TxGossip(tuple(codec.expect_bytes(t, "tx") for t in items))
     if tag == CONSENSUS:
         (message,) = codec.expect_record(value, CONSENSUS, VERSION, 1, "consensus")
         return ConsensusWire(codec.expect_bytes(message, "consensus message"))
     if tag == SYNC_REQUEST:
         start, count = codec.expect_record(value, SYNC_REQUEST, VERSION, 2, "sync request")
-        return SyncRequest(codec.expect_int(start, "from_height"), codec.expect_int(count, "max_blocks", 1, MAX_SYNC_BLOCKS))
+        return SyncRequest(codec.expect_int(start, "from_height"),
+                           codec.expect_int(count, "max_blocks", 1, MAX_SYNC_BLOCKS))
     if tag == SYNC_BLOCKS:
         (pairs,) = codec.expect_record(value, SYNC_BLOCKS, VERSION, 1, "sync blocks")
         blocks = []

@@ -23,6 +23,7 @@ from node.intake.admission import Admission
 from node.intake.mempool import Mempool
 from node.ledger.blocks import Block
 from node.ledger.chain import BlockExecution, Ledger
+from node.ledger.peers import Peer, peers_in_state
 from node.metrics import NodeMetrics
 from node.p2p.block_sync import BlockSync
 from node.p2p.frames import DEFAULT_MAX_FRAME
@@ -36,7 +37,6 @@ from node.p2p.messages import (
     decode_peer_message,
     encode_peer_message,
 )
-from node.ledger.peers import Peer, peers_in_state
 from node.p2p.transport import Transport
 
 log = logging.getLogger("bakong.network")

@@ -44,10 +44,12 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Final
+from concurrent.futures import Executor
+from typing import Final, Protocol, cast
 
 from consensus import codec
 from consensus.crypto import Domain, KeyPair, hash_bytes, signing_digest
+from consensus.engine import Engine
 from consensus.messages import (
     Precommit,
     Prevote,
@@ -61,14 +63,10 @@ from consensus.messages import (
     vote_signing_body,
 )
 from consensus.sim import byzantine as sim_byzantine
-from node.ledger.blocks import BLOCK_TAG, VERSION, decode_block
 from node.config import BYZANTINE_MODES
-
-try:  # the lead's single source of byte limits; before it existed they lived in node.blocks
-    from node.ledger.limits import MAX_BLOCK_BYTES, MAX_PROPOSAL_BYTES
-except ImportError:  # pragma: no cover
-    from node.ledger.blocks import MAX_BLOCK_BYTES
-    MAX_PROPOSAL_BYTES = MAX_BLOCK_BYTES + 4096
+from node.ledger.blocks import BLOCK_TAG, VERSION, decode_block
+from node.ledger.chain import Ledger
+from node.ledger.limits import MAX_BLOCK_BYTES, MAX_PROPOSAL_BYTES
 
 log = logging.getLogger("bakong.byzantine")
 
@@ -126,13 +124,27 @@ def oversized_value(height: int) -> bytes:
     return value
 
 
+class ByzantineHost(Protocol):
+    """What the misbehaviour uses of the node: its key and chain (to sign outside the engine), the ledger
+    and its worker thread (to build a second, conflicting block)."""
+
+    @property
+    def chain_id(self) -> str: ...
+    @property
+    def key(self) -> KeyPair: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def worker(self) -> Executor: ...
+
+
 class Misbehaviour:
     """What a Byzantine validator sends in place of its honest engine's broadcasts (module docstring).
 
     ``targets()`` names the connected validators; ``send(peer, message_bytes)`` sends one consensus
     message to one of them. ``node`` gives the key, chain id, ledger and worker thread."""
 
-    def __init__(self, mode: str, node: Any, targets: Callable[[], list[bytes]],
+    def __init__(self, mode: str, node: ByzantineHost, targets: Callable[[], list[bytes]],
                  send: Callable[[bytes, bytes], object]) -> None:
         if mode not in REPERTOIRE and mode != "mixed":
             raise ValueError(f"not a Byzantine mode: {mode!r}")
@@ -162,7 +174,7 @@ class Misbehaviour:
 
     # ---- consensus messages ----
 
-    async def broadcast(self, message: SignedMessage, engine: Any) -> None:
+    async def broadcast(self, message: SignedMessage, engine: Engine) -> None:
         """Send our own ``message`` the way this height's mode wants (the honest engine emitted it)."""
         peers = self.targets()
         mode = self.mode_at(message.height)
@@ -193,10 +205,10 @@ class Misbehaviour:
             self._count("withheld_sends", len(peers) - 1)
         else:
             self._to_all(message, peers)
-        if mode == "amnesia" and isinstance(message, Precommit) and message.value_id is not None:
-            if engine.locked_round != -1:
-                engine.locked_round, engine.locked_value_id = -1, None
-                self._count("locks_forgotten")
+        if (mode == "amnesia" and isinstance(message, Precommit) and message.value_id is not None
+                and engine.locked_round != -1):
+            engine.locked_round, engine.locked_value_id = -1, None
+            self._count("locks_forgotten")
 
     def _to(self, peer: bytes, message: SignedMessage) -> None:
         self.send(peer, encode_message(message))
@@ -219,11 +231,12 @@ class Misbehaviour:
 
     def _multi_vote(self, vote: Vote, peers: list[bytes]) -> None:
         n = max(MULTI_VOTE_VARIANTS, len(peers))
-        values: list[bytes | None] = [vote.value_id, None if vote.value_id is not None else phantom(vote.height, vote.round)]
+        other = None if vote.value_id is not None else phantom(vote.height, vote.round)
+        values: list[bytes | None] = [vote.value_id, other]
         values += [phantom(vote.height, vote.round, vote.tag, i) for i in range(n - len(values))]
         variants = [vote] + [sign_vote(type(vote), self.key, self.chain_id, vote.height, vote.round, v)
                              for v in values[1:]]
-        encoded = [encode_message(v) for v in variants]
+        encoded = [encode_message(cast(SignedMessage, v)) for v in variants]  # a Vote is a Prevote or Precommit
         shift = vote.height + vote.round  # which peer gets the honest vote moves around
         for i, peer in enumerate(peers):
             self.send(peer, encoded[(i + shift) % n])
@@ -274,7 +287,8 @@ class Misbehaviour:
             h = height + ahead
             for r in range(FLOOD_ROUNDS):
                 for kind in (Prevote, Precommit):
-                    messages.append(sign_vote(kind, self.key, self.chain_id, h, r, phantom(b"flood", h, r)))
+                    messages.append(cast(SignedMessage, sign_vote(kind, self.key, self.chain_id, h, r,
+                                                                  phantom(b"flood", h, r))))
         votes = len(messages)
         if height % FLOOD_PROPOSALS_EVERY == 0:
             filler = os.urandom(FLOOD_VALUE_BYTES)

@@ -22,10 +22,11 @@ import logging
 import os
 import signal
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Protocol
 
 from node.config import TestingConfig
-from node.runtime.byzantine import Misbehaviour
+from node.runtime.byzantine import ByzantineHost, Misbehaviour
 from node.runtime.driver import Send
 from storage.db import COMMIT_STAGES, LedgerStore
 
@@ -59,9 +60,23 @@ def arm_crash_at_commit(store: LedgerStore, point: str) -> None:
     log.warning("fault injection: armed to crash at %s of the next block commit", point)
 
 
+class Isolatable(Protocol):
+    isolated: bool
+
+
+class FaultyNetwork(Protocol):
+    """What the seam reaches of the network (``node.p2p.network.P2PNetwork``)."""
+
+    head_to_announce: Callable[[int, bytes], tuple[int, bytes]] | None
+
+    @property
+    def transport(self) -> Isolatable: ...
+    def connected_validators(self) -> list[bytes]: ...
+    def send_to_validator(self, peer: bytes, message: bytes) -> None: ...
+
+
 class Faults:
-    def __init__(self, testing: TestingConfig, host: Any, network: Any) -> None:
-        """``host``: the node (key, chain id, ledger, worker); ``network``: its ``P2PNetwork``."""
+    def __init__(self, testing: TestingConfig, host: ByzantineHost, network: FaultyNetwork) -> None:
         self.testing = testing
         self.network = network
         self.store: LedgerStore = host.ledger.store

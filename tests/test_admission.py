@@ -1,0 +1,111 @@
+"""The one admission pipeline (node/intake/admission.py) on a real LevelDB ledger: one outcome per item,
+in order, and one policy for a full pool whoever brings the transactions (client, peer, journal)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from node.intake.admission import Admission, IntakeCounters, Source, Verdict
+from node.intake.mempool import Mempool
+from node.ledger import commands as c
+from node.ledger.transactions import Transaction
+from tests.ledger_world import KHR, Chain
+
+ALICE, BOB = "alice@aclb", "bob@aclb"
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[Chain]:
+    world = Chain(tmp_path / "db")
+    yield world
+    world.close()
+
+
+def payments(chain: Chain, n: int, creator: str = ALICE, note: str = "p") -> list[Transaction]:
+    return [chain.tx(creator, c.TransferAsset(creator, BOB, KHR, f"{note}{i}", "1.00")) for i in range(n)]
+
+
+class Recorded:
+    def __init__(self) -> None:
+        self.received = 0
+        self.refused: list[str] = []
+        self.bad_from_peer = 0
+        self.pool_full = 0
+        self.failures: list[bytes] = []
+
+    def counters(self) -> IntakeCounters:
+        def received(n: int) -> None:
+            self.received += n
+
+        def bad() -> None:
+            self.bad_from_peer += 1
+
+        def full() -> None:
+            self.pool_full += 1
+
+        return IntakeCounters(received, self.refused.append, bad, full)
+
+    def remember(self, tx_hash: bytes, status: dict[str, object]) -> None:
+        self.failures.append(tx_hash)
+
+
+def test_each_item_gets_its_outcome_in_order(chain: Chain) -> None:
+    committed, fresh = payments(chain, 2)
+    chain.run(committed)
+    expired = chain.tx(ALICE, c.TransferAsset(ALICE, BOB, KHR, "old", "1.00"), created_ms=0)
+    pool = Mempool(100, 1 << 20)
+    seen = Recorded()
+    admission = Admission(chain.ledger, pool, chain.chain_id, seen.counters(), seen.remember)
+    items = [fresh.encode(), b"\x93not a tx", committed.encode(), fresh.encode(), expired.encode()]
+    outcomes = admission.admit(items, chain.now, Source.CLIENT)
+    assert [o.verdict for o in outcomes] == [Verdict.QUEUED, Verdict.INVALID, Verdict.REPLAY,
+                                             Verdict.ALREADY_QUEUED, Verdict.INVALID]
+    assert [o.status for o in outcomes] == ["STATELESS_VALIDATION_SUCCESS", "STATELESS_VALIDATION_FAILED",
+                                            "REJECTED", "STATELESS_VALIDATION_SUCCESS", "STATELESS_VALIDATION_FAILED"]
+    assert outcomes[2].error_code == "replay" and "COMMITTED" in (outcomes[2].message or "")
+    assert outcomes[4].error_code == "expired"
+    assert list(pool.peek(10)) == [fresh]
+    # a client's refusals are counted by code and remembered by hash (a client polling learns why)
+    assert seen.received == 5 and sorted(seen.refused) == sorted([outcomes[1].error_code, "expired"])
+    assert seen.failures == [expired.hash] and seen.bad_from_peer == 0
+
+
+def test_a_peer_sending_junk_is_counted_as_a_bad_peer_not_as_a_client_refusal(chain: Chain) -> None:
+    (fresh,) = payments(chain, 1)
+    seen = Recorded()
+    admission = Admission(chain.ledger, Mempool(100, 1 << 20), chain.chain_id, seen.counters(), seen.remember)
+    outcomes = admission.admit([b"junk", fresh.encode()], chain.now, Source.PEER)
+    assert [o.verdict for o in outcomes] == [Verdict.INVALID, Verdict.QUEUED]
+    assert seen.bad_from_peer == 1 and seen.refused == [] and seen.failures == [] and seen.received == 0
+    # the same bytes again from a peer are skipped without decoding (already queued)
+    again = admission.admit([fresh.encode()], chain.now, Source.PEER)
+    assert again[0].verdict is Verdict.ALREADY_QUEUED
+
+
+@pytest.mark.parametrize("source", list(Source))
+def test_a_creator_over_its_share_loses_only_its_own_transactions(chain: Chain, source: Source) -> None:
+    alice = payments(chain, 3, ALICE)
+    bob = payments(chain, 2, BOB, note="b")
+    pool = Mempool(max_txs=100, max_bytes=1 << 20, max_per_account=2)
+    admission = Admission(chain.ledger, pool, chain.chain_id)
+    items = [alice[0].encode(), alice[1].encode(), alice[2].encode(), bob[0].encode(), bob[1].encode()]
+    verdicts = [o.verdict for o in admission.admit(items, chain.now, source)]
+    assert verdicts == [Verdict.QUEUED, Verdict.QUEUED, Verdict.ACCOUNT_LIMIT, Verdict.QUEUED, Verdict.QUEUED]
+    assert len(pool) == 4
+
+
+@pytest.mark.parametrize("source", list(Source))
+def test_a_full_pool_refuses_the_rest_of_the_slice_and_keeps_what_it_has(chain: Chain, source: Source) -> None:
+    txs = payments(chain, 5)
+    pool = Mempool(max_txs=2, max_bytes=1 << 20)
+    seen = Recorded()
+    admission = Admission(chain.ledger, pool, chain.chain_id, seen.counters())
+    outcomes = admission.admit([tx.encode() for tx in txs], chain.now, source)
+    assert [o.verdict for o in outcomes] == [Verdict.QUEUED] * 2 + [Verdict.POOL_FULL] * 3
+    assert all(o.status == "NOT_RECEIVED" and o.error_code == "mempool_full" for o in outcomes[2:])
+    assert [o.tx_hash for o in outcomes] == [tx.hash for tx in txs]  # the client learns which ones to resend
+    assert seen.pool_full == 1  # one attempt that met the full pool; the rest were not tried
+    assert list(pool.peek(10)) == txs[:2]

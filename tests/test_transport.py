@@ -16,7 +16,8 @@ import pytest
 
 from consensus import codec
 from consensus.crypto import KeyPair
-from node.p2p.frames import HEADER, FrameCipher, FrameError, encode_frame
+from node.p2p.errors import FrameError, PayloadTooLarge
+from node.p2p.frames import HEADER, FrameCipher, encode_frame
 from node.p2p.handshake import (
     AUTH_TAG,
     VERSION,
@@ -28,7 +29,7 @@ from node.p2p.handshake import (
     perform_handshake,
     transcript_hash,
 )
-from node.p2p.transport import PayloadTooLarge, Transport
+from node.p2p.transport import Transport
 
 CHAIN = "bakong-test"
 HOST = "127.0.0.1"
@@ -358,7 +359,7 @@ def test_connections_past_the_pending_handshake_limit_are_closed_at_once_and_pee
     async def scenario(nodes: list[Node]) -> None:
         (server,) = await started(nodes, handshake_timeout=0.5, max_pending_handshakes=2)
         silent = [await asyncio.open_connection(HOST, server.port) for _ in range(2)]
-        await wait_until(lambda: server.t._pending_handshakes == 2)  # noqa: SLF001  # both are in their handshake
+        await wait_until(lambda: server.t._pending_handshakes == 2)  # both are in their handshake
         reader, writer = await asyncio.open_connection(HOST, server.port)
         async with asyncio.timeout(0.3):  # closed on arrival, well before any handshake timeout
             assert await reader.read(1) == b""

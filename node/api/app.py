@@ -37,7 +37,7 @@ from node.config import NodeConfig
 from node.intake import statuses as st
 from node.intake.admission import SLICE, Admission, Source, Verdict
 from node.intake.journal import IntakeJournal
-from node.intake.mempool import Mempool
+from node.intake.mempool import AccountLimit, Mempool, MempoolFull
 from node.intake.statuses import StatusHub, status_json
 from node.ledger.chain import Ledger
 from node.ledger.errors import LedgerError, QueryError, StatelessError
@@ -184,7 +184,7 @@ def _status_of(node: ApiHost, tx_hash: bytes) -> dict[str, Any]:
 
 # A single submission's outcome as an HTTP status (a batch answers 202 with one result per item).
 _SINGLE_STATUS = {Verdict.QUEUED: 202, Verdict.ALREADY_QUEUED: 202, Verdict.INVALID: 400, Verdict.REPLAY: 409,
-                  Verdict.ACCOUNT_LIMIT: 429, Verdict.POOL_FULL: 503}
+                  Verdict.ACCOUNT_LIMIT: AccountLimit.http_status, Verdict.POOL_FULL: MempoolFull.http_status}
 
 
 async def submit_transactions(request: web.Request) -> web.Response:

@@ -16,8 +16,17 @@ from collections.abc import Iterator
 from node.ledger.transactions import Transaction
 
 
-class MempoolFull(Exception):
+class IntakeError(Exception):
+    """The intake wing's root: a transaction that cannot be taken now. ``http_status`` is the answer's
+    status when a client asked (the API maps nothing itself)."""
+
+    code = "intake_error"
+    http_status = 503
+
+
+class MempoolFull(IntakeError):
     code = "mempool_full"
+    http_status = 503
 
 
 class AccountLimit(MempoolFull):
@@ -26,6 +35,7 @@ class AccountLimit(MempoolFull):
     at most that many of the flooder's)."""
 
     code = "account_limit"
+    http_status = 429
 
 
 class RecentBytes:

@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from node.ledger.limits import MAX_FRAME_PAYLOAD
+from node.p2p.errors import FrameError, PeerClosed
 
 HEADER: Final = struct.Struct(">I")
 AEAD_TAG_BYTES: Final = 16
@@ -35,18 +36,6 @@ DEFAULT_MAX_FRAME: Final = MAX_PAYLOAD + AEAD_TAG_BYTES
 # Handshake records are < 200 bytes; anything bigger before authentication is hostile or broken.
 HANDSHAKE_MAX_FRAME: Final = 1024
 _MAX_COUNTER: Final = 2 ** (8 * NONCE_BYTES) - 1
-
-
-class FrameError(Exception):
-    """The peer sent a frame we refuse (its fault): the connection is dropped and counted."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-
-
-class PeerClosed(Exception):
-    """The peer closed the connection (cleanly or mid-frame); not a protocol violation."""
 
 
 def encode_frame(body: bytes) -> bytes:

@@ -34,7 +34,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from consensus import codec
 from consensus.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Domain, KeyPair, signing_digest, verify
-from node.p2p.frames import HANDSHAKE_MAX_FRAME, FrameCipher, FrameError, PeerClosed, encode_frame, read_frame
+from node.p2p.errors import FrameError, HandshakeError, PeerClosed
+from node.p2p.frames import HANDSHAKE_MAX_FRAME, FrameCipher, encode_frame, read_frame
 
 HELLO_TAG: Final = 70
 AUTH_TAG: Final = 71
@@ -52,14 +53,6 @@ KEY_REFUSAL_CODES: Final = frozenset({"not_allowed", "unexpected_key", "self_con
 class Role(Enum):
     INITIATOR = b"initiator"
     RESPONDER = b"responder"
-
-
-class HandshakeError(Exception):
-    """The handshake did not complete; ``code`` says why (stable, for counters and logs)."""
-
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
 
 
 @dataclass(frozen=True)

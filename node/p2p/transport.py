@@ -55,19 +55,17 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Final
 
 from consensus.crypto import KeyPair
+from node.p2p.errors import FrameError, HandshakeError, PayloadTooLarge, PeerClosed
 from node.p2p.frames import (
     AEAD_TAG_BYTES,
     DEFAULT_MAX_FRAME,
     HEADER,
-    FrameError,
-    PeerClosed,
     encode_frame,
     read_frame,
 )
 from node.p2p.handshake import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     KEY_REFUSAL_CODES,
-    HandshakeError,
     Role,
     Session,
     perform_handshake,
@@ -83,10 +81,6 @@ DEFAULT_MAX_QUEUE_BYTES: Final = 64 * 1024 * 1024
 # memory; each pending one ends within the handshake timeout. A peer set is tens of banks.
 DEFAULT_MAX_PENDING_HANDSHAKES: Final = 64
 _CONNECT_TIMEOUT: Final = 5.0
-
-
-class PayloadTooLarge(ValueError):
-    code = "payload_too_large"
 
 
 class Transport:

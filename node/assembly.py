@@ -177,6 +177,14 @@ class Node:
     def p2p_status(self) -> dict[str, Any] | None:
         return dataclasses.asdict(self.network.transport.counters) if self.network is not None else None
 
+    def sync_status(self) -> dict[str, Any] | None:
+        """The highest head a peer in good standing claims, and whether we are more than a block behind it
+        (a claim: a liar can inflate it, which block sync's peer policy contains)."""
+        if self.network is None:
+            return None
+        best = self.network.sync.best_known_height
+        return {"best_known_height": best, "catching_up": best > self.ledger.head.height + 1}
+
     def consensus_status(self) -> dict[str, Any] | None:
         driver = self.driver
         if driver is None:

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from consensus.crypto import KeyPair
-from node.ledger import commands as c
+from node import packing
 from node.api.client import NodeClient
 from node.config import BYZANTINE_MODES
 from node.keyfile import read_key, write_key
-from node import packing
+from node.ledger import commands as c
 from node.ledger.transactions import Transaction, TxPayload, build_transaction
 
 DEFAULT_NODE = os.environ.get("BAKONG_NODE", "http://127.0.0.1:8100")
@@ -49,8 +49,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_node(args: argparse.Namespace) -> int:
-    from node.config import load_config
     from node.assembly import run_node
+    from node.config import load_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(args.config)
@@ -126,24 +126,27 @@ def cmd_submit(args: argparse.Namespace) -> int:
         doc = json.loads(Path(args.file).read_text())
     except (OSError, ValueError) as exc:
         raise CliError("bad_file", f"cannot read {args.file}: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("creator"), str) or not isinstance(doc.get("commands"), list):
+    if (not isinstance(doc, dict) or not isinstance(doc.get("creator"), str)
+            or not isinstance(doc.get("commands"), list)):
         raise CliError("bad_file", 'the file needs "creator" and a list of "commands"')
     return _send(args, doc["creator"], [c.command_from_json(x) for x in doc["commands"]])
 
 
 def cmd_send(args: argparse.Namespace) -> int:
     """Submit an already signed transaction (hex of its canonical bytes), e.g. one signed offline."""
+    from node.ledger.errors import StatelessError
     from node.ledger.transactions import decode_transaction
 
     try:
         raw = bytes.fromhex(Path(args.file).read_text().strip())
     except (OSError, ValueError) as exc:
-        raise CliError("bad_file", f"{args.file} does not hold a hex-encoded transaction ({exc.__class__.__name__})") from None
+        raise CliError("bad_file",
+                       f"{args.file} does not hold a hex-encoded transaction ({exc.__class__.__name__})") from None
     try:
         tx = decode_transaction(raw)
-    except Exception:
+    except StatelessError:
         # Let the node judge it and answer with its code, as it would for any client.
-        status, payload = NodeClient(args.node)._request("POST", "/v1/transactions", {"transaction": raw.hex()})
+        _status, payload = NodeClient(args.node)._request("POST", "/v1/transactions", {"transaction": raw.hex()})
         _print(payload)
         return 2
     return _submit_and_report(NodeClient(args.node), tx, args.no_wait)
@@ -429,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # typed errors carry a code; anything else still gets one line, never a traceback
+    except Exception as exc:  # noqa: BLE001 (typed errors carry a code; anything else still gets one line, no traceback)
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
 

@@ -22,18 +22,24 @@ class NodeMetrics:
         self.blocks = Counter("bakong_blocks_committed", "Blocks committed", registry=r)
         self.height = Gauge("bakong_height", "Height of the last committed block", registry=r)
         self.mempool = Gauge("bakong_mempool_txs", "Transactions waiting in the mempool", registry=r)
-        self.mempool_full = Counter("bakong_mempool_full", "Submissions refused because the mempool was full", registry=r)
+        self.mempool_full = Counter("bakong_mempool_full", "Submissions refused because the mempool was full",
+            registry=r)
         self.block_seconds = Histogram(
-            "bakong_block_commit_seconds", "Time to build, execute and commit a block", registry=r,
+            "bakong_block_commit_seconds",
+            "Time from a decision to the block durably committed (executing it first if this node had not)",
+            registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
         self.queries = Counter("bakong_queries", "Queries answered", ["outcome"], registry=r)
-        self.p2p_bad_messages = Counter("bakong_p2p_bad_messages", "Malformed or invalid peer messages dropped", registry=r)
-        self.invalid_blocks = Counter("bakong_invalid_blocks", "Proposed or synced blocks refused", ["code"], registry=r)
+        self.p2p_bad_messages = Counter("bakong_p2p_bad_messages", "Malformed or invalid peer messages dropped",
+            registry=r)
+        self.invalid_blocks = Counter("bakong_invalid_blocks", "Proposed or synced blocks refused", ["code"],
+            registry=r)
         self.sync_apply_failures = Counter(
             "bakong_sync_apply_failures", "Synced blocks this node failed to apply by its own fault (see the log)",
             registry=r)
-        self.gossip_dropped = Counter("bakong_gossip_dropped", "Gossiped transactions dropped: intake queue full", registry=r)
+        self.gossip_dropped = Counter("bakong_gossip_dropped", "Gossiped transactions dropped: intake queue full",
+            registry=r)
         self.api_connections_refused = Counter(
             "bakong_api_connections_refused", "HTTP connections refused: max_connections open", registry=r)
         self.evidence = Counter("bakong_evidence", "Equivocation evidence recorded", registry=r)

@@ -99,6 +99,7 @@ class ApiHost(Protocol):
     def peers_status(self) -> list[dict[str, Any]]: ...
     def p2p_status(self) -> dict[str, Any] | None: ...
     def consensus_status(self) -> dict[str, Any] | None: ...
+    def sync_status(self) -> dict[str, Any] | None: ...
 
 
 NODE_KEY: web.AppKey[ApiHost] = web.AppKey("node", ApiHost)
@@ -341,6 +342,7 @@ async def node_status(request: web.Request) -> web.Response:
         "state_root": head.state_root.hex(),
         "peers": node.peers_status(),
         "consensus": node.consensus_status(),
+        "sync": node.sync_status(),
         "p2p": node.p2p_status(),
         "mempool_size": len(node.mempool),
         "mempool_bytes": node.mempool.size_bytes,

@@ -322,9 +322,11 @@ class ConsensusDriver:
             node.ledger.commit(block, execution, action.certificate.encode())
             return block, execution
 
+        started = loop.time()
         done = await loop.run_in_executor(node.worker, commit)
         if done is None:
             return
+        node.metrics.block_seconds.observe(loop.time() - started)
         self.last_commit = loop.time()
         self.on_commit(*done)
         self.start_next_height()

@@ -173,6 +173,9 @@ def test_the_observer_follows_and_serves_clients_but_never_votes(shared_network:
     assert observer.query(ADMIN, admin, GetBlock(height)) == validator.query(ADMIN, admin, GetBlock(height))
     wait_for(lambda: observer.status()["height"] >= validator.status()["height"], "the observer to catch up")
     assert khr_balance(observer, net, "dara@aclb") == khr_balance(validator, net, "dara@aclb")
+    # Its status says what the validators announce and that it is not catching up once it follows them.
+    wait_for(lambda: observer.status()["sync"]["best_known_height"] >= height, "the validators' heads to arrive")
+    assert observer.status()["sync"]["catching_up"] is False
 
     # No block was ever proposed by it.
     observer_key = status["public_key"]

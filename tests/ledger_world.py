@@ -12,12 +12,13 @@ from typing import Any
 
 from consensus.crypto import KeyPair
 from node.ledger import permissions as P
+from node.ledger.blocks import Block
+from node.ledger.chain import BlockExecution, Ledger
 from node.ledger.commands import Command
 from node.ledger.execution import TxResult
 from node.ledger.genesis import Genesis, parse_genesis
-from node.ledger.chain import Ledger
+from node.ledger.records import Account, get_account
 from node.ledger.transactions import Transaction, TxPayload, build_transaction
-from storage import keys
 from storage.db import LedgerStore
 
 CHAIN = "bakong-test"
@@ -114,9 +115,8 @@ class Chain:
     def state(self, key_bytes: bytes) -> Any:
         return self.ledger.state(key_bytes)
 
-    def account(self, account_id: str) -> Any:
-        """``[quorum, roles, signatories]`` or None."""
-        return self.ledger.state(keys.account(account_id))
+    def account(self, account_id: str) -> Account | None:
+        return get_account(self.ledger.world, account_id)
 
     def reopen(self) -> None:
         self.close()
@@ -124,3 +124,11 @@ class Chain:
 
     def close(self) -> None:
         self.ledger.store.close()
+
+
+def follow(ledger: Ledger, block: Block, certificate: bytes = b"") -> BlockExecution:
+    """Apply a block from elsewhere the way a node does: ``validate_block`` (consensus votes on the
+    outcome) then ``commit`` (block sync does both at once, already holding the certificate)."""
+    execution = ledger.validate_block(block)
+    ledger.commit(block, execution, certificate)
+    return execution

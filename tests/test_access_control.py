@@ -27,13 +27,13 @@ from node.ledger import commands as c
 from node.ledger import errors as e
 from node.ledger.blocks import BlockHeader, make_block, tx_root
 from node.ledger.errors import InvalidBlock, QueryError, StatelessError
-from node.ledger.execution import COMMITTED, REJECTED
 from node.ledger.queries import (
     GetAccountAssets, GetAccountAssetTransactions, GetAccountDetail, GetBlock, QueryService, decode_query,
     sign_query,
 )
 from node.ledger.transactions import build_transaction
 from node.ledger.validation import VerifiedSignatures, validate_stateless
+from node.ledger.statuses import TxStatus
 from tests.consensus.helpers import CHAIN as CONSENSUS_CHAIN, KEYS, feed, started
 from tests.ledger_world import CHAIN, KHR, Chain, key
 
@@ -58,12 +58,12 @@ def code_of(result) -> tuple[str, str | None]:
 # ---- customers: no escalation, grants stay narrow ----
 
 def test_customer_cannot_give_itself_the_central_bank_role_and_so_still_cannot_mint(chain: Chain) -> None:
-    roles_before = chain.account(ALICE)[1]
+    roles_before = chain.account(ALICE).roles
     for role in ("central_bank", "bank_admin", "superuser"):
-        assert code_of(chain.run_one(ALICE, c.AppendRole(ALICE, role))) == (REJECTED, e.PERMISSION_DENIED)
-    assert chain.account(ALICE)[1] == roles_before
+        assert code_of(chain.run_one(ALICE, c.AppendRole(ALICE, role))) == (TxStatus.REJECTED, e.PERMISSION_DENIED)
+    assert chain.account(ALICE).roles == roles_before
     minted = chain.run_one(ALICE, c.AddAssetQuantity(KHR, "1000000.00"))
-    assert code_of(minted) == (REJECTED, e.PERMISSION_DENIED)
+    assert code_of(minted) == (TxStatus.REJECTED, e.PERMISSION_DENIED)
     assert chain.balance(ALICE) == 100000
 
 
@@ -71,37 +71,37 @@ def test_customer_cannot_mint_inside_an_otherwise_valid_transaction(chain: Chain
     """A mint hidden after a legitimate payment rejects the whole transaction: the payment is undone too."""
     result = chain.run_one(ALICE, pay(ALICE, BOB, "1"), c.AddAssetQuantity(KHR, "500.00"),
                            pay(ALICE, BOB, "2"))
-    assert (result.status, result.command_index, result.error_code) == (REJECTED, 1, e.PERMISSION_DENIED)
+    assert (result.status, result.command_index, result.error_code) == (TxStatus.REJECTED, 1, e.PERMISSION_DENIED)
     assert (chain.balance(ALICE), chain.balance(BOB)) == (100000, 0)
 
 
 def test_a_grant_to_move_funds_does_not_let_the_grantee_take_over_the_account(chain: Chain) -> None:
-    assert chain.run_one(ALICE, c.GrantPermission(BOB, "can_transfer_my_assets")).status == COMMITTED
-    signatories = chain.account(ALICE)[2]
+    assert chain.run_one(ALICE, c.GrantPermission(BOB, "can_transfer_my_assets")).status == TxStatus.COMMITTED
+    signatories = chain.account(ALICE).signatories
     takeover = chain.run_one(BOB, c.AddSignatory(ALICE, key(BOB).public_key))
-    assert code_of(takeover) == (REJECTED, e.PERMISSION_DENIED)
-    assert code_of(chain.run_one(BOB, c.SetAccountQuorum(ALICE, 1))) == (REJECTED, e.PERMISSION_DENIED)
+    assert code_of(takeover) == (TxStatus.REJECTED, e.PERMISSION_DENIED)
+    assert code_of(chain.run_one(BOB, c.SetAccountQuorum(ALICE, 1))) == (TxStatus.REJECTED, e.PERMISSION_DENIED)
     # Bob can pass on a grant only over his own account, so Dave gains nothing over Alice's.
-    assert chain.run_one(BOB, c.GrantPermission(DAVE, "can_transfer_my_assets")).status == COMMITTED
+    assert chain.run_one(BOB, c.GrantPermission(DAVE, "can_transfer_my_assets")).status == TxStatus.COMMITTED
     # Not transitive:
-    assert code_of(chain.run_one(DAVE, pay(ALICE, DAVE, "1"))) == (REJECTED, e.PERMISSION_DENIED)
-    assert chain.account(ALICE)[2] == signatories
+    assert code_of(chain.run_one(DAVE, pay(ALICE, DAVE, "1"))) == (TxStatus.REJECTED, e.PERMISSION_DENIED)
+    assert chain.account(ALICE).signatories == signatories
 
 
 def test_a_grant_from_one_customer_does_not_reach_another_customers_funds(chain: Chain) -> None:
     chain.run_one(ALICE, pay(ALICE, CAROL, "5"))
     chain.run_one(ALICE, c.GrantPermission(BOB, "can_transfer_my_assets"))
-    assert code_of(chain.run_one(BOB, pay(CAROL, BOB, "1"))) == (REJECTED, e.PERMISSION_DENIED)
+    assert code_of(chain.run_one(BOB, pay(CAROL, BOB, "1"))) == (TxStatus.REJECTED, e.PERMISSION_DENIED)
     assert chain.balance(CAROL) == 500
 
 
 def test_a_revoked_signatory_key_can_no_longer_move_funds(chain: Chain) -> None:
     phone = key("alice-phone")
     chain.run_one(ALICE, c.AddSignatory(ALICE, phone.public_key))
-    assert chain.run_one(ALICE, pay(ALICE, BOB, "1"), signers=(phone,)).status == COMMITTED
+    assert chain.run_one(ALICE, pay(ALICE, BOB, "1"), signers=(phone,)).status == TxStatus.COMMITTED
     chain.run_one(ALICE, c.RemoveSignatory(ALICE, phone.public_key))
     after = chain.run_one(ALICE, pay(ALICE, BOB, "1"), signers=(phone,))
-    assert code_of(after) == (REJECTED, e.NOT_A_SIGNATORY)
+    assert code_of(after) == (TxStatus.REJECTED, e.NOT_A_SIGNATORY)
     assert chain.balance(BOB) == 100
 
 
@@ -126,7 +126,7 @@ def test_a_transfer_whose_amount_is_raised_after_signing_is_refused(chain: Chain
 def test_a_transaction_signed_by_another_customers_real_key_is_rejected_not_a_signatory(chain: Chain) -> None:
     """Bob's key is a real account key, just not one of Alice's signatories: Bob cannot spend as Alice."""
     result = chain.run_one(ALICE, pay(ALICE, BOB, "10"), signers=(key(BOB),))
-    assert code_of(result) == (REJECTED, e.NOT_A_SIGNATORY)
+    assert code_of(result) == (TxStatus.REJECTED, e.NOT_A_SIGNATORY)
     assert chain.balance(BOB) == 0
 
 
@@ -135,7 +135,7 @@ def test_a_committed_transfer_resubmitted_with_other_signatures_is_still_a_repla
     phone = key("alice-phone")
     chain.run_one(ALICE, c.AddSignatory(ALICE, phone.public_key))
     original = chain.tx(ALICE, pay(ALICE, BOB, "1"))
-    assert chain.run(original)[0].status == COMMITTED
+    assert chain.run(original)[0].status == TxStatus.COMMITTED
     rewrapped = build_transaction(original.payload, key(ALICE), phone)
     assert rewrapped.hash == original.hash and rewrapped.signatures != original.signatures
     block, execution = chain.ledger.build_block([rewrapped], chain.now + 1000, chain.proposer)
@@ -151,7 +151,7 @@ def test_a_transaction_for_this_chain_cannot_be_replayed_on_a_chain_with_another
     there = Chain(tmp_path / "there", chain_id="bakong-other")
     try:
         tx = here.tx(ALICE, pay(ALICE, BOB, "1"))
-        assert here.run(tx)[0].status == COMMITTED
+        assert here.run(tx)[0].status == TxStatus.COMMITTED
         with pytest.raises(StatelessError) as info:
             validate_stateless(tx, there.chain_id, there.now, VerifiedSignatures())
         assert info.value.code == "wrong_chain"

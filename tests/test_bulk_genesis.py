@@ -15,10 +15,11 @@ import pytest
 from node.ledger import commands as c
 from node.ledger import genesis as genesis_module
 from node.ledger import chain as ledger_module
-from node.ledger.execution import COMMITTED
 from node.ledger.genesis import GenesisError, parse_genesis
+from node.ledger.records import Account
 from node.ledger.chain import Ledger
 from node.ledger.transactions import TxPayload, build_transaction
+from node.ledger.statuses import TxStatus
 from storage import keys
 from storage.db import ChainMismatch, LedgerStore
 from tests.ledger_world import CHAIN, GENESIS_MS, KHR, USD, genesis_document, key
@@ -54,7 +55,7 @@ def test_two_fresh_ledgers_from_one_genesis_agree_and_hold_the_bulk_accounts(tmp
         for i in (0, 1, 4_999, 5_000, COUNT - 1):
             account = f"c{i}@{'aclb' if i % 2 == 0 else 'abaa'}"
             assert a.balances(account) == {KHR: 400_000_000, USD: 100_000}
-            assert a.state(keys.account(account)) == [1, ["customer"], [BULK_KEY.public_key]]
+            assert a.state(keys.account(account)) == Account(1, ("customer",), (BULK_KEY.public_key,))
         assert a.state(keys.account(f"c{COUNT}@aclb")) is None
         assert a.state(keys.account("c1@aclb")) is None  # odd accounts live in abaa
         # The bulk rows are outside block 0, which stays as small as without them.
@@ -78,7 +79,7 @@ def test_a_transfer_between_two_bulk_accounts_commits(tmp_path: Path) -> None:
         payload = TxPayload(CHAIN, src, GENESIS_MS + 1, 1, (c.TransferAsset(src, dest, KHR, "rent", "1500.25"),))
         tx = build_transaction(payload, BULK_KEY)
         block, execution = ledger.build_block([tx], GENESIS_MS + 1000, key("peer:nbc").public_key)
-        assert [r.status for r in execution.results] == [COMMITTED]
+        assert [r.status for r in execution.results] == [TxStatus.COMMITTED]
         ledger.commit(block, execution, b"")
         assert ledger.balances(src)[KHR] == 400_000_000 - 150_025
         assert ledger.balances(dest)[KHR] == 400_000_000 + 150_025

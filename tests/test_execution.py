@@ -17,10 +17,12 @@ from node.ledger import commands as c
 from node.ledger import errors as e
 from node.ledger.blocks import BlockHeader, make_block, tx_root
 from node.ledger.errors import InvalidBlock, StatelessError
-from node.ledger.execution import COMMITTED, REJECTED, TxResult
+from node.ledger.execution import TxResult
+from node.ledger.records import Account, Asset, Domain, Peer, Role
+from node.ledger.statuses import TxStatus
 from node.ledger.validation import MAX_AGE_MS, MAX_FUTURE_MS, VerifiedSignatures, validate_stateless
 from storage import keys
-from tests.ledger_world import CHAIN, KHR, POINTS, USD, Chain, key
+from tests.ledger_world import CHAIN, KHR, POINTS, USD, Chain, follow, key
 
 ALICE, BOB, CAROL, DAVE = "alice@aclb", "bob@aclb", "carol@abaa", "dave@aclb"
 NBC, ACLB, ABAA = "admin@nbc", "admin@aclb", "admin@abaa"
@@ -34,7 +36,7 @@ def chain(tmp_path: Path) -> Chain:
 
 
 def rejected(code: str, index: int | None = 0) -> tuple[str, int | None, str]:
-    return (REJECTED, index, code)
+    return (TxStatus.REJECTED, index, code)
 
 
 def outcome(result: TxResult) -> tuple[str, int | None, str | None]:
@@ -48,8 +50,8 @@ def pay(src: str, dest: str, amount: str, asset: str = KHR) -> c.TransferAsset:
 # ---- CreateDomain ----
 
 def test_central_bank_creates_a_domain_with_its_default_role(chain: Chain) -> None:
-    assert chain.run_one(NBC, c.CreateDomain("wing", "customer")).status == COMMITTED
-    assert chain.state(keys.domain("wing")) == ["customer"]
+    assert chain.run_one(NBC, c.CreateDomain("wing", "customer")).status == TxStatus.COMMITTED
+    assert chain.state(keys.domain("wing")) == Domain("customer")
 
 
 def test_create_domain_that_exists_is_rejected(chain: Chain) -> None:
@@ -69,8 +71,8 @@ def test_bank_admin_may_not_create_a_domain(chain: Chain) -> None:
 
 def test_bank_admin_creates_a_customer_in_its_own_domain_with_the_default_role(chain: Chain) -> None:
     pk = key("erin@aclb").public_key
-    assert chain.run_one(ACLB, c.CreateAccount("erin", "aclb", pk)).status == COMMITTED
-    assert chain.account("erin@aclb") == [1, ["customer"], [pk]]
+    assert chain.run_one(ACLB, c.CreateAccount("erin", "aclb", pk)).status == TxStatus.COMMITTED
+    assert chain.account("erin@aclb") == Account(1, ("customer",), (pk,))
 
 
 def test_bank_admin_may_not_create_an_account_in_another_banks_domain(chain: Chain) -> None:
@@ -82,7 +84,7 @@ def test_bank_admin_may_not_create_an_account_in_another_banks_domain(chain: Cha
 def test_create_account_that_exists_is_rejected(chain: Chain) -> None:
     result = chain.run_one(ACLB, c.CreateAccount("bob", "aclb", key("other").public_key))
     assert outcome(result) == rejected(e.ACCOUNT_EXISTS)
-    assert chain.account(BOB)[2] == [key(BOB).public_key]
+    assert chain.account(BOB).signatories == (key(BOB).public_key,)
 
 
 def test_create_account_in_unknown_domain_is_rejected(chain: Chain) -> None:
@@ -98,13 +100,13 @@ def test_customer_may_not_create_accounts(chain: Chain) -> None:
 # ---- CreateAsset ----
 
 def test_central_bank_creates_an_asset_with_its_precision(chain: Chain) -> None:
-    assert chain.run_one(NBC, c.CreateAsset("thb", "nbc", 2)).status == COMMITTED
-    assert chain.state(keys.asset("thb#nbc")) == [2]
+    assert chain.run_one(NBC, c.CreateAsset("thb", "nbc", 2)).status == TxStatus.COMMITTED
+    assert chain.state(keys.asset("thb#nbc")) == Asset(2)
 
 
 def test_create_asset_that_exists_is_rejected(chain: Chain) -> None:
     assert outcome(chain.run_one(NBC, c.CreateAsset("khr", "nbc", 0))) == rejected(e.ASSET_EXISTS)
-    assert chain.state(keys.asset(KHR)) == [2]
+    assert chain.state(keys.asset(KHR)) == Asset(2)
 
 
 def test_create_asset_in_unknown_domain_is_rejected(chain: Chain) -> None:
@@ -118,7 +120,7 @@ def test_customer_may_not_create_an_asset(chain: Chain) -> None:
 # ---- AddAssetQuantity (mint) ----
 
 def test_central_bank_mints_into_its_own_account(chain: Chain) -> None:
-    assert chain.run_one(NBC, c.AddAssetQuantity(KHR, "1500.5")).status == COMMITTED
+    assert chain.run_one(NBC, c.AddAssetQuantity(KHR, "1500.5")).status == TxStatus.COMMITTED
     assert chain.balance(NBC) == 150050
 
 
@@ -128,7 +130,7 @@ def test_customer_mint_is_permission_denied(chain: Chain) -> None:
 
 
 def test_bank_admin_mints_its_own_domains_asset_only(chain: Chain) -> None:
-    assert chain.run_one(ACLB, c.AddAssetQuantity(POINTS, "7")).status == COMMITTED
+    assert chain.run_one(ACLB, c.AddAssetQuantity(POINTS, "7")).status == TxStatus.COMMITTED
     assert chain.balance(ACLB, POINTS) == 7
     assert outcome(chain.run_one(ACLB, c.AddAssetQuantity(KHR, "1"))) == rejected(e.PERMISSION_DENIED)
     assert outcome(chain.run_one(ABAA, c.AddAssetQuantity(POINTS, "1"))) == rejected(e.PERMISSION_DENIED)
@@ -144,7 +146,7 @@ def test_mint_of_unknown_asset_is_rejected(chain: Chain) -> None:
 
 
 def test_mint_beyond_the_largest_balance_is_amount_overflow(chain: Chain) -> None:
-    assert chain.run_one(NBC, c.AddAssetQuantity(KHR, "92233720368547758.07")).status == COMMITTED
+    assert chain.run_one(NBC, c.AddAssetQuantity(KHR, "92233720368547758.07")).status == TxStatus.COMMITTED
     assert outcome(chain.run_one(NBC, c.AddAssetQuantity(KHR, "0.01"))) == rejected(e.AMOUNT_OVERFLOW)
     assert chain.balance(NBC) == 2**63 - 1
 
@@ -153,7 +155,7 @@ def test_mint_beyond_the_largest_balance_is_amount_overflow(chain: Chain) -> Non
 
 def test_central_bank_burns_from_its_own_account(chain: Chain) -> None:
     chain.run_one(NBC, c.AddAssetQuantity(KHR, "10"))
-    assert chain.run_one(NBC, c.SubtractAssetQuantity(KHR, "2.50")).status == COMMITTED
+    assert chain.run_one(NBC, c.SubtractAssetQuantity(KHR, "2.50")).status == TxStatus.COMMITTED
     assert chain.balance(NBC) == 750
 
 
@@ -170,12 +172,12 @@ def test_customer_burn_is_permission_denied(chain: Chain) -> None:
 # ---- TransferAsset ----
 
 def test_transfer_moves_minor_units_between_accounts(chain: Chain) -> None:
-    assert chain.run_one(ALICE, pay(ALICE, BOB, "10.5")).status == COMMITTED
+    assert chain.run_one(ALICE, pay(ALICE, BOB, "10.5")).status == TxStatus.COMMITTED
     assert (chain.balance(ALICE), chain.balance(BOB)) == (100000 - 1050, 1050)
 
 
 def test_transfer_across_banks_is_allowed(chain: Chain) -> None:
-    assert chain.run_one(ALICE, pay(ALICE, CAROL, "1")).status == COMMITTED
+    assert chain.run_one(ALICE, pay(ALICE, CAROL, "1")).status == TxStatus.COMMITTED
     assert chain.balance(CAROL) == 100
 
 
@@ -206,8 +208,8 @@ def test_transfer_from_another_account_without_a_grant_is_denied(chain: Chain) -
 
 
 def test_grant_of_can_transfer_my_assets_lets_the_grantee_move_the_grantors_money(chain: Chain) -> None:
-    assert chain.run_one(ALICE, c.GrantPermission(BOB, "can_transfer_my_assets")).status == COMMITTED
-    assert chain.run_one(BOB, pay(ALICE, CAROL, "3")).status == COMMITTED
+    assert chain.run_one(ALICE, c.GrantPermission(BOB, "can_transfer_my_assets")).status == TxStatus.COMMITTED
+    assert chain.run_one(BOB, pay(ALICE, CAROL, "3")).status == TxStatus.COMMITTED
     assert (chain.balance(ALICE), chain.balance(CAROL)) == (99700, 300)
 
 
@@ -220,8 +222,8 @@ def test_transfer_to_an_account_without_can_receive_is_denied(chain: Chain) -> N
 
 def test_account_adds_a_signatory_to_itself(chain: Chain) -> None:
     new = key("alice-phone").public_key
-    assert chain.run_one(ALICE, c.AddSignatory(ALICE, new)).status == COMMITTED
-    assert chain.account(ALICE)[2] == sorted([key(ALICE).public_key, new])
+    assert chain.run_one(ALICE, c.AddSignatory(ALICE, new)).status == TxStatus.COMMITTED
+    assert chain.account(ALICE).signatories == tuple(sorted([key(ALICE).public_key, new]))
 
 
 def test_adding_an_existing_signatory_is_rejected(chain: Chain) -> None:
@@ -233,15 +235,15 @@ def test_adding_a_signatory_to_another_account_needs_its_grant(chain: Chain) -> 
     new = key("intruder").public_key
     assert outcome(chain.run_one(BOB, c.AddSignatory(ALICE, new))) == rejected(e.PERMISSION_DENIED)
     chain.run_one(ALICE, c.GrantPermission(BOB, "can_add_my_signatory"))
-    assert chain.run_one(BOB, c.AddSignatory(ALICE, new)).status == COMMITTED
-    assert new in chain.account(ALICE)[2]
+    assert chain.run_one(BOB, c.AddSignatory(ALICE, new)).status == TxStatus.COMMITTED
+    assert new in chain.account(ALICE).signatories
 
 
 def test_account_removes_one_of_its_signatories(chain: Chain) -> None:
     new = key("alice-phone").public_key
     chain.run_one(ALICE, c.AddSignatory(ALICE, new))
-    assert chain.run_one(ALICE, c.RemoveSignatory(ALICE, key(ALICE).public_key)).status == COMMITTED
-    assert chain.account(ALICE)[2] == [new]
+    assert chain.run_one(ALICE, c.RemoveSignatory(ALICE, key(ALICE).public_key)).status == TxStatus.COMMITTED
+    assert chain.account(ALICE).signatories == (new,)
 
 
 def test_removing_an_unknown_signatory_is_rejected(chain: Chain) -> None:
@@ -263,7 +265,7 @@ def test_removing_a_signatory_below_the_quorum_is_rejected(chain: Chain) -> None
 
 def test_quorum_above_the_signatory_count_is_rejected(chain: Chain) -> None:
     assert outcome(chain.run_one(ALICE, c.SetAccountQuorum(ALICE, 2))) == rejected(e.QUORUM_TOO_HIGH)
-    assert chain.account(ALICE)[0] == 1
+    assert chain.account(ALICE).quorum == 1
 
 
 def test_setting_another_accounts_quorum_without_grant_is_denied(chain: Chain) -> None:
@@ -273,32 +275,32 @@ def test_setting_another_accounts_quorum_without_grant_is_denied(chain: Chain) -
 def test_quorum_two_rejects_a_transaction_with_one_signature(chain: Chain) -> None:
     phone = key("alice-phone")
     result = chain.run_one(ALICE, c.AddSignatory(ALICE, phone.public_key), c.SetAccountQuorum(ALICE, 2))
-    assert result.status == COMMITTED
-    assert chain.account(ALICE)[0] == 2
+    assert result.status == TxStatus.COMMITTED
+    assert chain.account(ALICE).quorum == 2
     one_sig = chain.run_one(ALICE, pay(ALICE, BOB, "1"))
-    assert outcome(one_sig) == (REJECTED, None, e.QUORUM_NOT_MET)
+    assert outcome(one_sig) == (TxStatus.REJECTED, None, e.QUORUM_NOT_MET)
     two_sigs = chain.run_one(ALICE, pay(ALICE, BOB, "1"), signers=(key(ALICE), phone))
-    assert two_sigs.status == COMMITTED
+    assert two_sigs.status == TxStatus.COMMITTED
     assert chain.balance(BOB) == 100
 
 
 def test_signature_by_a_key_that_is_not_a_signatory_is_rejected(chain: Chain) -> None:
     result = chain.run_one(ALICE, pay(ALICE, BOB, "1"), signers=(key(BOB),))
-    assert outcome(result) == (REJECTED, None, e.NOT_A_SIGNATORY)
+    assert outcome(result) == (TxStatus.REJECTED, None, e.NOT_A_SIGNATORY)
     assert chain.balance(BOB) == 0
 
 
 def test_transaction_from_an_unknown_creator_is_rejected(chain: Chain) -> None:
     result = chain.run_one("ghost@aclb", pay("ghost@aclb", BOB, "1"))
-    assert outcome(result) == (REJECTED, None, e.NO_SUCH_ACCOUNT)
+    assert outcome(result) == (TxStatus.REJECTED, None, e.NO_SUCH_ACCOUNT)
 
 
 # ---- roles ----
 
 def test_central_bank_creates_a_role_from_permissions_it_holds(chain: Chain) -> None:
     perms = ("can_receive", "can_transfer")
-    assert chain.run_one(NBC, c.CreateRole("teller", perms)).status == COMMITTED
-    assert chain.state(keys.role("teller")) == list(perms)
+    assert chain.run_one(NBC, c.CreateRole("teller", perms)).status == TxStatus.COMMITTED
+    assert chain.state(keys.role("teller")) == Role(frozenset(perms))
 
 
 def test_creating_a_role_with_a_permission_the_creator_lacks_is_denied(chain: Chain) -> None:
@@ -315,15 +317,15 @@ def test_customer_may_not_create_roles(chain: Chain) -> None:
 
 
 def test_appending_a_role_grants_its_permissions(chain: Chain) -> None:
-    assert chain.run_one(NBC, c.AppendRole(DAVE, "receiver")).status == COMMITTED
-    assert chain.account(DAVE)[1] == ["receiver", "sender_only"]
-    assert chain.run_one(ALICE, pay(ALICE, DAVE, "1")).status == COMMITTED
+    assert chain.run_one(NBC, c.AppendRole(DAVE, "receiver")).status == TxStatus.COMMITTED
+    assert chain.account(DAVE).roles == ("receiver", "sender_only")
+    assert chain.run_one(ALICE, pay(ALICE, DAVE, "1")).status == TxStatus.COMMITTED
 
 
 def test_appending_a_role_with_permissions_the_appender_lacks_is_denied(chain: Chain) -> None:
     # the central bank does not hold root
     assert outcome(chain.run_one(NBC, c.AppendRole(DAVE, "superuser"))) == rejected(e.PERMISSION_DENIED)
-    assert chain.account(DAVE)[1] == ["sender_only"]
+    assert chain.account(DAVE).roles == ("sender_only",)
 
 
 def test_appending_a_role_already_held_is_rejected(chain: Chain) -> None:
@@ -340,8 +342,8 @@ def test_bank_admin_may_not_append_roles(chain: Chain) -> None:
 
 
 def test_detaching_a_role_takes_its_permissions_away(chain: Chain) -> None:
-    assert chain.run_one(NBC, c.DetachRole(ALICE, "customer")).status == COMMITTED
-    assert chain.account(ALICE)[1] == []
+    assert chain.run_one(NBC, c.DetachRole(ALICE, "customer")).status == TxStatus.COMMITTED
+    assert chain.account(ALICE).roles == ()
     assert outcome(chain.run_one(ALICE, pay(ALICE, BOB, "1"))) == rejected(e.PERMISSION_DENIED)
 
 
@@ -369,7 +371,7 @@ def test_granting_without_the_grant_right_is_denied(chain: Chain) -> None:
 
 def test_revoking_a_grant_ends_the_grantees_power(chain: Chain) -> None:
     chain.run_one(ALICE, c.GrantPermission(BOB, "can_transfer_my_assets"))
-    assert chain.run_one(ALICE, c.RevokePermission(BOB, "can_transfer_my_assets")).status == COMMITTED
+    assert chain.run_one(ALICE, c.RevokePermission(BOB, "can_transfer_my_assets")).status == TxStatus.COMMITTED
     assert chain.state(keys.grant(BOB, ALICE)) is None
     assert outcome(chain.run_one(BOB, pay(ALICE, BOB, "1"))) == rejected(e.PERMISSION_DENIED)
 
@@ -382,7 +384,7 @@ def test_revoking_what_was_not_granted_is_rejected(chain: Chain) -> None:
 # ---- account details ----
 
 def test_account_sets_a_detail_on_itself_under_its_own_name(chain: Chain) -> None:
-    assert chain.run_one(ALICE, c.SetAccountDetail(ALICE, "phone", "+855")).status == COMMITTED
+    assert chain.run_one(ALICE, c.SetAccountDetail(ALICE, "phone", "+855")).status == TxStatus.COMMITTED
     assert chain.state(keys.detail(ALICE, ALICE, "phone")) == "+855"
 
 
@@ -396,11 +398,11 @@ def test_setting_a_detail_on_an_unknown_account_is_rejected(chain: Chain) -> Non
 
 
 def test_compare_and_set_writes_only_over_the_expected_value(chain: Chain) -> None:
-    assert chain.run_one(ALICE, c.CompareAndSetAccountDetail(ALICE, "kyc", "pending", None)).status == COMMITTED
+    assert chain.run_one(ALICE, c.CompareAndSetAccountDetail(ALICE, "kyc", "pending", None)).status == TxStatus.COMMITTED
     stale = chain.run_one(ALICE, c.CompareAndSetAccountDetail(ALICE, "kyc", "done", "wrong"))
     assert outcome(stale) == rejected(e.DETAIL_MISMATCH)
     assert chain.state(keys.detail(ALICE, ALICE, "kyc")) == "pending"
-    assert chain.run_one(ALICE, c.CompareAndSetAccountDetail(ALICE, "kyc", "done", "pending")).status == COMMITTED
+    assert chain.run_one(ALICE, c.CompareAndSetAccountDetail(ALICE, "kyc", "done", "pending")).status == TxStatus.COMMITTED
     assert chain.state(keys.detail(ALICE, ALICE, "kyc")) == "done"
 
 
@@ -414,8 +416,8 @@ def test_compare_and_set_expecting_absence_fails_when_the_detail_exists(chain: C
 
 def test_central_bank_adds_a_peer(chain: Chain) -> None:
     pk = key("peer:abaa").public_key
-    assert chain.run_one(NBC, c.AddPeer("10.0.0.3:7100", pk, "abaa", False)).status == COMMITTED
-    assert chain.state(keys.peer(pk)) == ["10.0.0.3:7100", "abaa", False]
+    assert chain.run_one(NBC, c.AddPeer("10.0.0.3:7100", pk, "abaa", False)).status == TxStatus.COMMITTED
+    assert chain.state(keys.peer(pk)) == Peer(pk, "10.0.0.3:7100", "abaa", False)
 
 
 def test_adding_a_known_peer_is_rejected(chain: Chain) -> None:
@@ -430,7 +432,7 @@ def test_bank_admin_may_not_add_peers(chain: Chain) -> None:
 
 def test_central_bank_removes_an_observer(chain: Chain) -> None:
     pk = key("peer:wing").public_key
-    assert chain.run_one(NBC, c.RemovePeer(pk)).status == COMMITTED
+    assert chain.run_one(NBC, c.RemovePeer(pk)).status == TxStatus.COMMITTED
     assert chain.state(keys.peer(pk)) is None
 
 
@@ -446,7 +448,7 @@ def test_the_last_validator_cannot_be_removed(chain: Chain) -> None:
 def test_a_validator_can_be_removed_when_another_remains(chain: Chain) -> None:
     second = key("peer:aclb").public_key
     result = chain.run_one(NBC, c.AddPeer("10.0.0.2:7100", second, "aclb", False), c.RemovePeer(key("peer:nbc").public_key))
-    assert result.status == COMMITTED
+    assert result.status == TxStatus.COMMITTED
     assert chain.state(keys.peer(key("peer:nbc").public_key)) is None
 
 
@@ -454,7 +456,7 @@ def test_a_validator_can_be_removed_when_another_remains(chain: Chain) -> None:
 
 def test_a_failing_second_command_leaves_nothing_of_the_first(chain: Chain) -> None:
     result = chain.run_one(ALICE, pay(ALICE, BOB, "10"), pay(ALICE, CAROL, "5000"))
-    assert outcome(result) == (REJECTED, 1, e.INSUFFICIENT_FUNDS)
+    assert outcome(result) == (TxStatus.REJECTED, 1, e.INSUFFICIENT_FUNDS)
     assert (chain.balance(ALICE), chain.balance(BOB), chain.balance(CAROL)) == (100000, 0, 0)
 
 
@@ -464,20 +466,20 @@ def test_rejection_is_recorded_with_command_index_and_code(chain: Chain) -> None
     status = chain.ledger.tx_status(tx.hash)
     assert status is not None
     assert (status.height, status.index) == (1, 0)
-    assert outcome(status.result) == (REJECTED, 2, e.PRECISION_EXCEEDED)
+    assert outcome(status.result) == (TxStatus.REJECTED, 2, e.PRECISION_EXCEEDED)
     assert chain.state(keys.detail(ALICE, ALICE, "a")) is None
 
 
 def test_a_rejected_transaction_does_not_stop_the_others_in_its_block(chain: Chain) -> None:
     results = chain.run(chain.tx(ALICE, pay(ALICE, BOB, "2000")), chain.tx(ALICE, pay(ALICE, BOB, "2")))
-    assert [r.status for r in results] == [REJECTED, COMMITTED]
+    assert [r.status for r in results] == [TxStatus.REJECTED, TxStatus.COMMITTED]
     assert chain.balance(BOB) == 200
 
 
 def test_later_transactions_in_a_block_see_the_earlier_ones(chain: Chain) -> None:
     results = chain.run(chain.tx(ALICE, pay(ALICE, BOB, "600")), chain.tx(BOB, pay(BOB, CAROL, "600")),
                         chain.tx(ALICE, pay(ALICE, CAROL, "600")))
-    assert [outcome(r) for r in results] == [(COMMITTED, None, None), (COMMITTED, None, None),
+    assert [outcome(r) for r in results] == [(TxStatus.COMMITTED, None, None), (TxStatus.COMMITTED, None, None),
                                              rejected(e.INSUFFICIENT_FUNDS)]
     assert chain.balance(CAROL) == 60000
 
@@ -491,19 +493,19 @@ def next_block_time(chain: Chain) -> int:
 
 def test_transaction_older_than_24_hours_before_the_block_is_expired(chain: Chain) -> None:
     result = chain.run_one(ALICE, pay(ALICE, BOB, "1"), created_ms=next_block_time(chain) - MAX_AGE_MS - 1)
-    assert outcome(result) == (REJECTED, None, e.EXPIRED)
+    assert outcome(result) == (TxStatus.REJECTED, None, e.EXPIRED)
 
 
 def test_transaction_more_than_5_minutes_after_the_block_is_from_future(chain: Chain) -> None:
     result = chain.run_one(ALICE, pay(ALICE, BOB, "1"), created_ms=next_block_time(chain) + MAX_FUTURE_MS + 1)
-    assert outcome(result) == (REJECTED, None, e.FROM_FUTURE)
+    assert outcome(result) == (TxStatus.REJECTED, None, e.FROM_FUTURE)
 
 
 def test_transaction_at_the_edges_of_the_window_is_accepted(chain: Chain) -> None:
     block_time = chain.now + 1000 + 2  # run() advances the clock by 1000 after two tx() calls
     old = chain.tx(ALICE, pay(ALICE, BOB, "1"), created_ms=block_time - MAX_AGE_MS)
     new = chain.tx(ALICE, pay(ALICE, BOB, "2"), created_ms=block_time + MAX_FUTURE_MS)
-    assert [r.status for r in chain.run(old, new)] == [COMMITTED, COMMITTED]
+    assert [r.status for r in chain.run(old, new)] == [TxStatus.COMMITTED, TxStatus.COMMITTED]
 
 
 # ---- replay ----
@@ -520,7 +522,7 @@ def test_build_block_drops_a_committed_transaction(chain: Chain) -> None:
 
 def test_a_rejected_transaction_is_never_applied_later(chain: Chain) -> None:
     early = chain.tx(BOB, pay(BOB, CAROL, "1"))
-    assert chain.run(early)[0].status == REJECTED
+    assert chain.run(early)[0].status == TxStatus.REJECTED
     chain.run_one(ALICE, pay(ALICE, BOB, "5"))
     assert chain.run(early) == []
     assert chain.balance(BOB) == 500
@@ -575,8 +577,8 @@ def proposed(chain: Chain, tmp_path: Path):
 
 def test_follower_accepts_an_honest_block_and_reaches_the_same_state(chain: Chain, proposed) -> None:
     block, follower = proposed
-    execution = follower.ledger.apply_block(block)
-    assert [r.status for r in execution.results] == [COMMITTED, REJECTED]
+    execution = follow(follower.ledger, block)
+    assert [r.status for r in execution.results] == [TxStatus.COMMITTED, TxStatus.REJECTED]
     assert follower.ledger.head.block_hash == block.hash
     assert follower.ledger.head.state_root == block.header.state_root
     assert follower.balance(BOB) == 700
@@ -635,7 +637,7 @@ def test_a_block_that_fails_validation_changes_nothing(proposed) -> None:
     block, follower = proposed
     before = follower.ledger.head
     with pytest.raises(InvalidBlock):
-        follower.ledger.apply_block(tampered(block, state_root=bytes(32)))
+        follow(follower.ledger, tampered(block, state_root=bytes(32)))
     assert follower.ledger.head == before
     assert follower.balance(BOB) == 0
 
@@ -709,6 +711,6 @@ def test_the_verified_signature_memory_lets_go_of_committed_transactions(tmp_pat
     for tx in (pending, later):
         validate_stateless(tx, CHAIN, chain.now, chain.ledger.verified)
     assert len(chain.ledger.verified) == 2
-    assert chain.run(pending)[0].status == COMMITTED
+    assert chain.run(pending)[0].status == TxStatus.COMMITTED
     assert len(chain.ledger.verified) == 1, "the committed one is forgotten; the one still waiting is kept"
     chain.close()

@@ -25,8 +25,8 @@ from consensus import codec
 from node.ledger import commands as c
 from node.ledger import errors as e
 from node.ledger import ids
-from node.ledger.execution import COMMITTED, REJECTED
 from node.ledger.transactions import Transaction
+from node.ledger.statuses import TxStatus
 from storage import keys
 from tests.ledger_world import KHR, POINTS, USD, Chain, key
 
@@ -133,8 +133,8 @@ class LedgerVersusModel(RuleBasedStateMachine):
                         balances[(creator, asset)] -= units
                         supply[asset] -= units
         except Rejection as r:
-            return (REJECTED, r.index, r.code), *before
-        return (COMMITTED, None, None), balances, supply
+            return (TxStatus.REJECTED, r.index, r.code), *before
+        return (TxStatus.COMMITTED, None, None), balances, supply
 
     def _to_command(self, creator: str, spec: tuple[Any, ...]) -> c.Command:
         kind, *args = spec
@@ -245,7 +245,7 @@ class LedgerVersusModel(RuleBasedStateMachine):
         self.chain.now = block.header.created_ms
         for x, result in zip(expected, execution.results):
             assert (result.status, result.command_index, result.error_code) == x.outcome, x.tx.payload.commands
-            if result.status == REJECTED:
+            if result.status == TxStatus.REJECTED:
                 assert isinstance(result.error_code, str) and result.error_code
             stored = ledger.tx_status(x.tx.hash)
             assert stored is not None and stored.result == result

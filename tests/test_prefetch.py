@@ -14,10 +14,10 @@ import pytest
 
 from node.ledger import commands as c
 from node.ledger import chain as ledger_module
-from node.ledger.execution import COMMITTED
 from node.ledger.genesis import parse_genesis
 from node.ledger.chain import Ledger
 from node.ledger.transactions import Transaction, TxPayload, build_transaction
+from node.ledger.statuses import TxStatus
 from storage import keys
 from storage.db import LedgerStore
 from tests.ledger_world import CHAIN, GENESIS_MS, KHR, USD, genesis_document, key
@@ -87,7 +87,7 @@ def test_a_prefetching_ledger_and_a_plain_one_agree_on_every_block(tmp_path: Pat
             monkeypatch.undo()
             assert [r.to_array() for r in checked.results] == [r.to_array() for r in built.results]
             statuses = {r.status for r in built.results}
-            assert COMMITTED in statuses and len(statuses) > 1  # some commit, some are rejected
+            assert TxStatus.COMMITTED in statuses and len(statuses) > 1  # some commit, some are rejected
             prefetching.commit(block, built, b"")
             plain.commit(block, checked, b"")
             # The plain ledger read every uncached row with its own get; the prefetching one fetched them

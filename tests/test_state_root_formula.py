@@ -21,9 +21,9 @@ import pytest
 
 from node.ledger import commands as c
 from node.ledger import genesis as genesis_module
-from node.ledger.execution import COMMITTED
 from node.ledger.genesis import parse_genesis
 from node.ledger.chain import Ledger
+from node.ledger.statuses import TxStatus
 from storage import keys
 from storage.db import LedgerStore
 from tests.ledger_world import KHR, USD, Chain, genesis_document, key
@@ -99,7 +99,7 @@ def test_every_header_carries_the_documented_state_root(tmp_path: Path, monkeypa
         for block_results in blocks_of_every_kind(chain):
             results.append([r.status for r in block_results])
             states.append(world_state(chain.ledger.store))
-        assert results[2][2] != COMMITTED and all(s == COMMITTED for r in results[:2] + results[3:] for s in r)
+        assert results[2][2] != TxStatus.COMMITTED and all(s == TxStatus.COMMITTED for r in results[:2] + results[3:] for s in r)
 
         heights = [height for height, _root, _writes in recorder.blocks]
         assert heights == list(range(len(heights))) and len(heights) == 7

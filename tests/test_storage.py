@@ -21,12 +21,12 @@ from consensus.crypto import hash_bytes
 from node.ledger import commands as c
 from node.ledger.blocks import decode_block, make_block
 from node.ledger.errors import InvalidBlock
-from node.ledger.execution import COMMITTED, REJECTED
 from node.ledger.genesis import parse_genesis
 from node.ledger.chain import Ledger
+from node.ledger.statuses import TxStatus
 from storage import keys
 from storage.db import ChainMismatch, CorruptHead, DatabaseLocked, Head, LedgerStore
-from tests.ledger_world import CHAIN, KHR, Chain, genesis_document
+from tests.ledger_world import CHAIN, KHR, Chain, follow, genesis_document
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +69,7 @@ def test_state_after_close_and_reopen_equals_state_before(chain: Chain) -> None:
     assert chain.ledger.head == head
     assert {a: chain.ledger.balances(a) for a in balances} == balances
     assert [chain.ledger.tx_status(tx.hash) for tx in txs] == statuses
-    assert [s.result.status for s in statuses] == [COMMITTED, REJECTED] * 3
+    assert [s.result.status for s in statuses] == [TxStatus.COMMITTED, TxStatus.REJECTED] * 3
     chain.close()
     assert dump(chain.path) == rows  # opening and reading wrote nothing
     chain.ledger = Ledger(LedgerStore(chain.path), CHAIN)
@@ -112,7 +112,7 @@ def test_a_commit_that_fails_midway_writes_nothing(chain: Chain, writes: dict, h
 
 def test_readers_see_a_block_only_once_the_head_names_it(chain: Chain) -> None:
     # The API and queries answer from the published state. The synced batch is in LevelDB a moment before
-    # the committing thread moves the head; a client told COMMITTED in that moment then read an older
+    # the committing thread moves the head; a client told TxStatus.COMMITTED in that moment then read an older
     # height from /v1/status (a CI failure in the commit-crash test). Stop the commit in that moment.
     before = chain.ledger.published()
     tx = chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "bob@aclb", KHR, "", "7"))
@@ -124,7 +124,7 @@ def test_readers_see_a_block_only_once_the_head_names_it(chain: Chain) -> None:
             seen.update(live=chain.ledger.tx_status(tx.hash), published=published.tx_status(tx.hash),
                         height=published.head.height)
 
-    chain.ledger.store.commit_fault = in_the_gap
+    chain.ledger.store.commit_hook = in_the_gap
     chain.run(tx)
     assert seen["live"] is not None  # the gap is real: the live database already has the block
     assert (seen["published"], seen["height"]) == (None, before.head.height)
@@ -217,7 +217,7 @@ def test_two_nodes_fed_the_same_blocks_agree_on_every_state_root_and_block_hash(
             when = proposer.now + 1000
             block, execution = proposer.ledger.build_block(txs, when, proposer.proposer)
             proposer.ledger.commit(block, execution, b"")
-            follower.ledger.apply_block(decode_block(block.encode()))
+            follow(follower.ledger, decode_block(block.encode()))
             twin_block, twin_execution = twin.ledger.build_block(txs, when, proposer.proposer)
             twin.ledger.commit(twin_block, twin_execution, b"")
             assert follower.ledger.head == proposer.ledger.head == twin.ledger.head
@@ -260,7 +260,7 @@ def test_after_a_kill_9_mid_stream_the_database_opens_at_a_consistent_head(tmp_p
         assert crashed.block(head.height + 1) is None
         # everything up to the head is there and consistent: replaying the stored blocks gives the same state
         for height in range(1, head.height + 1):
-            replayed.ledger.apply_block(crashed.block(height))
+            follow(replayed.ledger, crashed.block(height))
         assert replayed.ledger.head == head
         assert crashed.balances("bob@aclb") == replayed.ledger.balances("bob@aclb") == {KHR: head.height}
         assert crashed.state(keys.detail("bob@aclb", "bob@aclb", "seen")) == str(head.height)

@@ -62,7 +62,8 @@ class Block:
         """The canonical bytes (the consensus value); computed once."""
         raw: bytes | None = self.__dict__.get("_raw")
         if raw is None:
-            raw = codec.encode_trusted([BLOCK_TAG, VERSION, self.header_bytes, [tx.encode() for tx in self.transactions]])
+            txs = [tx.encode() for tx in self.transactions]
+            raw = codec.encode_trusted([BLOCK_TAG, VERSION, self.header_bytes, txs])
             object.__setattr__(self, "_raw", raw)
         return raw
 

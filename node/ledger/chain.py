@@ -1,8 +1,11 @@
 """The ledger: build, validate, execute and commit blocks on top of the LevelDB store.
 
-``apply_block`` reads as a pipeline (as in the Ethereum execution specs): check the header against the
-chain, execute the transactions through an overlay, compare the state root and rejected set, then
-commit everything in one synced batch. Execution never writes the database; only ``commit`` does.
+A block from elsewhere goes through ``validate_block``, a pipeline as in the Ethereum execution specs'
+``state_transition``: check the header against the chain, execute the transactions through an
+overlay, compare the rejected set and the state root. Consensus votes between that and ``commit``,
+which writes everything in one synced batch once the block is decided (block sync, holding the
+certificate already, calls the two back to back). Execution never writes the database; only
+``commit`` does.
 """
 
 from __future__ import annotations
@@ -17,23 +20,38 @@ from typing import Any
 from consensus import codec
 from consensus.crypto import hash_bytes
 from node.ledger import commands as c
-from node.ledger.blocks import Block, BlockHeader, ZERO_HASH, decode_stored_block, make_block, stored_transaction_bytes, tx_root
+from node.ledger.blocks import (
+    ZERO_HASH,
+    Block,
+    BlockHeader,
+    decode_stored_block,
+    make_block,
+    stored_transaction_bytes,
+    tx_root,
+)
 from node.ledger.errors import InvalidBlock
-from node.ledger.execution import COMMITTED, Executor, TxResult, payment_keys
+from node.ledger.execution import Executor, TxResult, payment_keys
+from node.ledger.genesis import (
+    BulkAccounts,
+    Genesis,
+    GenesisError,
+    bulk_account_chunks,
+    bulk_accounts,
+    genesis_transactions,
+)
 from node.ledger.limits import MAX_BLOCK_BYTES
-from node.ledger.genesis import (BulkAccounts, Genesis, GenesisError, bulk_account_chunks, bulk_accounts,
-                          genesis_transactions)
-from node.ledger.state import CommittedCache, KeyValueReader, StateView, next_state_root
+from node.ledger.state import CommittedCache, KeyValueReader, StateView, StoredWorld, next_state_root
+from node.ledger.statuses import TxStatus
 from node.ledger.transactions import Transaction, decode_transaction
 from node.ledger.validation import VerifiedSignatures
 from storage import keys
 from storage.db import ChainMismatch, Head, LedgerStore, PublishedState
 
-META_CHAIN_ID = keys.META + b"chain_id"
-META_GENESIS = keys.META + b"genesis_fingerprint"
+META_CHAIN_ID = keys.META_CHAIN_ID
+META_GENESIS = keys.META_GENESIS
 # Written (synced) before a bulk-account import starts: a restart that finds it but no head knows the
 # rows already in the database came from this genesis file, not from another one.
-META_GENESIS_IMPORT = keys.META + b"genesis_import"
+META_GENESIS_IMPORT = keys.META_GENESIS_IMPORT
 
 # A block whose execution read at least this many keys from LevelDB (not from the decoded cache) makes
 # the next block list its payment rows and fetch them in one ascending pass first. With a state that
@@ -80,6 +98,9 @@ class ChainReader:
 
     def __init__(self, store: KeyValueReader) -> None:
         self.store = store
+        self.world = StoredWorld(store)
+        """The committed world state as typed records, read from the database: safe from any thread
+        (the decoded cache belongs to the thread that executes blocks)."""
 
     def block(self, height: int) -> Block | None:
         raw = self.store.get(keys.block(height))
@@ -104,7 +125,7 @@ class ChainReader:
         index_keys = sorted({keys.tx_index(h) for h in tx_hashes})
         found = self.store.get_sorted(index_keys)
         skip = len(keys.TX_INDEX)
-        return {key[skip:] for key, value in zip(index_keys, found) if value is not None}
+        return {key[skip:] for key, value in zip(index_keys, found, strict=True) if value is not None}
 
     def tx_status(self, tx_hash: bytes) -> TxStatusRecord | None:
         raw = self.store.get(keys.tx_index(tx_hash))
@@ -138,10 +159,8 @@ class ChainReader:
         return found
 
     def state(self, key: bytes) -> Any:
-        """A committed world-state value, read from the database: safe from any thread (the decoded
-        cache belongs to the thread that executes blocks)."""
-        raw = self.store.get(key)
-        return None if raw is None else codec.decode_trusted(raw)
+        """A committed world-state value as a typed record (``self.world``'s), or None."""
+        return self.world.get(key)
 
     def balances(self, account_id: str) -> dict[str, int]:
         prefix = keys.balances_prefix(account_id)
@@ -183,10 +202,6 @@ class Ledger(ChainReader):
             raise RuntimeError("the ledger has no genesis block yet")
         return head
 
-    @property
-    def initialized(self) -> bool:
-        return self.store.head is not None
-
     def ensure_genesis(self, genesis: Genesis) -> None:
         """Commit block 0 on an empty database, or check the database was made from this genesis.
 
@@ -216,10 +231,11 @@ class Ledger(ChainReader):
         started = time.monotonic()
         txs = tuple(genesis_transactions(genesis))
         execution = self.execute(0, genesis.created_ms, txs, genesis=True, prev_root=ZERO_HASH)
-        failed = [(i, r) for i, r in enumerate(execution.results) if r.status != COMMITTED]
+        failed = [(i, r) for i, r in enumerate(execution.results) if r.status != TxStatus.COMMITTED]
         if failed:
             index, result = failed[0]
-            raise GenesisError("bad_genesis", f"genesis transaction {index} fails: {result.error_code} {result.message}")
+            raise GenesisError("bad_genesis",
+                               f"genesis transaction {index} fails: {result.error_code} {result.message}")
         bulk = bulk_accounts(genesis)
         if bulk is not None and bulk.count:
             execution.state_root = self._import_bulk_accounts(bulk, execution.state_root, fingerprint)
@@ -237,8 +253,8 @@ class Ledger(ChainReader):
         started = time.monotonic()
         done = 0
         for writes in bulk_account_chunks(bulk):
-            root = next_state_root(root, writes)  # type: ignore[arg-type]  # bytes values only
-            self.store.put_rows(writes)  # type: ignore[arg-type]  # bytes values only
+            root = next_state_root(root, writes)
+            self.store.put_rows(writes)
             done += len(writes)
         # Compact once now: the import leaves millions of rows spread over overlapping level-0 files, and
         # random reads of them cost 10-14 us each; compacted, 4.5 us (1,000,000 accounts: 0.75 s).
@@ -299,7 +315,8 @@ class Ledger(ChainReader):
                 unique[tx.hash] = tx
         fresh = list(unique.values())
         execution = self.execute(head.height + 1, created_ms, fresh, replays_checked=True)
-        rejected = tuple(tx.hash for tx, r in zip(fresh, execution.results) if r.status != COMMITTED)
+        rejected = tuple(tx.hash for tx, r in zip(fresh, execution.results, strict=True)
+                         if r.status != TxStatus.COMMITTED)
         header = BlockHeader(head.height + 1, head.block_hash, created_ms, proposer, tx_root(fresh),
                              execution.state_root, rejected)
         block = make_block(header, tuple(fresh))
@@ -329,17 +346,12 @@ class Ledger(ChainReader):
             except Exception as exc:  # a StatelessError: the proposer included a badly signed tx
                 raise InvalidBlock("bad_transaction_signature", str(exc)) from exc
         execution = self.execute(h.height, h.created_ms, block.transactions)
-        rejected = tuple(tx.hash for tx, r in zip(block.transactions, execution.results) if r.status != COMMITTED)
+        rejected = tuple(tx.hash for tx, r in zip(block.transactions, execution.results, strict=True)
+                         if r.status != TxStatus.COMMITTED)
         if rejected != h.rejected:
             raise InvalidBlock("rejected_mismatch", "our execution rejects a different set of transactions")
         if execution.state_root != h.state_root:
             raise InvalidBlock("state_root_mismatch", "our execution gives a different state root")
-        return execution
-
-    def apply_block(self, block: Block, certificate: bytes = b"") -> BlockExecution:
-        """Validate, execute and commit a block received from elsewhere (block sync, observers)."""
-        execution = self.validate_block(block)
-        self.commit(block, execution, certificate)
         return execution
 
     # ---- commit ----
@@ -353,9 +365,9 @@ class Ledger(ChainReader):
         writes[keys.block_hash(block.hash)] = keys.height_bytes(height)
         if certificate:
             writes[keys.certificate(height)] = certificate
-        for index, (tx, result) in enumerate(zip(block.transactions, execution.results)):
+        for index, (tx, result) in enumerate(zip(block.transactions, execution.results, strict=True)):
             writes[keys.tx_index(tx.hash)] = codec.encode_trusted([height, index, *result.to_array()])
-            if result.status == COMMITTED:
+            if result.status == TxStatus.COMMITTED:
                 self._index_history(writes, tx, height, index)
         if extra:
             writes.update(extra)

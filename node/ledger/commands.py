@@ -2,7 +2,10 @@
 
 A command encodes as ``[command_tag, field, ...]`` inside a transaction payload. Each class lists its
 fields with a checker; decoding runs the checkers, so a decoded command is always syntactically valid
-(stateless rules); whether it can apply is the executor's business (``node.execution``).
+(stateless rules); whether it can apply is the executor's business (``node.ledger.execution``).
+
+The field checkers (``check_account`` ...) take an untrusted decoded value and return it typed or raise
+StatelessError; queries and the transaction fast path check their fields with the same ones.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
-from consensus.codec import UnexpectedShape
 from node.ledger import ids
 from node.ledger.errors import StatelessError
 from node.ledger.permissions import GRANTABLE_PERMISSIONS, ROLE_PERMISSIONS
@@ -26,75 +28,75 @@ Checker = Callable[[Any], Any]
 R = TypeVar("R", bound="CheckedRecord")
 
 
-def _account(v: Any) -> str:
-    return ids.check_account_id(_str(v))
+def check_account(v: Any) -> str:
+    return ids.check_account_id(check_str(v))
 
 
-def _asset(v: Any) -> str:
-    return ids.check_asset_id(_str(v))
+def check_asset(v: Any) -> str:
+    return ids.check_asset_id(check_str(v))
 
 
-def _domain(v: Any) -> str:
-    return ids.check_domain_id(_str(v))
+def check_domain(v: Any) -> str:
+    return ids.check_domain_id(check_str(v))
 
 
-def _name(v: Any) -> str:
-    return ids.check_name(_str(v))
+def check_name(v: Any) -> str:
+    return ids.check_name(check_str(v))
 
 
-def _role(v: Any) -> str:
-    return ids.check_name(_str(v), "role")
+def check_role(v: Any) -> str:
+    return ids.check_name(check_str(v), "role")
 
 
-def _str(v: Any, limit: int = 4096) -> str:
+def check_str(v: Any, limit: int = 4096) -> str:
     if type(v) is not str or len(v) > limit:
         raise StatelessError("bad_field", f"expected a string of at most {limit} characters")
     return v
 
 
-def _public_key(v: Any) -> bytes:
+def check_public_key(v: Any) -> bytes:
     if type(v) is not bytes or len(v) != 32:
         raise StatelessError("bad_public_key", "a public key is 32 bytes (Ed25519)")
     return v
 
 
-def _amount(v: Any) -> str:
+def check_amount(v: Any) -> str:
     return ids.check_amount(v)
 
 
-def _precision(v: Any) -> int:
+def check_precision(v: Any) -> int:
     if type(v) is not int or not 0 <= v <= ids.MAX_PRECISION:
         raise StatelessError("bad_precision", f"precision must be an integer 0..{ids.MAX_PRECISION}")
     return v
 
 
-def _quorum(v: Any) -> int:
+def check_quorum(v: Any) -> int:
     if type(v) is not int or not 1 <= v <= MAX_QUORUM:
         raise StatelessError("bad_quorum", f"quorum must be an integer 1..{MAX_QUORUM}")
     return v
 
 
-def _description(v: Any) -> str:
-    return _str(v, MAX_DESCRIPTION)
+def check_description(v: Any) -> str:
+    return check_str(v, MAX_DESCRIPTION)
 
 
-def _detail_key(v: Any) -> str:
+def check_detail_key(v: Any) -> str:
     if type(v) is not str or not 1 <= len(v) <= MAX_DETAIL_KEY or not v.replace("_", "a").isalnum() or not v.isascii():
         raise StatelessError("bad_detail_key", f"detail key must be [A-Za-z0-9_]{{1,{MAX_DETAIL_KEY}}}")
     return v
 
 
-def _detail_value(v: Any) -> str:
+def check_detail_value(v: Any) -> str:
     if type(v) is not str or len(v) > MAX_DETAIL_VALUE:
         raise StatelessError("bad_detail_value", f"detail value must be a string of at most {MAX_DETAIL_VALUE}")
     return v
 
 
-def _optional_detail_value(v: Any) -> str | None:
-    return None if v is None else _detail_value(v)
+def check_optional_detail_value(v: Any) -> str | None:
+    return None if v is None else check_detail_value(v)
 
 
-def _role_permissions(v: Any) -> tuple[str, ...]:
+def check_role_permissions(v: Any) -> tuple[str, ...]:
     if type(v) not in (list, tuple) or len(v) > len(ROLE_PERMISSIONS):
         raise StatelessError("bad_permission", "permissions must be a list of role permission names")
     for p in v:
@@ -106,20 +108,20 @@ def _role_permissions(v: Any) -> tuple[str, ...]:
     return perms
 
 
-def _grantable(v: Any) -> str:
+def check_grantable(v: Any) -> str:
     if type(v) is not str or v not in GRANTABLE_PERMISSIONS:
         raise StatelessError("bad_permission", f"unknown grantable permission {v!r}")
     return str(v)
 
 
-def _address(v: Any) -> str:
-    host, sep, port = _str(v, MAX_ADDRESS).rpartition(":")
+def check_address(v: Any) -> str:
+    host, sep, port = check_str(v, MAX_ADDRESS).rpartition(":")
     if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise StatelessError("bad_address", f"peer address {v!r} must be host:port")
     return str(v)
 
 
-def _bool(v: Any) -> bool:
+def check_bool(v: Any) -> bool:
     if type(v) is not bool:
         raise StatelessError("bad_field", "expected true or false")
     return v
@@ -160,7 +162,7 @@ class CreateDomain(Command):
     TAG = 1
     domain_id: str
     default_role: str
-    CHECKS = (_domain, _role)
+    CHECKS = (check_domain, check_role)
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,7 @@ class CreateAccount(Command):
     account_name: str
     domain_id: str
     public_key: bytes
-    CHECKS = (_name, _domain, _public_key)
+    CHECKS = (check_name, check_domain, check_public_key)
 
     @property
     def account_id(self) -> str:
@@ -182,7 +184,7 @@ class CreateAsset(Command):
     asset_name: str
     domain_id: str
     precision: int
-    CHECKS = (_name, _domain, _precision)
+    CHECKS = (check_name, check_domain, check_precision)
 
     @property
     def asset_id(self) -> str:
@@ -196,7 +198,7 @@ class AddAssetQuantity(Command):
     TAG = 4
     asset_id: str
     amount: str
-    CHECKS = (_asset, _amount)
+    CHECKS = (check_asset, check_amount)
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,7 @@ class SubtractAssetQuantity(Command):
     TAG = 5
     asset_id: str
     amount: str
-    CHECKS = (_asset, _amount)
+    CHECKS = (check_asset, check_amount)
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ class TransferAsset(Command):
     asset_id: str
     description: str
     amount: str
-    CHECKS = (_account, _account, _asset, _description, _amount)
+    CHECKS = (check_account, check_account, check_asset, check_description, check_amount)
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ class AddSignatory(Command):
     TAG = 7
     account_id: str
     public_key: bytes
-    CHECKS = (_account, _public_key)
+    CHECKS = (check_account, check_public_key)
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,7 @@ class RemoveSignatory(Command):
     TAG = 8
     account_id: str
     public_key: bytes
-    CHECKS = (_account, _public_key)
+    CHECKS = (check_account, check_public_key)
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ class SetAccountQuorum(Command):
     TAG = 9
     account_id: str
     quorum: int
-    CHECKS = (_account, _quorum)
+    CHECKS = (check_account, check_quorum)
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,7 @@ class CreateRole(Command):
     TAG = 10
     role_name: str
     permissions: tuple[str, ...]
-    CHECKS = (_role, _role_permissions)
+    CHECKS = (check_role, check_role_permissions)
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,7 @@ class AppendRole(Command):
     TAG = 11
     account_id: str
     role_name: str
-    CHECKS = (_account, _role)
+    CHECKS = (check_account, check_role)
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,7 @@ class DetachRole(Command):
     TAG = 12
     account_id: str
     role_name: str
-    CHECKS = (_account, _role)
+    CHECKS = (check_account, check_role)
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,7 @@ class GrantPermission(Command):
     TAG = 13
     account_id: str
     permission: str
-    CHECKS = (_account, _grantable)
+    CHECKS = (check_account, check_grantable)
 
 
 @dataclass(frozen=True)
@@ -283,7 +285,7 @@ class RevokePermission(Command):
     TAG = 14
     account_id: str
     permission: str
-    CHECKS = (_account, _grantable)
+    CHECKS = (check_account, check_grantable)
 
 
 @dataclass(frozen=True)
@@ -292,7 +294,7 @@ class SetAccountDetail(Command):
     account_id: str
     key: str
     value: str
-    CHECKS = (_account, _detail_key, _detail_value)
+    CHECKS = (check_account, check_detail_key, check_detail_value)
 
 
 @dataclass(frozen=True)
@@ -306,7 +308,7 @@ class CompareAndSetAccountDetail(Command):
     key: str
     value: str
     old_value: str | None
-    CHECKS = (_account, _detail_key, _detail_value, _optional_detail_value)
+    CHECKS = (check_account, check_detail_key, check_detail_value, check_optional_detail_value)
 
 
 @dataclass(frozen=True)
@@ -318,14 +320,14 @@ class AddPeer(Command):
     public_key: bytes
     name: str
     syncing: bool
-    CHECKS = (_address, _public_key, _name, _bool)
+    CHECKS = (check_address, check_public_key, check_name, check_bool)
 
 
 @dataclass(frozen=True)
 class RemovePeer(Command):
     TAG = 18
     public_key: bytes
-    CHECKS = (_public_key,)
+    CHECKS = (check_public_key,)
 
 
 COMMAND_TYPES: dict[int, type[Command]] = {
@@ -349,7 +351,7 @@ def record_from_array(value: Any, types: dict[int, type[R]], what: str) -> R:
     args = value[1:]
     if len(args) != len(cls.CHECKS):
         raise StatelessError(f"bad_{what}", f"{cls.__name__} takes {len(cls.CHECKS)} fields, got {len(args)}")
-    return cls(*(check(arg) for check, arg in zip(cls.CHECKS, args)))
+    return cls(*(check(arg) for check, arg in zip(cls.CHECKS, args, strict=True)))
 
 
 def command_from_array(value: Any) -> Command:
@@ -357,8 +359,7 @@ def command_from_array(value: Any) -> Command:
 
 
 # Fields a JSON client may leave out, with the value they then take.
-_JSON_DEFAULTS: dict[str, Any] = {"old_value": None, "description": "", "syncing": False, "writer": None,
-                                  "key": None, "first": None, "page_size": 100}
+_JSON_DEFAULTS: dict[str, Any] = {"old_value": None, "description": "", "syncing": False}
 
 
 def record_from_json(obj: Any, types: dict[str, type[R]], what: str) -> R:
@@ -369,7 +370,7 @@ def record_from_json(obj: Any, types: dict[str, type[R]], what: str) -> R:
     if cls is None:
         raise StatelessError(f"unknown_{what}", f"unknown {what} type {obj['type']!r}")
     args = []
-    for f, check in zip(fields(cls), cls.CHECKS):
+    for f, check in zip(fields(cls), cls.CHECKS, strict=True):
         if f.name not in obj:
             if f.name in _JSON_DEFAULTS:
                 args.append(check(_JSON_DEFAULTS[f.name]))
@@ -394,4 +395,4 @@ def command_from_json(obj: Any) -> Command:
     return record_from_json(obj, COMMANDS_BY_NAME, "command")
 
 
-__all__ = ["Command", "COMMAND_TYPES", "command_from_array", "command_from_json", "UnexpectedShape"]
+__all__ = ["COMMAND_TYPES", "Command", "command_from_array", "command_from_json"]

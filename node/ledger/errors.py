@@ -6,12 +6,17 @@
   the failing command and this code.
 - ``QueryError``: a query cannot be answered (missing entity, no permission).
 - ``InvalidBlock``: a block that must not be committed (a peer's fault, or our own bug).
+
+Each error also says which HTTP status suits it (``http_status``, as h11's ``error_status_hint``), so
+the API answers a ledger error without a table of its own: 400 unless a subclass knows better.
 """
 
 from __future__ import annotations
 
 
 class LedgerError(Exception):
+    """The root of every error the ledger raises on purpose."""
+
     code = "ledger_error"
 
     def __init__(self, code: str, message: str) -> None:
@@ -21,6 +26,11 @@ class LedgerError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status an API answers this error with: the request was at fault."""
+        return 400
 
 
 class StatelessError(LedgerError):
@@ -33,6 +43,15 @@ class CommandError(LedgerError):
 
 class QueryError(LedgerError):
     """A query cannot be answered."""
+
+    @property
+    def http_status(self) -> int:
+        """403 when the querier may not read this, 404 when what it names does not exist, else 400."""
+        if self.code in (PERMISSION_DENIED, NOT_A_SIGNATORY):
+            return 403
+        if self.code.startswith("no_such_"):
+            return 404
+        return 400
 
 
 class InvalidBlock(LedgerError):
@@ -48,7 +67,6 @@ NO_SUCH_ROLE = "no_such_role"
 NO_SUCH_PEER = "no_such_peer"
 NO_SUCH_SIGNATORY = "no_such_signatory"
 NO_SUCH_BLOCK = "no_such_block"
-NO_SUCH_DETAIL = "no_such_detail"
 ACCOUNT_EXISTS = "account_exists"
 DOMAIN_EXISTS = "domain_exists"
 ASSET_EXISTS = "asset_exists"
@@ -67,6 +85,7 @@ QUORUM_TOO_HIGH = "quorum_too_high"
 QUORUM_NOT_MET = "quorum_not_met"
 LAST_SIGNATORY = "last_signatory"
 NOT_A_SIGNATORY = "not_a_signatory"
+NO_SUCH_TRANSACTION = "no_such_transaction"
 DETAIL_MISMATCH = "detail_mismatch"
 LAST_VALIDATOR = "last_validator"
 EXPIRED = "expired"

@@ -5,37 +5,56 @@ reads and writes only through ``StateView``; it uses the block's timestamp, neve
 nothing here iterates an unordered collection to decide what lands in state. Every node therefore
 computes the same results and the same state root for the same block.
 
-World-state records (decoded msgpack values, see ``storage.keys``):
-- account: ``[quorum, sorted roles, sorted signatory keys]``
-- domain: ``[default role]``; asset: ``[precision]``; role: sorted permission list
-- balance: int minor units; grant: sorted grantable permissions; detail: str
-- peer: ``[address, name, syncing]``
+World-state rows are read and written as the typed records of ``node.ledger.records`` (balances as
+int minor units, details as str); who may do what is ``node.ledger.permissions``' one check.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from node.ledger import commands as c
 from node.ledger import errors as e
 from node.ledger import ids
 from node.ledger.errors import CommandError
-from node.ledger.permissions import ROOT, grant_right
+from node.ledger.permissions import ROOT, grant_right, has_grant, has_permission
+from node.ledger.records import (
+    Account,
+    Asset,
+    Domain,
+    Grants,
+    Peer,
+    Role,
+    get_account,
+    get_asset,
+    get_detail,
+    get_domain,
+    get_grants,
+    get_peer,
+    get_role,
+    require_account,
+    require_asset,
+    require_domain,
+    require_role,
+)
 from node.ledger.state import StateView
+from node.ledger.statuses import TxStatus
 from node.ledger.transactions import Transaction
+from node.ledger.validation import TX_TIME_WINDOW
 from storage import keys
 
-COMMITTED = "COMMITTED"
-REJECTED = "REJECTED"
+# The names importers used before statuses were a type; kept until they import TxStatus.
+COMMITTED = TxStatus.COMMITTED
+REJECTED = TxStatus.REJECTED
 
 
 @dataclass(frozen=True)
 class TxResult:
     """The outcome of one transaction in a block."""
 
-    status: str
+    status: TxStatus
     """COMMITTED or REJECTED."""
     command_index: int | None = None
     """Index of the failing command; None when the transaction as a whole was refused."""
@@ -47,11 +66,11 @@ class TxResult:
         return [self.status, self.command_index, self.error_code, self.message]
 
     @classmethod
-    def from_array(cls, a: list[Any]) -> "TxResult":
-        return cls(a[0], a[1], a[2], a[3])
+    def from_array(cls, a: list[Any]) -> TxResult:
+        return cls(TxStatus(a[0]), a[1], a[2], a[3])
 
 
-OK = TxResult(COMMITTED)
+OK = TxResult(TxStatus.COMMITTED)
 
 
 def fail(code: str, message: str) -> CommandError:
@@ -85,6 +104,9 @@ class Executor:
     def __init__(self, view: StateView, block_time_ms: int, *, genesis: bool = False) -> None:
         self.view = view
         self.block_time_ms = block_time_ms
+        # The transaction time window around the block time, as bounds compared once per transaction.
+        self._earliest_ms = block_time_ms - TX_TIME_WINDOW.past_ms
+        self._latest_ms = block_time_ms + TX_TIME_WINDOW.future_ms
         # The genesis block sets the network up: no signatures, no permission checks (as in Iroha).
         self.genesis = genesis
         # Set by a peer command that applied (even if its transaction then failed and rolled back):
@@ -118,7 +140,7 @@ class Executor:
         try:
             self._check_transaction(tx)
         except CommandError as exc:
-            return TxResult(REJECTED, None, exc.code, exc.message)
+            return TxResult(TxStatus.REJECTED, None, exc.code, exc.message)
         creator = tx.payload.creator
         handlers = self._handlers
         for index, command in enumerate(tx.payload.commands):
@@ -126,7 +148,7 @@ class Executor:
                 handlers[type(command)](creator, command)
             except CommandError as exc:
                 self.view.rollback_tx()
-                return TxResult(REJECTED, index, exc.code, exc.message)
+                return TxResult(TxStatus.REJECTED, index, exc.code, exc.message)
         self.view.commit_tx()
         return OK
 
@@ -134,39 +156,25 @@ class Executor:
         if self.genesis:
             return
         created = tx.payload.created_ms
-        if created > self.block_time_ms + 5 * 60 * 1000:
-            raise fail(e.FROM_FUTURE, "created more than 5 minutes after the block time")
-        if created < self.block_time_ms - 24 * 60 * 60 * 1000:
-            raise fail(e.EXPIRED, "created more than 24 hours before the block time")
-        account = self.view.get(keys.account(tx.payload.creator))
+        if not self._earliest_ms <= created <= self._latest_ms:
+            violation = TX_TIME_WINDOW.violation(created, self.block_time_ms, "the block time")
+            assert violation is not None
+            raise fail(*violation)
+        account = get_account(self.view, tx.payload.creator)
         if account is None:
             raise fail(e.NO_SUCH_ACCOUNT, f"creator {tx.payload.creator} does not exist")
-        quorum, _roles, signatories = account
+        signatories = account.signatories
         for public_key, _sig in tx.signatures:
             if public_key not in signatories:
                 raise fail(e.NOT_A_SIGNATORY, f"key {public_key.hex()[:16]}... is not a signatory of the creator")
-        if len(tx.signatures) < quorum:
-            raise fail(e.QUORUM_NOT_MET, f"{len(tx.signatures)} signatures, the creator's quorum is {quorum}")
+        if len(tx.signatures) < account.quorum:
+            raise fail(e.QUORUM_NOT_MET, f"{len(tx.signatures)} signatures, the creator's quorum is {account.quorum}")
 
     # ---- permission helpers ----
 
-    def has_permission(self, account_id: str, permission: str, account: list[Any] | None = None) -> bool:
-        """``account``: the account's record when the caller already holds it (saves a look-up)."""
-        if self.genesis:
-            return True
-        if account is None:
-            account = self.view.get(keys.account(account_id))
-            if account is None:
-                return False
-        for role in account[1]:
-            perms = self.view.get(keys.role(role))
-            if perms is not None and (permission in perms or ROOT in perms):
-                return True
-        return False
-
-    def _has_grant(self, grantee: str, grantor: str, permission: str) -> bool:
-        granted = self.view.get(keys.grant(grantee, grantor))
-        return granted is not None and permission in granted
+    def _has(self, account_id: str, permission: str) -> bool:
+        # In genesis ``_require`` lets everything through anyway; this only saves the look-ups.
+        return self.genesis or has_permission(self.view, get_account(self.view, account_id), permission)
 
     def _require(self, allowed: bool, what: str) -> None:
         if not allowed and not self.genesis:
@@ -175,23 +183,14 @@ class Executor:
     def _own_or_granted(self, creator: str, target: str, role_perm: str, grantable: str) -> bool:
         """Iroha's pattern: act on your own account with the role permission, or on another's with its grant."""
         if creator == target:
-            return self.has_permission(creator, role_perm)
-        return self._has_grant(creator, target, grantable) or self.has_permission(creator, ROOT)
+            return self._has(creator, role_perm)
+        return has_grant(self.view, creator, target, grantable) or self._has(creator, ROOT)
 
-    def _account(self, account_id: str) -> list[Any]:
-        account = self.view.get(keys.account(account_id))
-        if account is None:
-            raise fail(e.NO_SUCH_ACCOUNT, f"account {account_id} does not exist")
-        return account  # type: ignore[no-any-return]
-
-    def _precision(self, asset_id: str) -> int:
-        asset = self.view.get(keys.asset(asset_id))
-        if asset is None:
-            raise fail(e.NO_SUCH_ASSET, f"asset {asset_id} does not exist")
-        return asset[0]  # type: ignore[no-any-return]
+    def _account(self, account_id: str) -> Account:
+        return require_account(self.view, account_id, CommandError)
 
     def _units(self, amount: str, asset_id: str) -> int:
-        precision = self._precision(asset_id)
+        precision = require_asset(self.view, asset_id, CommandError).precision
         units = ids.to_minor_units(amount, precision)
         if units is None:
             raise fail(e.PRECISION_EXCEEDED, f"{amount} has more decimals than {asset_id}'s precision {precision}")
@@ -202,38 +201,32 @@ class Executor:
     # ---- commands ----
 
     def _create_domain(self, creator: str, cmd: c.CreateDomain) -> None:
-        self._require(self.has_permission(creator, "can_create_domain"), "can_create_domain needed")
-        if self.view.get(keys.domain(cmd.domain_id)) is not None:
+        self._require(self._has(creator, "can_create_domain"), "can_create_domain needed")
+        if get_domain(self.view, cmd.domain_id) is not None:
             raise fail(e.DOMAIN_EXISTS, f"domain {cmd.domain_id} exists")
-        if self.view.get(keys.role(cmd.default_role)) is None:
-            raise fail(e.NO_SUCH_ROLE, f"role {cmd.default_role} does not exist")
-        self.view.put(keys.domain(cmd.domain_id), [cmd.default_role])
+        require_role(self.view, cmd.default_role, CommandError)
+        self.view.put(keys.domain(cmd.domain_id), Domain(cmd.default_role))
 
     def _create_account(self, creator: str, cmd: c.CreateAccount) -> None:
-        allowed = self.has_permission(creator, "can_create_account") or (
-            ids.account_domain(creator) == cmd.domain_id and self.has_permission(creator, "can_create_domain_account")
+        allowed = self._has(creator, "can_create_account") or (
+            ids.account_domain(creator) == cmd.domain_id and self._has(creator, "can_create_domain_account")
         )
         self._require(allowed, f"creating accounts in {cmd.domain_id} is not permitted")
-        domain = self.view.get(keys.domain(cmd.domain_id))
-        if domain is None:
-            raise fail(e.NO_SUCH_DOMAIN, f"domain {cmd.domain_id} does not exist")
-        key = keys.account(cmd.account_id)
-        if self.view.get(key) is not None:
+        domain = require_domain(self.view, cmd.domain_id, CommandError)
+        if get_account(self.view, cmd.account_id) is not None:
             raise fail(e.ACCOUNT_EXISTS, f"account {cmd.account_id} exists")
-        self.view.put(key, [1, [domain[0]], [cmd.public_key]])
+        self.view.put(keys.account(cmd.account_id), Account(1, (domain.default_role,), (cmd.public_key,)))
 
     def _create_asset(self, creator: str, cmd: c.CreateAsset) -> None:
-        self._require(self.has_permission(creator, "can_create_asset"), "can_create_asset needed")
-        if self.view.get(keys.domain(cmd.domain_id)) is None:
-            raise fail(e.NO_SUCH_DOMAIN, f"domain {cmd.domain_id} does not exist")
-        key = keys.asset(cmd.asset_id)
-        if self.view.get(key) is not None:
+        self._require(self._has(creator, "can_create_asset"), "can_create_asset needed")
+        require_domain(self.view, cmd.domain_id, CommandError)
+        if get_asset(self.view, cmd.asset_id) is not None:
             raise fail(e.ASSET_EXISTS, f"asset {cmd.asset_id} exists")
-        self.view.put(key, [cmd.precision])
+        self.view.put(keys.asset(cmd.asset_id), Asset(cmd.precision))
 
     def _may_change_supply(self, creator: str, asset_id: str, any_perm: str, domain_perm: str) -> bool:
-        return self.has_permission(creator, any_perm) or (
-            ids.asset_domain(asset_id) == ids.account_domain(creator) and self.has_permission(creator, domain_perm)
+        return self._has(creator, any_perm) or (
+            ids.asset_domain(asset_id) == ids.account_domain(creator) and self._has(creator, domain_perm)
         )
 
     def _add_asset_quantity(self, creator: str, cmd: c.AddAssetQuantity) -> None:
@@ -262,15 +255,16 @@ class Executor:
         src, dest = cmd.src_account_id, cmd.dest_account_id
         if src == dest:
             raise fail(e.SELF_TRANSFER, "source and destination are the same account")
+        view = self.view
         if creator == src:  # the creator's account exists (checked with the transaction): fetch it once
-            allowed = self.has_permission(creator, "can_transfer", self._account(src))
+            allowed = has_permission(view, require_account(view, src, CommandError), "can_transfer")
         else:
-            allowed = self._has_grant(creator, src, "can_transfer_my_assets")
+            allowed = has_grant(view, creator, src, "can_transfer_my_assets")
         self._require(allowed, f"{creator} may not transfer from {src}")
         if creator != src:
-            self._account(src)
-        dest_account = self._account(dest)
-        self._require(self.has_permission(dest, "can_receive", dest_account), f"{dest} may not receive assets")
+            require_account(view, src, CommandError)
+        dest_account = require_account(view, dest, CommandError)
+        self._require(has_permission(view, dest_account, "can_receive"), f"{dest} may not receive assets")
         units = self._units(cmd.amount, cmd.asset_id)
         src_key = keys.balance(src, cmd.asset_id)
         src_balance = self.view.get(src_key) or 0
@@ -286,125 +280,123 @@ class Executor:
     def _add_signatory(self, creator: str, cmd: c.AddSignatory) -> None:
         allowed = self._own_or_granted(creator, cmd.account_id, "can_add_signatory", "can_add_my_signatory")
         self._require(allowed, f"adding signatories to {cmd.account_id} is not permitted")
-        quorum, roles, signatories = self._account(cmd.account_id)
-        if cmd.public_key in signatories:
+        account = self._account(cmd.account_id)
+        if cmd.public_key in account.signatories:
             raise fail(e.SIGNATORY_EXISTS, "the key is already a signatory")
-        if len(signatories) >= c.MAX_QUORUM:
+        if len(account.signatories) >= c.MAX_QUORUM:
             raise fail(e.QUORUM_TOO_HIGH, f"an account has at most {c.MAX_QUORUM} signatories")
-        self.view.put(keys.account(cmd.account_id), [quorum, roles, sorted([*signatories, cmd.public_key])])
+        signatories = tuple(sorted([*account.signatories, cmd.public_key]))
+        self.view.put(keys.account(cmd.account_id), replace(account, signatories=signatories))
 
     def _remove_signatory(self, creator: str, cmd: c.RemoveSignatory) -> None:
         allowed = self._own_or_granted(creator, cmd.account_id, "can_remove_signatory", "can_remove_my_signatory")
         self._require(allowed, f"removing signatories of {cmd.account_id} is not permitted")
-        quorum, roles, signatories = self._account(cmd.account_id)
-        if cmd.public_key not in signatories:
+        account = self._account(cmd.account_id)
+        if cmd.public_key not in account.signatories:
             raise fail(e.NO_SUCH_SIGNATORY, "the key is not a signatory")
-        remaining = [k for k in signatories if k != cmd.public_key]
+        remaining = tuple(k for k in account.signatories if k != cmd.public_key)
         if not remaining:
             raise fail(e.LAST_SIGNATORY, "an account keeps at least one signatory")
-        if len(remaining) < quorum:
+        if len(remaining) < account.quorum:
             raise fail(e.QUORUM_TOO_HIGH, "fewer signatories than the account's quorum would remain")
-        self.view.put(keys.account(cmd.account_id), [quorum, roles, remaining])
+        self.view.put(keys.account(cmd.account_id), replace(account, signatories=remaining))
 
     def _set_account_quorum(self, creator: str, cmd: c.SetAccountQuorum) -> None:
         allowed = self._own_or_granted(creator, cmd.account_id, "can_set_quorum", "can_set_my_quorum")
         self._require(allowed, f"setting the quorum of {cmd.account_id} is not permitted")
-        _quorum, roles, signatories = self._account(cmd.account_id)
-        if cmd.quorum > len(signatories):
-            raise fail(e.QUORUM_TOO_HIGH, f"quorum {cmd.quorum} exceeds {len(signatories)} signatories")
-        self.view.put(keys.account(cmd.account_id), [cmd.quorum, roles, signatories])
+        account = self._account(cmd.account_id)
+        if cmd.quorum > len(account.signatories):
+            raise fail(e.QUORUM_TOO_HIGH, f"quorum {cmd.quorum} exceeds {len(account.signatories)} signatories")
+        self.view.put(keys.account(cmd.account_id), replace(account, quorum=cmd.quorum))
 
-    def _has_all(self, account_id: str, permissions: list[str] | tuple[str, ...]) -> bool:
-        return all(self.has_permission(account_id, p) for p in permissions)
+    def _has_all(self, account_id: str, permissions: Iterable[str]) -> bool:
+        return all(self._has(account_id, p) for p in permissions)
 
     def _create_role(self, creator: str, cmd: c.CreateRole) -> None:
-        self._require(self.has_permission(creator, "can_create_role"), "can_create_role needed")
+        self._require(self._has(creator, "can_create_role"), "can_create_role needed")
         # Iroha's rule: nobody hands out a permission they do not hold themselves.
         self._require(self._has_all(creator, cmd.permissions), "a role may only hold permissions its creator has")
-        key = keys.role(cmd.role_name)
-        if self.view.get(key) is not None:
+        if get_role(self.view, cmd.role_name) is not None:
             raise fail(e.ROLE_EXISTS, f"role {cmd.role_name} exists")
-        self.view.put(key, list(cmd.permissions))
+        self.view.put(keys.role(cmd.role_name), Role(frozenset(cmd.permissions)))
 
     def _append_role(self, creator: str, cmd: c.AppendRole) -> None:
-        self._require(self.has_permission(creator, "can_append_role"), "can_append_role needed")
-        quorum, roles, signatories = self._account(cmd.account_id)
-        perms = self.view.get(keys.role(cmd.role_name))
-        if perms is None:
-            raise fail(e.NO_SUCH_ROLE, f"role {cmd.role_name} does not exist")
-        self._require(self._has_all(creator, perms), "a role may only be appended by an account holding its permissions")
-        if cmd.role_name in roles:
+        self._require(self._has(creator, "can_append_role"), "can_append_role needed")
+        account = self._account(cmd.account_id)
+        role = require_role(self.view, cmd.role_name, CommandError)
+        self._require(self._has_all(creator, sorted(role.permissions)),
+                      "a role may only be appended by an account holding its permissions")
+        if cmd.role_name in account.roles:
             raise fail(e.ROLE_ALREADY_HELD, f"{cmd.account_id} already has role {cmd.role_name}")
-        self.view.put(keys.account(cmd.account_id), [quorum, sorted([*roles, cmd.role_name]), signatories])
+        roles = tuple(sorted([*account.roles, cmd.role_name]))
+        self.view.put(keys.account(cmd.account_id), replace(account, roles=roles))
 
     def _detach_role(self, creator: str, cmd: c.DetachRole) -> None:
-        self._require(self.has_permission(creator, "can_detach_role"), "can_detach_role needed")
-        quorum, roles, signatories = self._account(cmd.account_id)
-        if self.view.get(keys.role(cmd.role_name)) is None:
-            raise fail(e.NO_SUCH_ROLE, f"role {cmd.role_name} does not exist")
-        if cmd.role_name not in roles:
+        self._require(self._has(creator, "can_detach_role"), "can_detach_role needed")
+        account = self._account(cmd.account_id)
+        require_role(self.view, cmd.role_name, CommandError)
+        if cmd.role_name not in account.roles:
             raise fail(e.ROLE_NOT_HELD, f"{cmd.account_id} does not have role {cmd.role_name}")
-        self.view.put(keys.account(cmd.account_id), [quorum, [r for r in roles if r != cmd.role_name], signatories])
+        roles = tuple(r for r in account.roles if r != cmd.role_name)
+        self.view.put(keys.account(cmd.account_id), replace(account, roles=roles))
 
     def _grant_permission(self, creator: str, cmd: c.GrantPermission) -> None:
-        self._require(self.has_permission(creator, grant_right(cmd.permission)), f"{grant_right(cmd.permission)} needed")
+        self._require(self._has(creator, grant_right(cmd.permission)), f"{grant_right(cmd.permission)} needed")
         self._account(cmd.account_id)
-        key = keys.grant(cmd.account_id, creator)
-        granted = self.view.get(key) or []
+        grants = get_grants(self.view, cmd.account_id, creator)
+        granted = frozenset() if grants is None else grants.permissions
         if cmd.permission in granted:
             raise fail(e.PERMISSION_ALREADY_GRANTED, f"{cmd.permission} is already granted to {cmd.account_id}")
-        self.view.put(key, sorted([*granted, cmd.permission]))
+        self.view.put(keys.grant(cmd.account_id, creator), Grants(granted | {cmd.permission}))
 
     def _revoke_permission(self, creator: str, cmd: c.RevokePermission) -> None:
-        self._require(self.has_permission(creator, grant_right(cmd.permission)), f"{grant_right(cmd.permission)} needed")
-        key = keys.grant(cmd.account_id, creator)
-        granted = self.view.get(key) or []
-        if cmd.permission not in granted:
+        self._require(self._has(creator, grant_right(cmd.permission)), f"{grant_right(cmd.permission)} needed")
+        grants = get_grants(self.view, cmd.account_id, creator)
+        if grants is None or cmd.permission not in grants.permissions:
             raise fail(e.PERMISSION_NOT_GRANTED, f"{cmd.permission} was not granted to {cmd.account_id}")
-        remaining = [p for p in granted if p != cmd.permission]
+        remaining = grants.permissions - {cmd.permission}
+        key = keys.grant(cmd.account_id, creator)
         if remaining:
-            self.view.put(key, remaining)
+            self.view.put(key, Grants(remaining))
         else:
             self.view.delete(key)
 
     def _may_set_detail(self, creator: str, account_id: str) -> bool:
         return (
             creator == account_id
-            or self.has_permission(creator, "can_set_detail")
-            or self._has_grant(creator, account_id, "can_set_my_account_detail")
+            or self._has(creator, "can_set_detail")
+            or has_grant(self.view, creator, account_id, "can_set_my_account_detail")
         )
 
     def _set_account_detail(self, creator: str, cmd: c.SetAccountDetail) -> None:
-        self._require(self._may_set_detail(creator, cmd.account_id), f"setting details of {cmd.account_id} is not permitted")
+        allowed = self._may_set_detail(creator, cmd.account_id)
+        self._require(allowed, f"setting details of {cmd.account_id} is not permitted")
         self._account(cmd.account_id)
         self.view.put(keys.detail(cmd.account_id, creator, cmd.key), cmd.value)
 
     def _compare_and_set_account_detail(self, creator: str, cmd: c.CompareAndSetAccountDetail) -> None:
-        self._require(self._may_set_detail(creator, cmd.account_id), f"setting details of {cmd.account_id} is not permitted")
+        allowed = self._may_set_detail(creator, cmd.account_id)
+        self._require(allowed, f"setting details of {cmd.account_id} is not permitted")
         self._account(cmd.account_id)
-        key = keys.detail(cmd.account_id, creator, cmd.key)
-        current = self.view.get(key)
-        if current != cmd.old_value:
+        if get_detail(self.view, cmd.account_id, creator, cmd.key) != cmd.old_value:
             raise fail(e.DETAIL_MISMATCH, f"detail {cmd.key} does not hold the expected value")
-        self.view.put(key, cmd.value)
+        self.view.put(keys.detail(cmd.account_id, creator, cmd.key), cmd.value)
 
     def _add_peer(self, creator: str, cmd: c.AddPeer) -> None:
-        self._require(self.has_permission(creator, "can_add_peer"), "can_add_peer needed")
-        key = keys.peer(cmd.public_key)
-        if self.view.get(key) is not None:
+        self._require(self._has(creator, "can_add_peer"), "can_add_peer needed")
+        if get_peer(self.view, cmd.public_key) is not None:
             raise fail(e.PEER_EXISTS, "a peer with this key exists")
-        self.view.put(key, [cmd.address, cmd.name, cmd.syncing])
+        self.view.put(keys.peer(cmd.public_key), Peer(cmd.public_key, cmd.address, cmd.name, cmd.syncing))
         self.peers_touched = True
 
     def _remove_peer(self, creator: str, cmd: c.RemovePeer) -> None:
-        self._require(self.has_permission(creator, "can_remove_peer"), "can_remove_peer needed")
-        key = keys.peer(cmd.public_key)
-        peer = self.view.get(key)
+        self._require(self._has(creator, "can_remove_peer"), "can_remove_peer needed")
+        peer = get_peer(self.view, cmd.public_key)
         if peer is None:
             raise fail(e.NO_SUCH_PEER, "no peer has this key")
-        if not peer[2]:
-            validators = sum(1 for _k, p in self.view.scan(keys.PEER) if not p[2])
+        if not peer.syncing:
+            validators = sum(1 for _k, p in self.view.scan(keys.PEER) if not p.syncing)
             if validators <= 1:
                 raise fail(e.LAST_VALIDATOR, "the last validator cannot be removed")
-        self.view.delete(key)
+        self.view.delete(keys.peer(cmd.public_key))
         self.peers_touched = True

@@ -22,7 +22,8 @@ Optional bulk accounts (for a network that starts with millions of customers)::
 Account ``i`` (0 <= i < count) is ``f"{name_prefix}{i}@{domains[i % len(domains)]}"`` with quorum 1, the
 one ``public_key`` as signatory, ``role`` (default: its domain's default role) and ``balances``. They
 are not transactions: ``bulk_account_chunks`` yields their world-state rows, which ``Ledger.ensure_genesis``
-writes directly (genesis facts, trusted like Iroha's genesis block), so block 0 stays small. Their
+writes directly (genesis facts, trusted like Iroha's genesis block), so block 0 stays small; block 0
+itself is built and committed by ``Ledger.ensure_genesis``. Their
 balances are genesis supply, exactly like the ordinary accounts' opening mints: per asset, the sum of all
 balances = genesis balances (ordinary + count x bulk) + minted - burned since.
 """
@@ -30,7 +31,7 @@ balances = genesis balances (ordinary + count x bulk) + minted - burned since.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,8 @@ from typing import Any
 from consensus import codec
 from node.ledger import commands as c
 from node.ledger import ids
-from node.ledger.blocks import ZERO_HASH, Block, BlockHeader, make_block, tx_root
 from node.ledger.errors import LedgerError
+from node.ledger.records import Account
 from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from storage import keys
 
@@ -89,7 +90,8 @@ def load_genesis(path: str | Path) -> Genesis:
 
 
 def parse_genesis(doc: Any) -> Genesis:
-    if not isinstance(doc, dict) or not isinstance(doc.get("chain_id"), str) or not isinstance(doc.get("created_ms"), int):
+    if (not isinstance(doc, dict) or not isinstance(doc.get("chain_id"), str)
+            or not isinstance(doc.get("created_ms"), int)):
         raise GenesisError("bad_genesis", "genesis needs a chain_id string and a created_ms integer")
     if not doc["chain_id"].isascii() or not 1 <= len(doc["chain_id"]) <= 64:
         raise GenesisError("bad_genesis", "chain_id must be 1..64 ASCII characters")
@@ -154,7 +156,7 @@ def bulk_accounts(genesis: Genesis) -> BulkAccounts | None:
         bulk = BulkAccounts(count, prefix, domains, public_key, roles, tuple(balances))
         # An ordinary account may not also be a bulk one (its rows would be written twice).
         for acct in doc["accounts"]:
-            name, domain = ids.split_account(acct["id"])
+            name, _domain = ids.split_account(acct["id"])
             suffix = name[len(prefix):]
             if name.startswith(prefix) and suffix.isdigit() and str(int(suffix)) == suffix \
                     and int(suffix) < count and bulk.account_id(int(suffix)) == acct["id"]:
@@ -171,7 +173,7 @@ def bulk_account_chunks(bulk: BulkAccounts, chunk: int | None = None) -> Iterato
     definition: every node of a network must use the same one."""
     chunk = chunk or BULK_CHUNK
     # Every bulk account holds the same record and balances: encode them once.
-    records = [codec.encode_trusted([1, [role], [bulk.public_key]]) for role in bulk.roles]
+    records = [codec.encode_trusted(Account(1, (role,), (bulk.public_key,)).to_array()) for role in bulk.roles]
     values = [(asset, codec.encode_trusted(units)) for asset, units in bulk.balances]
     ndomains = len(bulk.domains)
     for start in range(0, bulk.count, chunk):
@@ -225,13 +227,5 @@ def genesis_transactions(genesis: Genesis) -> list[Transaction]:
     return txs
 
 
-def _unsigned(genesis: Genesis, creator: str, commands: list[c.Command]) -> Transaction:
+def _unsigned(genesis: Genesis, creator: str, commands: Sequence[c.Command]) -> Transaction:
     return build_transaction(TxPayload(genesis.chain_id, creator, genesis.created_ms, 1, tuple(commands)))
-
-
-def build_genesis_block(genesis: Genesis, execute: Any) -> Block:
-    """Build block 0: ``execute(txs)`` must return the state root the transactions produce."""
-    txs = tuple(genesis_transactions(genesis))
-    root = execute(txs)
-    header = BlockHeader(0, ZERO_HASH, genesis.created_ms, b"", tx_root(txs), root, ())
-    return make_block(header, txs)

@@ -122,7 +122,8 @@ def to_minor_units(amount: str, precision: int) -> int | None:
     units, scale = parse_amount(amount)
     if scale > precision:
         return None
-    return units * 10 ** (precision - scale)
+    factor: int = 10 ** (precision - scale)  # precision >= scale: an int (typeshed cannot tell)
+    return units * factor
 
 
 def format_amount(units: int, precision: int) -> str:

@@ -6,34 +6,18 @@ ordered by public key so every node derives the same order (and so the same prop
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from consensus import codec
 from consensus.validators import ValidatorSet
+from node.ledger.records import Peer
+from node.ledger.state import StoredWorld
 from storage import keys
 from storage.db import LedgerStore, PublishedState
 
-
-@dataclass(frozen=True)
-class Peer:
-    public_key: bytes
-    address: str
-    name: str
-    observer: bool
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        host, _, port = self.address.rpartition(":")
-        return host, int(port)
+__all__ = ["Peer", "peers_in_state", "validator_set"]  # Peer: the record, importable from here as before
 
 
 def peers_in_state(store: LedgerStore | PublishedState) -> list[Peer]:
     """Every peer the committed state lists, ordered by public key."""
-    out = []
-    for key, raw in store.scan(keys.PEER):
-        address, name, syncing = codec.decode_trusted(raw)
-        out.append(Peer(key[len(keys.PEER):], address, name, bool(syncing)))
-    return out
+    return [peer for _key, peer in StoredWorld(store).scan(keys.PEER) if isinstance(peer, Peer)]
 
 
 def validator_set(store: LedgerStore | PublishedState) -> ValidatorSet:

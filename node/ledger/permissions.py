@@ -10,9 +10,14 @@ domain) and ``all``.
 One addition to Iroha's list, because a bank admin must manage its own customers and no one else's:
 ``can_create_domain_account`` creates accounts only in the creator's own domain (``can_create_account``
 keeps Iroha's meaning: any domain).
+
+``has_permission`` and ``has_grant`` are the one check of who holds what, for execution and queries.
 """
 
 from __future__ import annotations
+
+from node.ledger.records import Account, Role, WorldStateReader, get_grants
+from storage import keys
 
 ROOT = "root"
 
@@ -62,6 +67,24 @@ def query_scopes(base: str) -> tuple[str, str, str]:
     if base == "accounts":  # Iroha spells the own-account one in the singular
         return "can_get_my_account", "can_get_domain_accounts", "can_get_all_accounts"
     return f"can_get_my_{base}", f"can_get_domain_{base}", f"can_get_all_{base}"
+
+
+def has_permission(state: WorldStateReader, account: Account | None, permission: str) -> bool:
+    """True if one of ``account``'s roles holds ``permission`` (or ``root``); a missing account holds
+    nothing. Takes the record, not the id: a transfer already holds both accounts it checks."""
+    if account is None:
+        return False
+    for role_name in account.roles:
+        role: Role | None = state.get(keys.role(role_name))  # get_role, inlined: twice per transfer
+        if role is not None and (permission in role.permissions or ROOT in role.permissions):
+            return True
+    return False
+
+
+def has_grant(state: WorldStateReader, grantee: str, grantor: str, grantable: str) -> bool:
+    """True if ``grantor`` granted ``grantable`` over its account to ``grantee``."""
+    grants = get_grants(state, grantee, grantor)
+    return grants is not None and grantable in grants.permissions
 
 
 # Roles of the default Bakong-like genesis (see node/ledger/genesis.py).

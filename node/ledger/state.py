@@ -3,18 +3,19 @@
 Execution never writes LevelDB: it reads through this overlay and leaves its changes in it. A
 transaction's writes sit in their own scope so a failing command discards them all (atomic
 transactions); a successful transaction folds them into the block's write set, which the commit
-writes in one batch. Values are kept decoded; values are never mutated in place (a change is a new
-object), so a decoded value may be shared between the committed cache and a scope safely.
+writes in one batch. Values are kept decoded as typed records (``node.ledger.records``); records are
+frozen, so a decoded value may be shared between the committed cache and a scope safely.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from consensus import codec
 from consensus.crypto import hash_bytes
+from node.ledger.records import WorldValue, decode_row, encode_row
 
 _ABSENT: Any = object()
 
@@ -43,7 +44,7 @@ class CommittedCache:
         if value is _ABSENT:
             self.reads += 1
             raw = self.store.get(key)
-            value = None if raw is None else codec.decode_trusted(raw)
+            value = None if raw is None else decode_row(key, raw)
             if len(self._values) >= self.capacity:
                 self._values.clear()
             self._values[key] = value
@@ -62,9 +63,8 @@ class CommittedCache:
             self.reads += len(missing)
             if len(values) + len(missing) > self.capacity:
                 values.clear()
-            decode = codec.decode_trusted
-            for key, raw in zip(missing, self.store.get_sorted(missing)):
-                values[key] = None if raw is None else decode(raw)
+            for key, raw in zip(missing, self.store.get_sorted(missing), strict=True):
+                values[key] = None if raw is None else decode_row(key, raw)
 
     def apply(self, writes: dict[bytes, Any]) -> None:
         """After a commit: the written values are now the committed ones."""
@@ -102,7 +102,7 @@ class StateView:
         """Live rows under ``prefix`` in key order, pending writes included (deletes hidden)."""
         pending = {k: v for k, v in self._block.items() if k.startswith(prefix)}
         pending.update({k: v for k, v in self._tx.items() if k.startswith(prefix)})
-        stored = ((k, codec.decode_trusted(v)) for k, v in self._committed.store.scan(prefix) if k not in pending)
+        stored = ((k, decode_row(k, v)) for k, v in self._committed.store.scan(prefix) if k not in pending)
         for key, value in heapq.merge(stored, sorted(pending.items()), key=lambda kv: kv[0]):
             if value is not None:
                 yield key, value
@@ -124,10 +124,28 @@ class StateView:
 
     def write_set(self) -> dict[bytes, bytes | None]:
         """The block's changes, encoded; None marks a deletion."""
-        return {k: (None if v is None else codec.encode_trusted(v)) for k, v in self._block.items()}
+        return {k: (None if v is None else encode_row(v)) for k, v in self._block.items()}
 
 
-def next_state_root(previous_root: bytes, write_set: dict[bytes, bytes | None]) -> bytes:
+class StoredWorld:
+    """The committed world state read straight from a key-value source (the live store or a published
+    snapshot), decoded into records. It keeps no cache, so any thread may use it: the decoded cache
+    belongs to the thread that executes blocks."""
+
+    def __init__(self, store: KeyValueReader) -> None:
+        self.store = store
+
+    def get(self, key: bytes) -> WorldValue | None:
+        raw = self.store.get(key)
+        return None if raw is None else decode_row(key, raw)
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, WorldValue]]:
+        """Rows under ``prefix`` in key order."""
+        for key, raw in self.store.scan(prefix):
+            yield key, decode_row(key, raw)
+
+
+def next_state_root(previous_root: bytes, write_set: Mapping[bytes, bytes | None]) -> bytes:
     """``H(previous_root || H(canonical sorted write set))``: a commitment every validator can recompute."""
     ordered = [[k, write_set[k]] for k in sorted(write_set)]
     return hash_bytes(previous_root + hash_bytes(codec.encode_trusted(ordered)))

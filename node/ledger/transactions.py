@@ -17,7 +17,15 @@ import msgpack
 from consensus import codec
 from consensus.crypto import Domain, KeyPair, hash_bytes, signing_digest
 from node.ledger import ids
-from node.ledger.commands import Command, TransferAsset, _account, _amount, _asset, _description, command_from_array
+from node.ledger.commands import (
+    Command,
+    TransferAsset,
+    check_account,
+    check_amount,
+    check_asset,
+    check_description,
+    command_from_array,
+)
 from node.ledger.errors import StatelessError
 
 TX_TAG = 1
@@ -77,7 +85,7 @@ class Transaction:
     def signing_digest(self) -> bytes:
         return signing_digest(Domain.TRANSACTION, self.payload.chain_id, self.payload_bytes)
 
-    def with_signature(self, key: KeyPair) -> "Transaction":
+    def with_signature(self, key: KeyPair) -> Transaction:
         sig = key.sign(self.signing_digest())
         return Transaction(self.payload, self.payload_bytes, (*self.signatures, (key.public_key, sig)), self.hash)
 
@@ -167,7 +175,8 @@ def _decode_payment(data: bytes) -> Transaction | None:
             if type(pair) is not list or len(pair) != 2:
                 return None
             public_key, signature = pair
-            if type(public_key) is not bytes or len(public_key) != 32 or type(signature) is not bytes or len(signature) != 64:
+            if (type(public_key) is not bytes or len(public_key) != 32
+                    or type(signature) is not bytes or len(signature) != 64):
                 return None
             sigs.append((public_key, signature))
         fields = msgpack.unpackb(payload_bytes, raw=False, use_list=True, strict_map_key=True,
@@ -190,7 +199,11 @@ def _decode_payment(data: bytes) -> Transaction | None:
             _t, src, dest, asset, description, amount = raw
             if type(src) is not str or type(dest) is not str or type(asset) is not str or type(description) is not str:
                 return None
-            _account(src), _account(dest), _asset(asset), _description(description), _amount(amount)
+            check_account(src)
+            check_account(dest)
+            check_asset(asset)
+            check_description(description)
+            check_amount(amount)
             commands.append(_frozen(TransferAsset, src_account_id=src, dest_account_id=dest, asset_id=asset,
                                     description=description, amount=amount))
         # Canonical form last (the cheap shape checks above reject most garbage first): the bytes must be

@@ -8,14 +8,44 @@ on this node, whether it next arrives by gossip, in a proposal or in a synced bl
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Final
 
 from consensus.crypto import verify
+from node.ledger import errors as e
 from node.ledger.errors import StatelessError
 from node.ledger.transactions import Transaction
 
-# Acceptance window relative to the reference time (Iroha's: 5 minutes ahead, 24 hours behind).
-MAX_FUTURE_MS = 5 * 60 * 1000
-MAX_AGE_MS = 24 * 60 * 60 * 1000
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """How far a transaction's ``created_ms`` may stray from a reference time."""
+
+    future_ms: int
+    """At most this far ahead of the reference."""
+    past_ms: int
+    """At most this far behind it."""
+
+    def violation(self, created_ms: int, reference_ms: int, reference: str) -> tuple[str, str] | None:
+        """(error code, message) when ``created_ms`` falls outside the window around ``reference_ms``;
+        ``reference`` names that time in the message."""
+        if created_ms > reference_ms + self.future_ms:
+            return e.FROM_FUTURE, f"created more than {_duration(self.future_ms)} after {reference}"
+        if created_ms < reference_ms - self.past_ms:
+            return e.EXPIRED, f"created more than {_duration(self.past_ms)} before {reference}"
+        return None
+
+
+def _duration(ms: int) -> str:
+    minutes = ms // 60_000
+    return f"{minutes // 60} hours" if minutes % 60 == 0 else f"{minutes} minutes"
+
+
+TX_TIME_WINDOW: Final = TimeWindow(future_ms=5 * 60 * 1000, past_ms=24 * 60 * 60 * 1000)
+"""Iroha's acceptance window: 5 minutes ahead, 24 hours behind. The node's clock is the reference at
+intake, the block's time in execution (so every node decides alike)."""
+MAX_FUTURE_MS: Final = TX_TIME_WINDOW.future_ms
+MAX_AGE_MS: Final = TX_TIME_WINDOW.past_ms
 
 
 class VerifiedSignatures:
@@ -55,11 +85,10 @@ class VerifiedSignatures:
 
 
 def check_time_window(created_ms: int, reference_ms: int) -> None:
-    """Iroha's window: not more than 5 minutes in the future, not older than 24 hours."""
-    if created_ms > reference_ms + MAX_FUTURE_MS:
-        raise StatelessError("from_future", "created_ms is more than 5 minutes ahead")
-    if created_ms < reference_ms - MAX_AGE_MS:
-        raise StatelessError("expired", "created_ms is more than 24 hours old")
+    """Raise StatelessError unless ``created_ms`` is inside ``TX_TIME_WINDOW`` around ``reference_ms``."""
+    violation = TX_TIME_WINDOW.violation(created_ms, reference_ms, "this node's time")
+    if violation is not None:
+        raise StatelessError(*violation)
 
 
 def validate_stateless(tx: Transaction, chain_id: str, now_ms: int, verified: VerifiedSignatures) -> None:

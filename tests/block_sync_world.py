@@ -20,15 +20,15 @@ from typing import Any
 from consensus.certificate import CommitCertificate
 from consensus.crypto import KeyPair, hash_bytes
 from consensus.messages import sign_precommit
-from node.p2p import block_sync
 from node.ledger import commands as c
-from node.p2p.block_sync import BlockSync
 from node.ledger.blocks import Block, make_block
-from node.ledger.genesis import parse_genesis
 from node.ledger.chain import Ledger
-from node.metrics import NodeMetrics
-from node.p2p.messages import HeadAnnounce, SyncBlocks, SyncRequest, decode_peer_message
+from node.ledger.genesis import parse_genesis
 from node.ledger.transactions import Transaction, TxPayload, build_transaction
+from node.metrics import NodeMetrics
+from node.p2p import block_sync
+from node.p2p.block_sync import BlockSync
+from node.p2p.messages import HeadAnnounce, SyncBlocks, SyncRequest, decode_peer_message
 from storage.db import LedgerStore
 from tests.ledger_world import CHAIN, GENESIS_MS, genesis_document, key
 

@@ -13,8 +13,8 @@ from aiohttp import web
 
 from node.api.app import build_app
 from node.api.listener import listen
-from node.config import load_config
 from node.assembly import Node
+from node.config import load_config
 from node.tools.testnet import init_testnet
 from tests.integration.conftest import free_port
 
@@ -53,7 +53,7 @@ def test_connections_past_the_limit_get_503_and_the_node_serves_again_once_one_c
             for conn in (second, fourth):
                 conn[1].close()
                 await conn[1].wait_closed()
-            refused = int(node.metrics.api_connections_refused._value.get())  # noqa: SLF001
+            refused = int(node.metrics.api_connections_refused._value.get())
             return [first[2], second[2], third[2], fourth[2]], json.loads(third[3]), closed, refused
         finally:
             server.close()

@@ -32,14 +32,14 @@ from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.ledger import commands as c
 from node.api.app import build_app
+from node.assembly import Node
 from node.config import ApiConfig, NodeConfig, load_config
 from node.keyfile import read_key
+from node.ledger import commands as c
 from node.ledger.queries import GetAccountAssets, sign_query
-from node.assembly import Node
-from node.tools.testnet import init_testnet
 from node.ledger.transactions import TxPayload, build_transaction
+from node.tools.testnet import init_testnet
 from tests.integration.conftest import free_port
 
 MAX_BODY = 64 * 1024
@@ -206,7 +206,7 @@ huge_strings = st.builds(lambda key, n, ch: json.dumps({key: ch * n}).encode(), 
 shaped_json = st.builds(lambda key, value: json.dumps({key: value}).encode(), st.sampled_from(BODY_KEYS),
                         json_values)
 wrong_typed = st.builds(lambda d: json.dumps(d).encode(),
-                        st.fixed_dictionaries({}, optional={k: json_values for k in BODY_KEYS}))
+                        st.fixed_dictionaries({}, optional=dict.fromkeys(BODY_KEYS, json_values)))
 msgpack_bodies = st.one_of(
     st.binary(max_size=2048),
     json_values.map(lambda v: msgpack.packb(v, use_bin_type=True)),

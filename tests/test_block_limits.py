@@ -20,10 +20,10 @@ from node.ledger import limits
 from node.ledger.blocks import decode_block
 from node.ledger.commands import SetAccountDetail
 from node.ledger.errors import InvalidBlock
-from node.p2p.network import MAX_FRAME
+from node.ledger.transactions import MAX_TX_BYTES, Transaction
 from node.p2p.frames import AEAD_TAG_BYTES
 from node.p2p.messages import ConsensusWire, SyncBlocks, decode_peer_message, encode_peer_message
-from node.ledger.transactions import MAX_TX_BYTES, Transaction
+from node.p2p.network import MAX_FRAME
 from tests.ledger_world import Chain
 
 DETAILS_PER_TX = 15  # 15 x 4 KB values: just under the 64 KB transaction limit

@@ -19,7 +19,14 @@ from consensus.messages import sign_precommit
 from node.ledger import commands as c
 from node.ledger.blocks import decode_block
 from tests.block_sync_world import (
-    HONEST, LIAR, OUTSIDER, VALIDATORS, CertifiedChain, Network, certificate, run,
+    HONEST,
+    LIAR,
+    OUTSIDER,
+    VALIDATORS,
+    CertifiedChain,
+    Network,
+    certificate,
+    run,
 )
 
 HUGE = 10**9

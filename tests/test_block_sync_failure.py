@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from node.metrics import NodeMetrics
 from node.p2p import block_sync
 from node.p2p.block_sync import BlockSync
-from node.metrics import NodeMetrics
 from node.p2p.messages import HeadAnnounce, SyncBlocks, SyncRequest, decode_peer_message
 
 PEER = b"\x01" * 32

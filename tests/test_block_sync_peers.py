@@ -6,6 +6,7 @@ Real ledgers on LevelDB (``tests.block_sync_world``), a clock moved by hand, no 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_a_peer_that_keeps_timing_out_is_benched_for_5_s_doubling_up_to_5_min(ne
         if len(net.requests) > before:
             asked_at.append(net.now)
     # 5 s waiting for the answer, then benched 5, 10, 20, ... 300, 300 s.
-    gaps = [b - a - block_sync.REQUEST_TIMEOUT_S for a, b in zip(asked_at, asked_at[1:])]
+    gaps = [b - a - block_sync.REQUEST_TIMEOUT_S for a, b in itertools.pairwise(asked_at)]
     assert gaps[:8] == [5, 10, 20, 40, 80, 160, 300, 300]
 
 

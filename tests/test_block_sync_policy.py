@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from node.p2p import block_sync
 from node.ledger.blocks import decode_block
 from node.ledger.limits import MAX_SYNC_RESPONSE_BYTES
+from node.p2p import block_sync
 from node.p2p.messages import SyncBlocks, SyncRequest, decode_peer_message
 from tests.block_sync_world import HONEST, LIAR, OTHER_HONEST, CertifiedChain, Network, run
 

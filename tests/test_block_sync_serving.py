@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from node.p2p import block_sync
 from node.ledger.limits import MAX_SYNC_RESPONSE_BYTES
+from node.p2p import block_sync
 from node.p2p.messages import SyncRequest
 from tests.block_sync_world import HONEST, LIAR, OTHER_HONEST, CertifiedChain, Network
 

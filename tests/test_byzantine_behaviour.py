@@ -9,8 +9,8 @@ import pytest
 
 from consensus.crypto import KeyPair, verify
 from consensus.messages import sign_precommit, sign_proposal
-from node.runtime import byzantine
 from node.config import BYZANTINE_MODES, ConfigError, load_config
+from node.runtime import byzantine
 
 
 def test_a_fresh_nonce_signature_verifies_and_differs_from_the_deterministic_one() -> None:
@@ -38,7 +38,7 @@ def test_mixed_gives_every_behaviour_a_height_where_this_validator_proposes() ->
         key = KeyPair.generate()
         chain_id = "c"
 
-    m = byzantine.Misbehaviour("mixed", Node(), lambda: [], lambda peer, data: None)
+    m = byzantine.Misbehaviour("mixed", Node(), list, lambda peer, data: None)
     for residue in range(4):
         seen = {m.mode_at(h) for h in range(1000) if h % 4 == residue}
         assert seen == set(byzantine.REPERTOIRE)

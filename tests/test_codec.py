@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from consensus import codec
 from consensus.codec import CodecError, NonCanonicalEncoding, TruncatedInput, UnexpectedShape
 from consensus.crypto import Domain, signing_digest, verify
-from node.ledger import commands as c
 from node import packing as node_packing
+from node.ledger import commands as c
 from node.ledger.blocks import BlockHeader, decode_block, make_block, tx_root
 from node.ledger.commands import COMMAND_TYPES, command_from_array
 from node.ledger.errors import InvalidBlock, StatelessError

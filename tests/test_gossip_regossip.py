@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
+from node.intake.mempool import Mempool
 from node.ledger import commands as c
 from node.p2p.gossip import TxGossiper
-from node.intake.mempool import Mempool
 from node.p2p.messages import TxGossip, decode_peer_message
-from tests.ledger_world import Chain, KHR
+from tests.ledger_world import KHR, Chain
 
 
 def test_stale_transactions_are_sent_again_once_per_interval(tmp_path: Path) -> None:
@@ -35,7 +34,7 @@ def test_stale_transactions_are_sent_again_once_per_interval(tmp_path: Path) -> 
         assert sent[-1] == [txs[2].encode()]
         assert gossiper.regossip_stale(older_than_s=0, every_s=60) == 0  # all sent within the interval
         pool.committed(txs[:1])
-        time.sleep(0.02)
+        await asyncio.sleep(0.02)
         assert gossiper.regossip_stale(older_than_s=0, every_s=0.01) == 2  # interval over; txs[0] left the pool
         assert sent[-1] == [txs[1].encode(), txs[2].encode()]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node.ledger import commands as c
 from node.intake.admission import Admission
 from node.intake.journal import IntakeJournal
 from node.intake.mempool import Mempool
+from node.ledger import commands as c
 from node.ledger.validation import MAX_AGE_MS
 from storage import keys
 from tests.ledger_world import KHR, Chain

@@ -11,17 +11,17 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from node.ledger import commands as c
 from node.api.app import build_app
-from node.config import MempoolConfig, load_config
-from node.ledger.genesis import load_genesis
-from node.keyfile import read_key
-from node.intake.mempool import AccountLimit, Mempool, MempoolFull
 from node.assembly import Node
-from node.tools.testnet import init_testnet
+from node.config import MempoolConfig, load_config
+from node.intake.mempool import AccountLimit, Mempool, MempoolFull
+from node.keyfile import read_key
+from node.ledger import commands as c
+from node.ledger.genesis import load_genesis
 from node.ledger.transactions import TxPayload, build_transaction
+from node.tools.testnet import init_testnet
 from tests.integration.conftest import free_port
-from tests.ledger_world import Chain, KHR
+from tests.ledger_world import KHR, Chain
 
 
 def test_mempool_deduplicates_and_refuses_past_its_count_bound(tmp_path: Path) -> None:

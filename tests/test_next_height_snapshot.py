@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from node.ledger.commands import AddPeer
-from node.runtime.driver import next_height
 from node.ledger.peers import validator_set
+from node.runtime.driver import next_height
 from tests.ledger_world import Chain, key
 
 

@@ -23,7 +23,7 @@ def test_a_key_removed_during_its_handshake_is_not_registered() -> None:
             calls.append(key)
             return len(calls) == 1
 
-        b.t._is_allowed = allowed_once  # noqa: SLF001  # stands in for a peer set that changes
+        b.t._is_allowed = allowed_once  # stands in for a peer set that changes
         a.dial(b)
         await wait_until(lambda: len(calls) >= 2 or a.pk in b.t.connected())
         await asyncio.sleep(0.1)

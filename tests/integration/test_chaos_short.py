@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from node.api.app import build_app
 from node import config as cfg
+from node.api.app import build_app
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import pytest
 
 from node.ledger import commands as c
 from node.ledger.queries import GetBlock
-from node.tools.testnet import init_testnet
 from node.ledger.transactions import TxPayload, build_transaction
+from node.tools.testnet import init_testnet
 from tests.integration.conftest import RunningNet, free_port
 from tests.integration.test_crash_recovery import total_khr
 

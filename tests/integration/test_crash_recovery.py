@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from node.ledger import commands as c
 from node.api.client import ClientError
+from node.ledger import commands as c
 from node.ledger.queries import GetAccountAssets, GetBlock
-from node.tools.testnet import CUSTOMERS
 from node.ledger.transactions import TxPayload, build_transaction
+from node.tools.testnet import CUSTOMERS
 from tests.integration.conftest import RunningNet
 
 pytestmark = pytest.mark.integration

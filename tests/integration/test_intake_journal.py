@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from node.ledger import commands as c
-from node.tools.testnet import init_testnet
 from node.ledger.transactions import TxPayload, build_transaction
+from node.tools.testnet import init_testnet
 from tests.integration.conftest import FAST_BLOCK, FAST_CONSENSUS, RunningNet, add_consensus_section, free_port_range
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,13 @@ from node.ledger import commands as c
 from node.ledger.transactions import TxPayload, build_transaction
 from tests.integration.conftest import RunningNet
 from tests.integration.test_network import (
-    CHAIN_ID, assert_same_chain, commit, heights, transfer, wait_for, wait_for_growth,
+    CHAIN_ID,
+    assert_same_chain,
+    commit,
+    heights,
+    transfer,
+    wait_for,
+    wait_for_growth,
 )
 
 pytestmark = pytest.mark.integration

@@ -22,13 +22,13 @@ from typing import TypeVar
 import pytest
 
 from consensus.crypto import KeyPair
-from node.ledger import commands as c
 from node.api.client import NodeClient
 from node.keyfile import write_key
+from node.ledger import commands as c
 from node.ledger.queries import GetAccountAssets, GetBlock
+from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from node.tools.testnet import CHAIN_ID, CUSTOMERS
 from node.tools.testnet import TestnetNode as NodeEntry  # aliased: pytest would try to collect Test*
-from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from tests.integration.conftest import FAST_CONSENSUS, RunningNet, add_consensus_section, free_port_range
 
 pytestmark = pytest.mark.integration
@@ -156,7 +156,7 @@ def test_the_observer_follows_and_serves_clients_but_never_votes(shared_network:
         listed = {p["name"]: p for p in net.client(name).status()["peers"]}
         assert listed[OBSERVER]["role"] == "observer", name
         # The observer dials the validators with backoff from start-up; give the links a moment.
-        wait_for(lambda: {p["name"]: p for p in net.client(name).status()["peers"]}[OBSERVER]["connected"],
+        wait_for(lambda name=name: {p["name"]: p for p in net.client(name).status()["peers"]}[OBSERVER]["connected"],
                  f"the observer to connect to {name}")
 
     # It forwards a client's transaction to the validators: it commits everywhere.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.request
 
 import aiohttp
-import asyncio
 import pytest
 
 from consensus.crypto import KeyPair
@@ -201,15 +201,15 @@ def test_websocket_streams_status_changes_until_final(single_node: RunningNet) -
 
     async def follow() -> list[str]:
         seen = []
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(f"{net.client().url}/v1/transactions/{payment.hash.hex()}/ws") as ws:
-                first = await ws.receive_json(timeout=10)
-                seen.append(first["status"])
-                await asyncio.get_running_loop().run_in_executor(None, net.client().submit, payment)
-                async for msg in ws:
-                    if msg.type != aiohttp.WSMsgType.TEXT:
-                        break
-                    seen.append(json.loads(msg.data)["status"])
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(f"{net.client().url}/v1/transactions/{payment.hash.hex()}/ws") as ws:
+            first = await ws.receive_json(timeout=10)
+            seen.append(first["status"])
+            await asyncio.get_running_loop().run_in_executor(None, net.client().submit, payment)
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                seen.append(json.loads(msg.data)["status"])
         return seen
 
     seen = asyncio.run(asyncio.wait_for(follow(), 30))
@@ -230,13 +230,12 @@ def test_block_stream_reports_committed_blocks_with_their_transactions(single_no
 
     async def follow() -> list[dict]:
         blocks = []
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(f"{net.client().url}/v1/blocks/ws") as ws:
-                await asyncio.get_running_loop().run_in_executor(None, net.client().submit, payment)
-                async for msg in ws:
-                    blocks.append(json.loads(msg.data))
-                    if payment.hash.hex() in blocks[-1]["txs"]:
-                        break
+        async with aiohttp.ClientSession() as session, session.ws_connect(f"{net.client().url}/v1/blocks/ws") as ws:
+            await asyncio.get_running_loop().run_in_executor(None, net.client().submit, payment)
+            async for msg in ws:
+                blocks.append(json.loads(msg.data))
+                if payment.hash.hex() in blocks[-1]["txs"]:
+                    break
         return blocks
 
     blocks = asyncio.run(asyncio.wait_for(follow(), 30))

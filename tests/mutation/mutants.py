@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 COMPARE_SWAPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
@@ -162,9 +161,8 @@ class _Collector:
         if isinstance(node, ast.Expr) and isinstance(node.value, (ast.Call, ast.Await)):
             call = node.value.value if isinstance(node.value, ast.Await) else node.value
             func = call.func if isinstance(call, ast.Call) else None
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in LOGGER_NAMES:
-                return False
-            return True
+            return not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                        and func.value.id in LOGGER_NAMES)
         return False
 
     def mutate_expression(self, node: ast.AST, qualname: str) -> None:

@@ -14,7 +14,7 @@ import time
 from collections import deque
 
 import aiohttp
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 from node.tools.bench.tracking import IN_MEMPOOL, REFUSED, UNSENT_OR_WAITING, Tracking
 from node.tools.bench.workload import Workload

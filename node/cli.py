@@ -100,8 +100,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     if not src:
         raise CliError("bad_arguments", "give --from ACCOUNT")
     return _send(args, args.creator or src,
-                 [c.TransferAsset(c._account(src), c._account(args.to), c._asset(args.asset),
-                                  c._description(args.description), c._amount(args.amount))])
+                 [c.TransferAsset(c.check_account(src), c.check_account(args.to), c.check_asset(args.asset),
+                                  c.check_description(args.description), c.check_amount(args.amount))])
 
 
 def cmd_create_account(args: argparse.Namespace) -> int:
@@ -109,15 +109,15 @@ def cmd_create_account(args: argparse.Namespace) -> int:
     public_key = bytes.fromhex(args.public_key) if args.public_key else None
     if public_key is None:
         raise CliError("bad_arguments", "give --public-key HEX (see bakong keygen)")
-    return _send(args, args.creator, [c.CreateAccount(c._name(name), c._domain(domain), c._public_key(public_key))])
+    return _send(args, args.creator, [c.CreateAccount(c.check_name(name), c.check_domain(domain), c.check_public_key(public_key))])
 
 
 def cmd_mint(args: argparse.Namespace) -> int:
-    return _send(args, args.creator, [c.AddAssetQuantity(c._asset(args.asset), c._amount(args.amount))])
+    return _send(args, args.creator, [c.AddAssetQuantity(c.check_asset(args.asset), c.check_amount(args.amount))])
 
 
 def cmd_burn(args: argparse.Namespace) -> int:
-    return _send(args, args.creator, [c.SubtractAssetQuantity(c._asset(args.asset), c._amount(args.amount))])
+    return _send(args, args.creator, [c.SubtractAssetQuantity(c.check_asset(args.asset), c.check_amount(args.amount))])
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -167,17 +167,17 @@ def _query(args: argparse.Namespace, query: Any) -> int:
 
 def cmd_query_balance(args: argparse.Namespace) -> int:
     from node.ledger.queries import GetAccountAssets
-    return _query(args, GetAccountAssets(c._account(args.account), 1000, None))
+    return _query(args, GetAccountAssets(c.check_account(args.account), 1000, None))
 
 
 def cmd_query_account(args: argparse.Namespace) -> int:
     from node.ledger.queries import GetAccount
-    return _query(args, GetAccount(c._account(args.account)))
+    return _query(args, GetAccount(c.check_account(args.account)))
 
 
 def cmd_query_txs(args: argparse.Namespace) -> int:
     from node.ledger.queries import GetAccountTransactions
-    return _query(args, GetAccountTransactions(c._account(args.account), args.limit, None))
+    return _query(args, GetAccountTransactions(c.check_account(args.account), args.limit, None))
 
 
 # ---- testnet and bench ----

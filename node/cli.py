@@ -109,7 +109,8 @@ def cmd_create_account(args: argparse.Namespace) -> int:
     public_key = bytes.fromhex(args.public_key) if args.public_key else None
     if public_key is None:
         raise CliError("bad_arguments", "give --public-key HEX (see bakong keygen)")
-    return _send(args, args.creator, [c.CreateAccount(c.check_name(name), c.check_domain(domain), c.check_public_key(public_key))])
+    command = c.CreateAccount(c.check_name(name), c.check_domain(domain), c.check_public_key(public_key))
+    return _send(args, args.creator, [command])
 
 
 def cmd_mint(args: argparse.Namespace) -> int:

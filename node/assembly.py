@@ -41,10 +41,10 @@ from node.intake.statuses import StatusHub, status_json
 from node.keyfile import read_key
 from node.ledger.blocks import Block
 from node.ledger.chain import BlockExecution, Ledger
-from node.ledger.execution import COMMITTED
 from node.ledger.genesis import load_genesis
 from node.ledger.peers import peers_in_state
 from node.ledger.queries import QueryService
+from node.ledger.statuses import TxStatus
 from node.metrics import NodeMetrics
 from node.p2p.network import P2PNetwork
 from node.runtime.driver import ConsensusDriver, Send
@@ -140,7 +140,7 @@ class Node:
         m.blocks.inc()
         m.height.set(block.height)
         m.mempool.set(len(self.mempool))
-        rejected = Counter(r.error_code or "unknown" for r in execution.results if r.status != COMMITTED)
+        rejected = Counter(r.error_code or "unknown" for r in execution.results if r.status != TxStatus.COMMITTED)
         m.txs_committed.inc(len(execution.results) - sum(rejected.values()))  # one locked update per block
         for code, count in rejected.items():
             m.txs_rejected.labels(code).inc(count)

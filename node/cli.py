@@ -21,6 +21,7 @@ from node.api.client import NodeClient
 from node.config import BYZANTINE_MODES
 from node.keyfile import read_key, write_key
 from node.ledger import commands as c
+from node.ledger.statuses import TxStatus
 from node.ledger.transactions import Transaction, TxPayload, build_transaction
 
 DEFAULT_NODE = os.environ.get("BAKONG_NODE", "http://127.0.0.1:8100")
@@ -92,7 +93,7 @@ def _submit_and_report(client: NodeClient, tx: Transaction, no_wait: bool) -> in
     if result.get("status") == "STATELESS_VALIDATION_SUCCESS" and not no_wait:
         result = client.wait_final(tx.hash.hex())
     _print(result)
-    return 0 if result.get("status") in ("COMMITTED", "STATELESS_VALIDATION_SUCCESS") else 2
+    return 0 if result.get("status") in (TxStatus.COMMITTED, TxStatus.STATELESS_VALIDATION_SUCCESS) else 2
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:

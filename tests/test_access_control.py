@@ -20,7 +20,13 @@ from consensus.actions import Commit, ValidateValue
 from consensus.crypto import hash_bytes
 from consensus.events import MessageReceived, ValueValidated
 from consensus.messages import (
-    Domain, Precommit, Proposal, proposal_signing_body, sign_precommit, sign_prevote, sign_proposal,
+    Domain,
+    Precommit,
+    Proposal,
+    proposal_signing_body,
+    sign_precommit,
+    sign_prevote,
+    sign_proposal,
     vote_signing_body,
 )
 from node.ledger import commands as c
@@ -28,13 +34,19 @@ from node.ledger import errors as e
 from node.ledger.blocks import BlockHeader, make_block, tx_root
 from node.ledger.errors import InvalidBlock, QueryError, StatelessError
 from node.ledger.queries import (
-    GetAccountAssets, GetAccountAssetTransactions, GetAccountDetail, GetBlock, QueryService, decode_query,
+    GetAccountAssets,
+    GetAccountAssetTransactions,
+    GetAccountDetail,
+    GetBlock,
+    QueryService,
+    decode_query,
     sign_query,
 )
+from node.ledger.statuses import TxStatus
 from node.ledger.transactions import build_transaction
 from node.ledger.validation import VerifiedSignatures, validate_stateless
-from node.ledger.statuses import TxStatus
-from tests.consensus.helpers import CHAIN as CONSENSUS_CHAIN, KEYS, feed, started
+from tests.consensus.helpers import CHAIN as CONSENSUS_CHAIN
+from tests.consensus.helpers import KEYS, feed, started
 from tests.ledger_world import CHAIN, KHR, Chain, key
 
 ALICE, BOB, CAROL, DAVE = "alice@aclb", "bob@aclb", "carol@abaa", "dave@aclb"
@@ -138,7 +150,7 @@ def test_a_committed_transfer_resubmitted_with_other_signatures_is_still_a_repla
     assert chain.run(original)[0].status == TxStatus.COMMITTED
     rewrapped = build_transaction(original.payload, key(ALICE), phone)
     assert rewrapped.hash == original.hash and rewrapped.signatures != original.signatures
-    block, execution = chain.ledger.build_block([rewrapped], chain.now + 1000, chain.proposer)
+    block, _execution = chain.ledger.build_block([rewrapped], chain.now + 1000, chain.proposer)
     assert block.transactions == ()
     with pytest.raises(InvalidBlock) as info:
         chain.ledger.execute(chain.ledger.head.height + 1, chain.now + 1000, [rewrapped])

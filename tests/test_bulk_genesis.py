@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
+from node.ledger import chain as ledger_module
 from node.ledger import commands as c
 from node.ledger import genesis as genesis_module
-from node.ledger import chain as ledger_module
+from node.ledger.chain import Ledger
 from node.ledger.genesis import GenesisError, parse_genesis
 from node.ledger.records import Account
-from node.ledger.chain import Ledger
-from node.ledger.transactions import TxPayload, build_transaction
 from node.ledger.statuses import TxStatus
+from node.ledger.transactions import TxPayload, build_transaction
 from storage import keys
 from storage.db import ChainMismatch, LedgerStore
 from tests.ledger_world import CHAIN, GENESIS_MS, KHR, USD, genesis_document, key

@@ -22,7 +22,7 @@ from node.ledger.records import Account, Asset, Domain, Peer, Role
 from node.ledger.statuses import TxStatus
 from node.ledger.validation import MAX_AGE_MS, MAX_FUTURE_MS, VerifiedSignatures, validate_stateless
 from storage import keys
-from tests.ledger_world import CHAIN, KHR, POINTS, USD, Chain, follow, key
+from tests.ledger_world import CHAIN, KHR, POINTS, Chain, follow, key
 
 ALICE, BOB, CAROL, DAVE = "alice@aclb", "bob@aclb", "carol@abaa", "dave@aclb"
 NBC, ACLB, ABAA = "admin@nbc", "admin@aclb", "admin@abaa"

@@ -25,8 +25,8 @@ from consensus import codec
 from node.ledger import commands as c
 from node.ledger import errors as e
 from node.ledger import ids
-from node.ledger.transactions import Transaction
 from node.ledger.statuses import TxStatus
+from node.ledger.transactions import Transaction
 from storage import keys
 from tests.ledger_world import KHR, POINTS, USD, Chain, key
 
@@ -243,7 +243,7 @@ class LedgerVersusModel(RuleBasedStateMachine):
         assert [tx.hash for tx in block.transactions] == [x.tx.hash for x in expected], "replays must be dropped"
         ledger.commit(block, execution, b"")
         self.chain.now = block.header.created_ms
-        for x, result in zip(expected, execution.results):
+        for x, result in zip(expected, execution.results, strict=True):
             assert (result.status, result.command_index, result.error_code) == x.outcome, x.tx.payload.commands
             if result.status == TxStatus.REJECTED:
                 assert isinstance(result.error_code, str) and result.error_code

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+
 import pytest
 
-from node.ledger import commands as c
 from node.ledger import chain as ledger_module
-from node.ledger.genesis import parse_genesis
+from node.ledger import commands as c
 from node.ledger.chain import Ledger
-from node.ledger.transactions import Transaction, TxPayload, build_transaction
+from node.ledger.genesis import parse_genesis
 from node.ledger.statuses import TxStatus
+from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from storage import keys
 from storage.db import LedgerStore
 from tests.ledger_world import CHAIN, GENESIS_MS, KHR, USD, genesis_document, key

@@ -10,9 +10,23 @@ from consensus.crypto import KeyPair
 from node.ledger import commands as c
 from node.ledger.errors import QueryError, StatelessError
 from node.ledger.queries import (
-    GetAccount, GetAccountAssetTransactions, GetAccountAssets, GetAccountDetail, GetAccountTransactions,
-    GetAssetInfo, GetBlock, GetPeers, GetPendingTransactions, GetRolePermissions, GetRoles, GetSignatories,
-    GetTransactions, Query, QueryService, decode_query, sign_query,
+    GetAccount,
+    GetAccountAssets,
+    GetAccountAssetTransactions,
+    GetAccountDetail,
+    GetAccountTransactions,
+    GetAssetInfo,
+    GetBlock,
+    GetPeers,
+    GetPendingTransactions,
+    GetRolePermissions,
+    GetRoles,
+    GetSignatories,
+    GetTransactions,
+    Query,
+    QueryService,
+    decode_query,
+    sign_query,
 )
 from storage import keys
 from tests.ledger_world import CHAIN, KHR, Chain, key

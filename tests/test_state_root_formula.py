@@ -21,8 +21,8 @@ import pytest
 
 from node.ledger import commands as c
 from node.ledger import genesis as genesis_module
-from node.ledger.genesis import parse_genesis
 from node.ledger.chain import Ledger
+from node.ledger.genesis import parse_genesis
 from node.ledger.statuses import TxStatus
 from storage import keys
 from storage.db import LedgerStore
@@ -104,7 +104,7 @@ def test_every_header_carries_the_documented_state_root(tmp_path: Path, monkeypa
         heights = [height for height, _root, _writes in recorder.blocks]
         assert heights == list(range(len(heights))) and len(heights) == 7
         root = bytes(32)  # genesis starts from 32 zero bytes
-        for (height, header_root, writes), before, after in zip(recorder.blocks[1:], states, states[1:]):
+        for (height, _header_root, writes), before, after in zip(recorder.blocks[1:], states, states[1:], strict=False):
             # The write set covers every change of the world state (nothing escapes the root)...
             changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
             assert changed <= writes.keys(), f"block {height} changed rows outside its write set"

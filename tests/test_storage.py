@@ -6,6 +6,7 @@ Real LevelDB in a temporary directory; a crash is a real SIGKILL of a child proc
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import signal
 import subprocess
@@ -20,9 +21,9 @@ import pytest
 from consensus.crypto import hash_bytes
 from node.ledger import commands as c
 from node.ledger.blocks import decode_block, make_block
+from node.ledger.chain import Ledger
 from node.ledger.errors import InvalidBlock
 from node.ledger.genesis import parse_genesis
-from node.ledger.chain import Ledger
 from node.ledger.statuses import TxStatus
 from storage import keys
 from storage.db import ChainMismatch, CorruptHead, DatabaseLocked, Head, LedgerStore
@@ -89,7 +90,7 @@ def test_head_record_names_the_last_committed_block(chain: Chain) -> None:
 def test_every_stored_block_links_to_its_parent(chain: Chain) -> None:
     some_blocks(chain, 3)
     blocks = [chain.ledger.block(h) for h in range(4)]
-    for parent, child in zip(blocks, blocks[1:]):
+    for parent, child in itertools.pairwise(blocks):
         assert child.header.prev_hash == parent.hash
         assert child.header.height == parent.header.height + 1
 

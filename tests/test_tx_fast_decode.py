@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 from node.ledger import commands as c
 from node.ledger.errors import StatelessError
 from node.ledger.transactions import (
-    TX_TAG, VERSION, Transaction, TxPayload, _decode_payment, build_transaction, decode_general, decode_transaction,
+    TX_TAG,
+    VERSION,
+    Transaction,
+    TxPayload,
+    _decode_payment,
+    build_transaction,
+    decode_general,
+    decode_transaction,
 )
 from tests.ledger_world import CHAIN, key
 

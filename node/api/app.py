@@ -320,9 +320,7 @@ async def run_query(request: web.Request) -> web.Response:
         raise ApiError(400, exc.code, exc.message) from None
     except QueryError as exc:
         node.metrics.queries.labels("refused").inc()
-        status = (403 if exc.code in ("permission_denied", "not_a_signatory")
-                  else 404 if exc.code.startswith("no_such") else 400)
-        raise ApiError(status, exc.code, exc.message) from None
+        raise ApiError(exc.http_status, exc.code, exc.message) from None
     except (LedgerError, codec.CodecError) as exc:
         raise ApiError(400, getattr(exc, "code", "bad_request"), str(exc)) from None
     node.metrics.queries.labels("answered").inc()

@@ -11,6 +11,7 @@ from typing import Any
 
 from consensus.crypto import KeyPair
 from node.ledger.queries import Query, sign_query
+from node.ledger.statuses import FINAL
 from node.ledger.transactions import Transaction
 
 
@@ -92,7 +93,7 @@ class NodeClient:
         deadline = time.monotonic() + timeout
         while True:
             status = self.tx_status(tx_hash)
-            if status["status"] in ("COMMITTED", "REJECTED", "STATELESS_VALIDATION_FAILED"):
+            if status["status"] in FINAL:
                 return status
             if time.monotonic() > deadline:
                 return status

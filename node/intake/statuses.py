@@ -11,12 +11,16 @@ import asyncio
 from collections import OrderedDict
 from typing import Any
 
-STATELESS_VALIDATION_FAILED = "STATELESS_VALIDATION_FAILED"
-STATELESS_VALIDATION_SUCCESS = "STATELESS_VALIDATION_SUCCESS"
-COMMITTED = "COMMITTED"
-REJECTED = "REJECTED"
-NOT_RECEIVED = "NOT_RECEIVED"
-FINAL = frozenset({COMMITTED, REJECTED, STATELESS_VALIDATION_FAILED})
+from node.ledger.statuses import FINAL, TxStatus
+
+# The names the intake wing and the API use, one definition (node.ledger.statuses).
+STATELESS_VALIDATION_FAILED = TxStatus.STATELESS_VALIDATION_FAILED
+STATELESS_VALIDATION_SUCCESS = TxStatus.STATELESS_VALIDATION_SUCCESS
+COMMITTED = TxStatus.COMMITTED
+REJECTED = TxStatus.REJECTED
+NOT_RECEIVED = TxStatus.NOT_RECEIVED
+__all__ = ["COMMITTED", "FINAL", "NOT_RECEIVED", "REJECTED", "STATELESS_VALIDATION_FAILED",
+           "STATELESS_VALIDATION_SUCCESS", "StatusHub", "TxStatus", "status_json"]
 
 
 def status_json(tx_hash: bytes, status: str, height: int | None = None, index: int | None = None,

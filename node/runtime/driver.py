@@ -49,7 +49,7 @@ from node.ledger.chain import BlockExecution, Ledger
 from node.ledger.errors import InvalidBlock
 from node.ledger.limits import MAX_PROPOSAL_BYTES
 from node.ledger.peers import validator_set
-from node.ledger.validation import MAX_FUTURE_MS
+from node.ledger.validation import TX_TIME_WINDOW
 from node.metrics import NodeMetrics
 from node.runtime.safety_store import SafetyFile, ValueStash
 from storage import keys
@@ -276,7 +276,7 @@ class ConsensusDriver:
             return True
         try:
             block = decode_block(value, node.mempool.by_bytes)
-            if block.header.created_ms > node.clock_ms() + MAX_FUTURE_MS:
+            if block.header.created_ms > node.clock_ms() + TX_TIME_WINDOW.future_ms:
                 raise InvalidBlock("block_from_future", "block time is too far ahead of our clock")
             execution = node.ledger.validate_block(block)
         except InvalidBlock as exc:

@@ -26,6 +26,7 @@ from node.ledger import commands as c
 from node.ledger import permissions as P
 from node.ledger.chain import Ledger
 from node.ledger.genesis import parse_genesis
+from node.ledger.statuses import TxStatus
 from node.ledger.transactions import Transaction, TxPayload, build_transaction, decode_transaction
 from node.ledger.validation import VerifiedSignatures
 from storage.db import LedgerStore
@@ -88,7 +89,7 @@ def _one_run(encoded: list[bytes], accounts: int, block_size: int, key: KeyPair,
             block, execution = ledger.build_block(chunk, max(now + 1000, chunk[-1].payload.created_ms),
                                                   key.public_key)
             ledger.commit(block, execution, b"")
-            committed += sum(1 for r in execution.results if r.status == "COMMITTED")
+            committed += sum(1 for r in execution.results if r.status == TxStatus.COMMITTED)
             done = start + len(chunk)
             if done - segment[0] >= GROWTH_STEP:
                 p, m = time.process_time(), time.thread_time()

@@ -1,0 +1,1 @@
+"""Tests of node/api: the HTTP API under hostile input and connection floods."""

@@ -1,0 +1,1 @@
+"""Tests of node/intake: admission, mempool, intake journal."""

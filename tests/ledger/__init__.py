@@ -1,0 +1,1 @@
+"""Tests of the ledger wing's rules (node/ledger) on real LevelDB."""

@@ -1,0 +1,1 @@
+"""Tests of node/p2p: transport, gossip, block sync."""

@@ -1,0 +1,1 @@
+"""Tests of node/runtime: consensus driver, safety store, Byzantine test modes."""

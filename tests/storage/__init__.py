@@ -1,0 +1,1 @@
+"""Tests of storage/ (LevelDB, atomic commit, head record) under the ledger."""

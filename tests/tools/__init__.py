@@ -1,0 +1,1 @@
+"""Tests of node/tools: benchmarks and the chaos campaign's invariants."""

@@ -221,12 +221,6 @@ def expect_str(value: Any, what: str, max_length: int = 4096) -> str:
     return value
 
 
-def expect_bool(value: Any, what: str) -> bool:
-    if type(value) is not bool:
-        raise UnexpectedShape(f"{what}: expected a boolean")
-    return value
-
-
 def expect_record(value: Any, tag: int, version: int, fields: int, what: str) -> list[Any]:
     """Check ``[tag, version, *fields]`` and return the fields."""
     items = expect_list(value, what)

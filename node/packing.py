@@ -3,7 +3,7 @@
 ``msgpack.packb`` builds a new Packer on every call, which was half its cost (1.3 us against 0.7 us
 for a payment payload), and the node packs on every state write, index row and canonical re-check.
 A Packer keeps an internal buffer between calls, so each thread (event loop, ledger worker, test
-threads) gets its own. Its output is byte-for-byte ``packb``'s (tests/test_codec.py checks it).
+threads) gets its own. Its output is byte-for-byte ``packb``'s (tests/ledger/test_codec.py checks it).
 """
 
 from __future__ import annotations

@@ -112,10 +112,6 @@ class ChainReader:
     def certificate(self, height: int) -> bytes | None:
         return self.store.get(keys.certificate(height))
 
-    def knows(self, tx_hash: bytes) -> bool:
-        """True if the transaction is in the chain (committed or rejected); no decoding."""
-        return self.store.get(keys.tx_index(tx_hash)) is not None
-
     def known_among(self, tx_hashes: Iterable[bytes]) -> set[bytes]:
         """Which of ``tx_hashes`` are in the chain, looked up in one ascending pass (``get_sorted``).
 

@@ -160,7 +160,7 @@ def _decode_payment(data: bytes) -> Transaction | None:
     general path cost about a third of its Python time. Anything else (another command, any doubt
     about shape, type, range or canonical form) returns None and goes the general way, which then
     accepts or names the error exactly as before: this path only ever accepts what that one accepts,
-    and builds the same objects (tests/test_tx_fast_decode.py checks both)."""
+    and builds the same objects (tests/ledger/test_tx_fast_decode.py checks both)."""
     try:
         outer = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True,
                                 object_pairs_hook=_no_maps, ext_hook=_no_ext)

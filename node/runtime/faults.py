@@ -88,11 +88,6 @@ class Faults:
                                              network.send_to_validator)
             network.head_to_announce = self.misbehaviour.announced_head
 
-    @property
-    def injection_enabled(self) -> bool:
-        """The API's /v1/testing routes exist only then."""
-        return self.testing.fault_injection
-
     def consensus_send(self, honest: Send) -> Send:
         """The driver's outbox: the misbehaviour around the honest engine, or the honest send itself."""
         return self.misbehaviour.broadcast if self.misbehaviour is not None else honest

@@ -98,8 +98,8 @@ from node.p2p.messages import (
     decode_peer_message,
     encode_peer_message,
 )
-from tests.test_codec import as_lists, values
-from tests.test_transport import (
+from tests.ledger.test_codec import as_lists, values
+from tests.p2p.test_transport import (
     CHAIN,
     HOST,
     Node,

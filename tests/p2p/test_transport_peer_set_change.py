@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.test_transport import Node, run_clean, started, wait_until
+from tests.p2p.test_transport import Node, run_clean, started, wait_until
 
 
 def test_a_key_removed_during_its_handshake_is_not_registered() -> None:

@@ -1,6 +1,6 @@
 """The safety record's two slot files: layout, permissions, syncing and file descriptors.
 
-``tests/test_safety_store.py`` checks what a restart loads; these pin down how ``SafetyFile`` gets
+``tests/runtime/test_safety_store.py`` checks what a restart loads; these pin down how ``SafetyFile`` gets
 there (``node/runtime/safety_store.py``), found by mutation testing (``./scripts/mutation node/runtime/safety_store.py``).
 """
 

@@ -29,7 +29,7 @@ from storage import keys
 from storage.db import ChainMismatch, CorruptHead, DatabaseLocked, Head, LedgerStore
 from tests.ledger_world import CHAIN, KHR, Chain, follow, genesis_document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def dump(path: Path) -> dict[bytes, bytes]:

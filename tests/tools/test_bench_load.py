@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.conftest import free_port_range
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REPORT_NUMBERS = ["committed_tps", "offered_tps", "latency_p50_s", "latency_p95_s", "latency_p99_s",
                   "latency_max_s", "block_size_mean", "block_interval_mean_s", "disk_bytes_per_tx"]
 

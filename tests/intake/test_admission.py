@@ -83,6 +83,40 @@ def test_a_peer_sending_junk_is_counted_as_a_bad_peer_not_as_a_client_refusal(ch
     # the same bytes again from a peer are skipped without decoding (already queued)
     again = admission.admit([fresh.encode()], chain.now, Source.PEER)
     assert again[0].verdict is Verdict.ALREADY_QUEUED
+    # a decodable but invalid transaction from a peer is not remembered for clients' status polling
+    expired = chain.tx(ALICE, c.TransferAsset(ALICE, BOB, KHR, "old", "1.00"), created_ms=0)
+    assert admission.admit([expired.encode()], chain.now, Source.PEER)[0].verdict is Verdict.INVALID
+    assert seen.failures == [] and seen.bad_from_peer == 2
+
+
+def test_a_committed_transaction_resent_by_a_peer_is_skipped_but_a_client_is_told_it_is_a_replay(chain: Chain) -> None:
+    (tx,) = payments(chain, 1)
+    pool = Mempool(100, 1 << 20)
+    seen = Recorded()
+    admission = Admission(chain.ledger, pool, chain.chain_id, seen.counters(), seen.remember)
+    assert admission.admit([tx.encode()], chain.now, Source.CLIENT)[0].verdict is Verdict.QUEUED
+    chain.run(tx)
+    pool.committed([tx])
+    # gossip lagging behind a block is routine: nothing to report, nothing to count against the peer
+    from_peer = admission.admit([tx.encode()], chain.now, Source.PEER)[0]
+    assert from_peer.verdict is Verdict.ALREADY_QUEUED and seen.bad_from_peer == 0
+    # a client resending it learns it is already final (and the original keeps its status)
+    from_client = admission.admit([tx.encode()], chain.now, Source.CLIENT)[0]
+    assert from_client.verdict is Verdict.REPLAY and from_client.status == "REJECTED"
+    assert from_client.as_json() == {"hash": tx.hash.hex(), "status": "REJECTED", "error_code": "replay",
+                                     "message": from_client.message}
+    assert "COMMITTED" in (from_client.message or "")
+
+
+def test_an_accepted_outcome_shows_its_hash_and_no_error_fields(chain: Chain) -> None:
+    (tx,) = payments(chain, 1)
+    admission = Admission(chain.ledger, Mempool(100, 1 << 20), chain.chain_id)
+    (queued,) = admission.admit([tx.encode()], chain.now, Source.CLIENT)
+    assert queued.as_json() == {"hash": tx.hash.hex(), "status": "STATELESS_VALIDATION_SUCCESS"}
+    (junk,) = admission.admit([b"junk"], chain.now, Source.CLIENT)
+    shown = junk.as_json()
+    assert shown["hash"] is None and shown["status"] == "STATELESS_VALIDATION_FAILED"
+    assert shown["error_code"] == junk.error_code and shown["message"] == junk.message and junk.message
 
 
 @pytest.mark.parametrize("source", list(Source))
@@ -90,11 +124,12 @@ def test_a_creator_over_its_share_loses_only_its_own_transactions(chain: Chain, 
     alice = payments(chain, 3, ALICE)
     bob = payments(chain, 2, BOB, note="b")
     pool = Mempool(max_txs=100, max_bytes=1 << 20, max_per_account=2)
-    admission = Admission(chain.ledger, pool, chain.chain_id)
+    seen = Recorded()
+    admission = Admission(chain.ledger, pool, chain.chain_id, seen.counters())
     items = [alice[0].encode(), alice[1].encode(), alice[2].encode(), bob[0].encode(), bob[1].encode()]
     verdicts = [o.verdict for o in admission.admit(items, chain.now, source)]
     assert verdicts == [Verdict.QUEUED, Verdict.QUEUED, Verdict.ACCOUNT_LIMIT, Verdict.QUEUED, Verdict.QUEUED]
-    assert len(pool) == 4
+    assert len(pool) == 4 and seen.pool_full == 1  # counted as a refusal for room
 
 
 @pytest.mark.parametrize("source", list(Source))
@@ -109,3 +144,12 @@ def test_a_full_pool_refuses_the_rest_of_the_slice_and_keeps_what_it_has(chain: 
     assert [o.tx_hash for o in outcomes] == [tx.hash for tx in txs]  # the client learns which ones to resend
     assert seen.pool_full == 1  # one attempt that met the full pool; the rest were not tried
     assert list(pool.peek(10)) == txs[:2]
+
+
+def test_a_journaled_transaction_that_expired_while_the_node_was_down_is_dropped_quietly(chain: Chain) -> None:
+    expired = chain.tx(ALICE, c.TransferAsset(ALICE, BOB, KHR, "old", "1.00"), created_ms=0)
+    seen = Recorded()
+    admission = Admission(chain.ledger, Mempool(100, 1 << 20), chain.chain_id, seen.counters(), seen.remember)
+    assert admission.admit([expired.encode()], chain.now, Source.JOURNAL)[0].verdict is Verdict.INVALID
+    # not a client's refusal (no counter moves), not a peer's fault, nothing to remember for polling
+    assert seen.refused == [] and seen.bad_from_peer == 0 and seen.failures == [] and seen.received == 0

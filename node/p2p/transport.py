@@ -7,8 +7,9 @@ per-connection send queues, fault injection and counters. Payloads are opaque by
 API (everything runs on one event loop; call the sync methods from that loop):
 
 ``Transport(chain_id, key, is_allowed, on_message, *, max_frame=DEFAULT_MAX_FRAME, on_connect=None,
-on_disconnect=None, handshake_timeout=5.0, max_queue_frames=10_000, max_queue_bytes=64 MiB,
-max_pending_handshakes=64, backoff_initial=0.2, backoff_max=10.0)``
+on_disconnect=None, handshake_timeout=5.0, inbound_handshake_timeout=2.0, max_queue_frames=10_000,
+max_queue_bytes=64 MiB, max_pending_handshakes=64, max_pending_per_address=8, backoff_initial=0.2,
+backoff_max=10.0)``
   ``is_allowed(public_key) -> bool`` is asked at every handshake (the peer set changes at runtime), on
   both the accepting and the dialing side. ``on_message(peer_public_key, payload)`` is called from the
   event loop for every decrypted frame, in order per peer; it must not block. ``on_connect(key)`` /
@@ -35,8 +36,17 @@ Policies:
   dialed by the same side, the newer one wins (the older is probably stale). Both sides apply the same
   rule, so they keep the same connection. When a newer link replaces an older one, the older one's
   unsent queue moves over; a frame already in flight on a closed connection may be lost.
-- At most ``max_pending_handshakes`` inbound connections may be in their handshake at once; more are
-  closed on arrival (``refused_connections``). Authenticated links are bounded by the peer set.
+- Inbound connections in their handshake are unauthenticated (anyone can open them), so they are
+  bounded three ways, and one source cannot keep the peer set out (review finding 11: one stranger
+  holding all 64 slots made restarted validators take ~50 s to reconnect):
+  * one source address holds at most ``max_pending_per_address`` of them; past that its new ones are
+    closed on arrival (``refused_connections``);
+  * all sources together hold at most ``max_pending_handshakes``, except the addresses we dial
+    ourselves (``add_peer``: the other validators), which keep their per-address share even when the
+    rest is full, so strangers from many addresses cannot stop the validators reconnecting;
+  * an inbound handshake must finish within ``inbound_handshake_timeout`` (never longer than
+    ``handshake_timeout``); an honest one takes two round trips, a silent socket loses its slot soon.
+  Our own dials use none of these slots. Authenticated links are bounded by the peer set.
 - Connections use TCP keepalive (15 s idle, 3 probes 5 s apart) so a vanished host is noticed.
 - A peer that misbehaves (garbage, oversized frame, failed decryption, bad handshake) is disconnected,
   logged at info and counted; the transport carries on. An exception raised by our own callbacks or
@@ -51,6 +61,7 @@ import logging
 import random
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Final
 
@@ -78,8 +89,14 @@ DEFAULT_MAX_QUEUE_FRAMES: Final = 10_000
 DEFAULT_MAX_QUEUE_BYTES: Final = 64 * 1024 * 1024
 # Inbound connections still in their handshake (unauthenticated: anyone can open them). Past this many,
 # a new one is closed at once, so strangers holding sockets open cannot exhaust our file descriptors or
-# memory; each pending one ends within the handshake timeout. A peer set is tens of banks.
+# memory; each pending one ends within the inbound handshake timeout. A peer set is tens of banks.
 DEFAULT_MAX_PENDING_HANDSHAKES: Final = 64
+# One source address's share of those: a peer needs one at a time (two when it redials while a stale
+# attempt is still pending), so a stranger on one address cannot take the pool from everyone else.
+DEFAULT_MAX_PENDING_PER_ADDRESS: Final = 8
+# An honest inbound handshake is two round trips and two signatures: milliseconds. A socket that says
+# nothing is dropped after this, not after the full (outbound) handshake timeout.
+DEFAULT_INBOUND_HANDSHAKE_TIMEOUT: Final = 2.0
 _CONNECT_TIMEOUT: Final = 5.0
 
 
@@ -95,14 +112,18 @@ class Transport:
         on_connect: Callable[[bytes], None] | None = None,
         on_disconnect: Callable[[bytes], None] | None = None,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+        inbound_handshake_timeout: float = DEFAULT_INBOUND_HANDSHAKE_TIMEOUT,
         max_queue_frames: int = DEFAULT_MAX_QUEUE_FRAMES,
         max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
         max_pending_handshakes: int = DEFAULT_MAX_PENDING_HANDSHAKES,
+        max_pending_per_address: int = DEFAULT_MAX_PENDING_PER_ADDRESS,
         backoff_initial: float = 0.2,
         backoff_max: float = 10.0,
     ) -> None:
         if max_frame <= AEAD_TAG_BYTES or max_queue_bytes < max_frame or max_queue_frames < 1:
             raise ValueError("max_frame must exceed the AEAD tag and fit in max_queue_bytes")
+        if max_pending_handshakes < 1 or max_pending_per_address < 1:
+            raise ValueError("the pending-handshake limits must allow at least one")
         self.chain_id = chain_id
         self.max_frame = max_frame
         self.isolated = False
@@ -114,10 +135,14 @@ class Transport:
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
         self._handshake_timeout = handshake_timeout
+        self._inbound_handshake_timeout = min(handshake_timeout, inbound_handshake_timeout)
         self._max_queue_frames = max_queue_frames
         self._max_queue_bytes = max_queue_bytes
         self._max_pending_handshakes = max_pending_handshakes
+        self._max_pending_per_address = max_pending_per_address
         self._pending_handshakes = 0
+        self._pending_by_address: Counter[str] = Counter()
+        self._dialed_hosts: dict[bytes, str] = {}  # peer key -> the host we dial it at (add_peer)
         self._backoff = (backoff_initial, backoff_max)
         self._links: dict[bytes, PeerLink] = {}
         self._dialers: dict[bytes, asyncio.Task[None]] = {}
@@ -151,12 +176,14 @@ class Transport:
         previous = self._dialers.pop(public_key, None)
         if previous is not None:  # a new address for a known peer replaces the old dial loop
             previous.cancel()
+        self._dialed_hosts[public_key] = host
         self._dialers[public_key] = self._spawn(self._dial_forever(public_key, host, port))
 
     def remove_peer(self, public_key: bytes) -> None:
         dialer = self._dialers.pop(public_key, None)
         if dialer is not None:
             dialer.cancel()
+        self._dialed_hosts.pop(public_key, None)
         link = self._links.get(public_key)
         if link is not None:
             self._drop(link, "removed")
@@ -206,12 +233,14 @@ class Transport:
         if self._closing or task is None:
             writer.close()
             return
-        if self._pending_handshakes >= self._max_pending_handshakes:
+        source = _peer_host(writer)
+        if not self._may_start_handshake(source):
             self.counters.refused_connections += 1
             writer.close()
             return
         self._tasks.add(task)
         self._pending_handshakes += 1
+        self._pending_by_address[source] += 1
         try:
             session = await self._handshake(reader, writer, Role.RESPONDER, None)
             if session is not None:
@@ -223,7 +252,19 @@ class Transport:
             writer.close()
         finally:
             self._pending_handshakes -= 1
+            self._pending_by_address[source] -= 1
+            if self._pending_by_address[source] <= 0:
+                del self._pending_by_address[source]
             self._tasks.discard(task)
+
+    def _may_start_handshake(self, source: str) -> bool:
+        """A new inbound connection from ``source`` may start its handshake: it is within its address's
+        share, and within the shared pool unless it comes from an address we dial (a validator)."""
+        if self._pending_by_address[source] >= self._max_pending_per_address:
+            return False
+        if self._pending_handshakes < self._max_pending_handshakes:
+            return True
+        return source in self._dialed_hosts.values()
 
     async def _dial_forever(self, public_key: bytes, host: str, port: int) -> None:
         failures = 0
@@ -259,10 +300,11 @@ class Transport:
 
     async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, role: Role,
                          expected_key: bytes | None) -> Session | None:
+        timeout = self._handshake_timeout if role is Role.INITIATOR else self._inbound_handshake_timeout
         try:
             session = await perform_handshake(
                 reader, writer, role=role, chain_id=self.chain_id, key=self._key,
-                is_allowed=self._is_allowed, expected_key=expected_key, timeout=self._handshake_timeout,
+                is_allowed=self._is_allowed, expected_key=expected_key, timeout=timeout,
             )
         except HandshakeError as exc:
             self._count_handshake_failure(exc)
@@ -402,6 +444,12 @@ class Transport:
     def _check_payload(self, payload: bytes) -> None:
         if len(payload) + AEAD_TAG_BYTES > self.max_frame:
             raise PayloadTooLarge(f"payload of {len(payload)} bytes exceeds the frame cap {self.max_frame}")
+
+
+def _peer_host(writer: asyncio.StreamWriter) -> str:
+    """The source address of a connection, the unit of the pending-handshake share."""
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
 
 
 def _peer_name(writer: asyncio.StreamWriter) -> str:

@@ -282,7 +282,7 @@ class Ledger(ChainReader):
         if not genesis and self._store_reads_last_block >= PREFETCH_MIN_READS:
             self.committed.prefetch(payment_keys(txs))
         view = StateView(self.committed)
-        executor = Executor(view, created_ms, genesis=genesis)
+        executor = Executor(view, created_ms, genesis=genesis, height=height)
         results = [executor.apply(tx) for tx in txs]
         if not genesis:
             self._store_reads_last_block = self.committed.reads - reads_before
@@ -385,6 +385,8 @@ class Ledger(ChainReader):
                 pairs.add((cmd.dest_account_id, cmd.asset_id))
             elif isinstance(cmd, (c.AddAssetQuantity, c.SubtractAssetQuantity)):
                 pairs.add((creator, cmd.asset_id))
+            elif isinstance(cmd, (c.FreezeAccount, c.UnfreezeAccount)):
+                accounts.add(cmd.account_id)  # the account's history is its freeze audit trail
         # The key says it all (account, [asset,] position): an empty value saves the 4 x 32 bytes of hashes
         # a transfer used to store, 437 -> 306 table bytes per transfer (queries read the block instead).
         position = keys.tx_position(height, index)

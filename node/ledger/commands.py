@@ -1,4 +1,7 @@
-"""The 18 commands of Iroha 1, as frozen records with a canonical array encoding.
+"""The 18 commands of Iroha 1 and two of our own, as frozen records with a canonical array encoding.
+
+Our own take the next free tags, so every earlier encoding stays what it was: ``FreezeAccount`` (19) and
+``UnfreezeAccount`` (20), the central bank's freeze of an account (docs/ledger.md, "Freezing").
 
 A command encodes as ``[command_tag, field, ...]`` inside a transaction payload. Each class lists its
 fields with a checker; decoding runs the checkers, so a decoded command is always syntactically valid
@@ -23,6 +26,10 @@ MAX_DETAIL_VALUE = 4096
 MAX_DESCRIPTION = 256
 MAX_QUORUM = 128
 MAX_ADDRESS = 255
+MAX_DETAILS_PER_WRITER = 128
+"""How many details one writer may keep on one account (``detail_quota_exceeded`` beyond)."""
+MAX_DETAIL_BYTES_PER_WRITER = 64 * 1024
+"""How many bytes (keys and values, UTF-8) one writer may keep on one account."""
 
 Checker = Callable[[Any], Any]
 R = TypeVar("R", bound="CheckedRecord")
@@ -330,12 +337,33 @@ class RemovePeer(Command):
     CHECKS = (check_public_key,)
 
 
+@dataclass(frozen=True)
+class FreezeAccount(Command):
+    """Freeze ``account_id``: nobody can debit it (its owner and grantees included) until it is unfrozen."""
+
+    TAG = 19
+    account_id: str
+    reason: str
+    CHECKS = (check_account, check_description)
+
+
+@dataclass(frozen=True)
+class UnfreezeAccount(Command):
+    """Lift the freeze of ``account_id``."""
+
+    TAG = 20
+    account_id: str
+    reason: str
+    CHECKS = (check_account, check_description)
+
+
 COMMAND_TYPES: dict[int, type[Command]] = {
     cls.TAG: cls
     for cls in (
         CreateDomain, CreateAccount, CreateAsset, AddAssetQuantity, SubtractAssetQuantity, TransferAsset,
         AddSignatory, RemoveSignatory, SetAccountQuorum, CreateRole, AppendRole, DetachRole,
         GrantPermission, RevokePermission, SetAccountDetail, CompareAndSetAccountDetail, AddPeer, RemovePeer,
+        FreezeAccount, UnfreezeAccount,
     )
 }
 COMMANDS_BY_NAME: dict[str, type[Command]] = {cls.__name__: cls for cls in COMMAND_TYPES.values()}

@@ -1,4 +1,8 @@
-"""Applying transactions to the world state: Iroha 1's stateful rules for all 18 commands.
+"""Applying transactions to the world state: Iroha 1's stateful rules for its 18 commands, and ours.
+
+Scoped admins and freezing (docs/ledger.md, "Permissions" and "Freezing"): a domain-scoped permission
+acts only in the creator's own domain; a frozen account can be debited by nobody (transfers out,
+grantees' transfers, burns) and can still be credited.
 
 Execution is a pure function of (state view, block time, transactions) -> (write set, results). It
 reads and writes only through ``StateView``; it uses the block's timestamp, never the local clock;
@@ -24,6 +28,7 @@ from node.ledger.records import (
     Account,
     Asset,
     Domain,
+    Freeze,
     Grants,
     Peer,
     Role,
@@ -101,9 +106,11 @@ def payment_keys(txs: Iterable[Transaction]) -> list[bytes]:
 class Executor:
     """Runs transactions of one block against a ``StateView``."""
 
-    def __init__(self, view: StateView, block_time_ms: int, *, genesis: bool = False) -> None:
+    def __init__(self, view: StateView, block_time_ms: int, *, genesis: bool = False, height: int = 0) -> None:
         self.view = view
         self.block_time_ms = block_time_ms
+        self.height = height
+        """The block's height: a freeze records it."""
         # The transaction time window around the block time, as bounds compared once per transaction.
         self._earliest_ms = block_time_ms - TX_TIME_WINDOW.past_ms
         self._latest_ms = block_time_ms + TX_TIME_WINDOW.future_ms
@@ -131,6 +138,8 @@ class Executor:
             c.CompareAndSetAccountDetail: self._compare_and_set_account_detail,
             c.AddPeer: self._add_peer,
             c.RemovePeer: self._remove_peer,
+            c.FreezeAccount: self._freeze_account,
+            c.UnfreezeAccount: self._unfreeze_account,
         }
 
     # ---- transactions ----
@@ -217,8 +226,15 @@ class Executor:
             raise fail(e.ACCOUNT_EXISTS, f"account {cmd.account_id} exists")
         self.view.put(keys.account(cmd.account_id), Account(1, (domain.default_role,), (cmd.public_key,)))
 
+    def _in_own_domain(self, creator: str, domain_id: str, any_perm: str, domain_perm: str) -> bool:
+        """The global permission, or its domain-scoped one when ``domain_id`` is the creator's own."""
+        return self._has(creator, any_perm) or (
+            ids.account_domain(creator) == domain_id and self._has(creator, domain_perm)
+        )
+
     def _create_asset(self, creator: str, cmd: c.CreateAsset) -> None:
-        self._require(self._has(creator, "can_create_asset"), "can_create_asset needed")
+        allowed = self._in_own_domain(creator, cmd.domain_id, "can_create_asset", "can_create_domain_asset")
+        self._require(allowed, f"creating assets in {cmd.domain_id} is not permitted")
         require_domain(self.view, cmd.domain_id, CommandError)
         if get_asset(self.view, cmd.asset_id) is not None:
             raise fail(e.ASSET_EXISTS, f"asset {cmd.asset_id} exists")
@@ -244,6 +260,7 @@ class Executor:
             creator, cmd.asset_id, "can_subtract_asset_qty", "can_subtract_domain_asset_qty"
         )
         self._require(allowed, f"burning {cmd.asset_id} is not permitted")
+        self._refuse_if_frozen(creator, self._account(creator))
         units = self._units(cmd.amount, cmd.asset_id)
         key = keys.balance(creator, cmd.asset_id)
         balance = self.view.get(key) or 0
@@ -257,12 +274,15 @@ class Executor:
             raise fail(e.SELF_TRANSFER, "source and destination are the same account")
         view = self.view
         if creator == src:  # the creator's account exists (checked with the transaction): fetch it once
-            allowed = has_permission(view, require_account(view, src, CommandError), "can_transfer")
+            src_account = require_account(view, src, CommandError)
+            allowed = has_permission(view, src_account, "can_transfer")
         else:
             allowed = has_grant(view, creator, src, "can_transfer_my_assets")
         self._require(allowed, f"{creator} may not transfer from {src}")
         if creator != src:
-            require_account(view, src, CommandError)
+            src_account = require_account(view, src, CommandError)
+        if src_account.frozen is not None:  # nobody debits a frozen account, grantees included
+            self._refuse_if_frozen(src, src_account)
         dest_account = require_account(view, dest, CommandError)
         self._require(has_permission(view, dest_account, "can_receive"), f"{dest} may not receive assets")
         units = self._units(cmd.amount, cmd.asset_id)
@@ -350,7 +370,8 @@ class Executor:
         self.view.put(keys.grant(cmd.account_id, creator), Grants(granted | {cmd.permission}))
 
     def _revoke_permission(self, creator: str, cmd: c.RevokePermission) -> None:
-        self._require(self._has(creator, grant_right(cmd.permission)), f"{grant_right(cmd.permission)} needed")
+        # Taking back what one gave needs no right: an account whose roles were changed (or that is
+        # frozen) can still withdraw a grantee's power over it. Only the grantor's own row is touched.
         grants = get_grants(self.view, cmd.account_id, creator)
         if grants is None or cmd.permission not in grants.permissions:
             raise fail(e.PERMISSION_NOT_GRANTED, f"{cmd.permission} was not granted to {cmd.account_id}")
@@ -364,15 +385,32 @@ class Executor:
     def _may_set_detail(self, creator: str, account_id: str) -> bool:
         return (
             creator == account_id
-            or self._has(creator, "can_set_detail")
+            or self._in_own_domain(creator, ids.account_domain(account_id), "can_set_detail", "can_set_domain_detail")
             or has_grant(self.view, creator, account_id, "can_set_my_account_detail")
         )
+
+    def _put_detail(self, account_id: str, writer: str, key: str, value: str) -> None:
+        """Write a detail within the writer's quota on that account: at most ``MAX_DETAILS_PER_WRITER``
+        rows and ``MAX_DETAIL_BYTES_PER_WRITER`` bytes, so nobody grows an account's details (and the
+        answers listing them) without bound. Scans that writer's rows only, at most the quota."""
+        count, size = 1, len(key) + len(value.encode())
+        for row_key, old in self.view.scan(keys.detail(account_id, writer, "")):  # that writer's rows
+            old_key = row_key.rsplit(keys.SEP, 1)[1].decode()
+            if old_key != key:  # an overwrite replaces its old row
+                count += 1
+                size += len(old_key) + len(old.encode())
+        if count > c.MAX_DETAILS_PER_WRITER:
+            raise fail(e.DETAIL_QUOTA_EXCEEDED, f"{writer} keeps {c.MAX_DETAILS_PER_WRITER} details on {account_id}")
+        if size > c.MAX_DETAIL_BYTES_PER_WRITER:
+            raise fail(e.DETAIL_QUOTA_EXCEEDED,
+                       f"{writer}'s details on {account_id} would exceed {c.MAX_DETAIL_BYTES_PER_WRITER} bytes")
+        self.view.put(keys.detail(account_id, writer, key), value)
 
     def _set_account_detail(self, creator: str, cmd: c.SetAccountDetail) -> None:
         allowed = self._may_set_detail(creator, cmd.account_id)
         self._require(allowed, f"setting details of {cmd.account_id} is not permitted")
         self._account(cmd.account_id)
-        self.view.put(keys.detail(cmd.account_id, creator, cmd.key), cmd.value)
+        self._put_detail(cmd.account_id, creator, cmd.key, cmd.value)
 
     def _compare_and_set_account_detail(self, creator: str, cmd: c.CompareAndSetAccountDetail) -> None:
         allowed = self._may_set_detail(creator, cmd.account_id)
@@ -380,7 +418,7 @@ class Executor:
         self._account(cmd.account_id)
         if get_detail(self.view, cmd.account_id, creator, cmd.key) != cmd.old_value:
             raise fail(e.DETAIL_MISMATCH, f"detail {cmd.key} does not hold the expected value")
-        self.view.put(keys.detail(cmd.account_id, creator, cmd.key), cmd.value)
+        self._put_detail(cmd.account_id, creator, cmd.key, cmd.value)
 
     def _add_peer(self, creator: str, cmd: c.AddPeer) -> None:
         self._require(self._has(creator, "can_add_peer"), "can_add_peer needed")
@@ -400,3 +438,24 @@ class Executor:
                 raise fail(e.LAST_VALIDATOR, "the last validator cannot be removed")
         self.view.delete(keys.peer(cmd.public_key))
         self.peers_touched = True
+
+    # ---- freezing (ours; the central bank's) ----
+
+    def _refuse_if_frozen(self, account_id: str, account: Account) -> None:
+        if account.frozen is not None:
+            raise fail(e.ACCOUNT_FROZEN, f"{account_id} is frozen since block {account.frozen.height}")
+
+    def _freeze_account(self, creator: str, cmd: c.FreezeAccount) -> None:
+        self._require(self._has(creator, "can_freeze_account"), "can_freeze_account needed")
+        account = self._account(cmd.account_id)
+        if account.frozen is not None:
+            raise fail(e.ACCOUNT_FROZEN, f"{cmd.account_id} is already frozen")
+        freeze = Freeze(self.height, creator, cmd.reason)
+        self.view.put(keys.account(cmd.account_id), replace(account, frozen=freeze))
+
+    def _unfreeze_account(self, creator: str, cmd: c.UnfreezeAccount) -> None:
+        self._require(self._has(creator, "can_freeze_account"), "can_freeze_account needed")
+        account = self._account(cmd.account_id)
+        if account.frozen is None:
+            raise fail(e.ACCOUNT_NOT_FROZEN, f"{cmd.account_id} is not frozen")
+        self.view.put(keys.account(cmd.account_id), replace(account, frozen=None))

@@ -7,9 +7,11 @@ the grantor's account. ``root`` allows everything.
 Query permissions come in three scopes: ``my`` (own account), ``domain`` (accounts of the querier's
 domain) and ``all``.
 
-One addition to Iroha's list, because a bank admin must manage its own customers and no one else's:
-``can_create_domain_account`` creates accounts only in the creator's own domain (``can_create_account``
-keeps Iroha's meaning: any domain).
+Additions to Iroha's list, because a bank admin must manage its own customers and no one else's: the
+domain-scoped ``can_create_domain_account``, ``can_create_domain_asset`` and ``can_set_domain_detail``
+act only in the creator's own domain (``can_create_account``, ``can_create_asset`` and ``can_set_detail``
+keep Iroha's meaning: any domain), like ``can_add_domain_asset_qty`` beside ``can_add_asset_qty``. And
+``can_freeze_account`` (the central bank's): freeze and unfreeze any account (compliance, court orders).
 
 ``has_permission`` and ``has_grant`` are the one check of who holds what, for execution and queries.
 """
@@ -26,6 +28,7 @@ ROLE_PERMISSIONS: frozenset[str] = frozenset(
         ROOT,
         # commands
         "can_create_domain", "can_create_account", "can_create_domain_account", "can_create_asset",
+        "can_create_domain_asset", "can_set_domain_detail", "can_freeze_account",
         "can_add_asset_qty", "can_add_domain_asset_qty", "can_subtract_asset_qty",
         "can_subtract_domain_asset_qty", "can_transfer", "can_receive", "can_add_signatory",
         "can_remove_signatory", "can_set_quorum", "can_create_role", "can_append_role",
@@ -97,14 +100,16 @@ _CENTRAL_BANK_OWN = (
         "can_get_all_acc_ast", "can_get_all_acc_detail", "can_get_all_acc_txs", "can_get_all_acc_ast_txs",
         "can_get_all_txs", "can_read_assets", "can_get_roles", "can_get_blocks", "can_get_peers",
         "can_grant_can_set_my_quorum", "can_grant_can_add_my_signatory", "can_grant_can_remove_my_signatory",
-        "can_grant_can_transfer_my_assets", "can_grant_can_set_my_account_detail",
+        "can_grant_can_transfer_my_assets", "can_grant_can_set_my_account_detail", "can_freeze_account",
     }
 )
+# A member bank's admin acts in its own domain only: every command permission it holds that names a
+# domain or an account of another party is a domain-scoped one (docs/ledger.md, "Permissions").
 BANK_ADMIN_ROLE = sorted(
     {
         "can_create_domain_account", "can_transfer", "can_receive", "can_add_domain_asset_qty",
-        "can_subtract_domain_asset_qty", "can_create_asset", "can_add_signatory", "can_remove_signatory",
-        "can_set_quorum", "can_set_detail", "can_get_domain_accounts", "can_get_domain_signatories",
+        "can_subtract_domain_asset_qty", "can_create_domain_asset", "can_add_signatory", "can_remove_signatory",
+        "can_set_quorum", "can_set_domain_detail", "can_get_domain_accounts", "can_get_domain_signatories",
         "can_get_domain_acc_ast", "can_get_domain_acc_detail", "can_get_domain_acc_txs",
         "can_get_domain_acc_ast_txs", "can_get_my_txs", "can_read_assets", "can_get_roles",
         "can_get_peers", "can_grant_can_transfer_my_assets", "can_grant_can_set_my_quorum",

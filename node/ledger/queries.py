@@ -32,6 +32,11 @@ QUERY_PAYLOAD_TAG = 6
 VERSION = 1
 MAX_QUERY_BYTES = 16 * 1024
 MAX_PAGE = 1000
+MAX_DETAIL_PAGE = 100
+"""Details per answer: a page holds at most 100 x (64-byte key + 4 KiB value), about 400 KiB."""
+MAX_TX_HASHES = 200
+"""Hashes per GetTransactions: each takes 66 bytes (a 64-character hex string), so 200 leave ~2.7 KiB of
+the query's 16 KiB for the envelope, the longest creator and chain id (a test encodes that worst case)."""
 QUERY_TIME_WINDOW: Final = TimeWindow(future_ms=TX_TIME_WINDOW.future_ms, past_ms=TX_TIME_WINDOW.future_ms)
 """Queries change nothing, so a narrow window (the transactions' future bound, both ways) is enough to
 stop an old signed query being replayed much later."""
@@ -59,9 +64,15 @@ def _optional_hash(v: Any) -> str | None:
     return v
 
 
+def _detail_page_size(v: Any) -> int:
+    if type(v) is not int or not 1 <= v <= MAX_DETAIL_PAGE:
+        raise StatelessError("bad_page_size", f"page_size must be 1..{MAX_DETAIL_PAGE}")
+    return v
+
+
 def _hashes(v: Any) -> tuple[str, ...]:
-    if type(v) not in (list, tuple) or not 1 <= len(v) <= MAX_PAGE:
-        raise StatelessError("bad_hash", f"tx_hashes must be a list of 1..{MAX_PAGE} hashes")
+    if type(v) not in (list, tuple) or not 1 <= len(v) <= MAX_TX_HASHES:
+        raise StatelessError("bad_hash", f"tx_hashes must be a list of 1..{MAX_TX_HASHES} hashes")
     return tuple(_optional_hash(h) or "" for h in v)
 
 
@@ -99,7 +110,10 @@ class GetAccountDetail(Query):
     account_id: str
     writer: str | None
     key: str | None
-    CHECKS = (c.check_account, _optional_str, _optional_str)
+    page_size: int = MAX_DETAIL_PAGE
+    first: str | None = None
+    """Cursor ``"writer/key"`` to start from (the ``next`` of the previous page); rows are in that order."""
+    CHECKS = (c.check_account, _optional_str, _optional_str, _detail_page_size, _optional_str)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,30 @@ from storage import keys
 
 
 @dataclass(frozen=True, slots=True)
+class Freeze:
+    """Why and since when an account is frozen: ``[height, by, reason]``, the fourth element of its row."""
+
+    height: int
+    """The block that froze the account."""
+    by: str
+    """The account that froze it (holder of ``can_freeze_account``)."""
+    reason: str
+    """Why, as given with the command (a case or order reference)."""
+
+    def to_array(self) -> list[Any]:
+        return [self.height, self.by, self.reason]
+
+    @classmethod
+    def from_array(cls, a: list[Any]) -> Freeze:
+        return cls(a[0], a[1], a[2])
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
-    """An account row: ``[quorum, roles, signatories]``."""
+    """An account row: ``[quorum, roles, signatories]``, and ``[..., freeze]`` while it is frozen.
+
+    The freeze sits in the row every transfer reads anyway (no extra read per payment), and only a
+    frozen account's row has the fourth element, so no other row's bytes (and no state root) change."""
 
     quorum: int
     """How many of its signatories must sign its transactions."""
@@ -36,13 +58,16 @@ class Account:
     """Names of the roles it holds, sorted; its permissions are theirs together."""
     signatories: tuple[bytes, ...]
     """Public keys that may sign for it, sorted."""
+    frozen: Freeze | None = None
+    """Set while the account is frozen: nobody may debit it."""
 
     def to_array(self) -> list[Any]:
-        return [self.quorum, list(self.roles), list(self.signatories)]
+        row = [self.quorum, list(self.roles), list(self.signatories)]
+        return row if self.frozen is None else [*row, self.frozen.to_array()]
 
     @classmethod
     def from_array(cls, a: list[Any]) -> Account:
-        return cls(a[0], tuple(a[1]), tuple(a[2]))
+        return cls(a[0], tuple(a[1]), tuple(a[2]), Freeze.from_array(a[3]) if len(a) > 3 else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,13 +130,15 @@ def test_history_pages_cross_blocks_and_rows_hold_only_their_key(chain: Chain) -
     assert len(rows) == 10 and {value for _key, value in rows} == {b""}
 
 
-def test_get_transactions_my_scope_only_returns_own(chain: Chain) -> None:
+def test_get_transactions_my_scope_returns_own_and_those_naming_the_querier_only(chain: Chain) -> None:
     mine = chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "bob@aclb", KHR, "", "1.00"))
     chain.run(mine)
     assert ask(chain, "alice@aclb", GetTransactions((mine.hash.hex(),)))["transactions"][0]["status"] == "COMMITTED"
+    # bob is paid by it: he sees his command (as in his history); carol takes no part: "no such".
+    assert ask(chain, "bob@aclb", GetTransactions((mine.hash.hex(),)))["transactions"][0]["redacted"] == 0
     with pytest.raises(QueryError) as err:
-        ask(chain, "bob@aclb", GetTransactions((mine.hash.hex(),)))
-    assert err.value.code == "permission_denied"
+        ask(chain, "carol@abaa", GetTransactions((mine.hash.hex(),)))
+    assert err.value.code == "no_such_transaction"
 
 
 def test_account_detail_by_writer_and_key(chain: Chain) -> None:

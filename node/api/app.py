@@ -35,7 +35,7 @@ from consensus.evidence import Evidence
 from node.clock import now_ms
 from node.config import NodeConfig
 from node.intake import statuses as st
-from node.intake.admission import SLICE, Admission, Source, Verdict
+from node.intake.admission import SLICE, Admission, Source, Verdict, VerificationBudget
 from node.intake.journal import IntakeJournal
 from node.intake.mempool import AccountLimit, Mempool, MempoolFull
 from node.intake.statuses import StatusHub, status_json
@@ -185,7 +185,8 @@ def _status_of(node: ApiHost, tx_hash: bytes) -> dict[str, Any]:
 
 # A single submission's outcome as an HTTP status (a batch answers 202 with one result per item).
 _SINGLE_STATUS = {Verdict.QUEUED: 202, Verdict.ALREADY_QUEUED: 202, Verdict.INVALID: 400, Verdict.REPLAY: 409,
-                  Verdict.ACCOUNT_LIMIT: AccountLimit.http_status, Verdict.POOL_FULL: MempoolFull.http_status}
+                  Verdict.ACCOUNT_LIMIT: AccountLimit.http_status, Verdict.POOL_FULL: MempoolFull.http_status,
+                  Verdict.OVER_BUDGET: 429}
 
 
 async def submit_transactions(request: web.Request) -> web.Response:
@@ -200,11 +201,12 @@ async def submit_transactions(request: web.Request) -> web.Response:
     now = now_ms()
     outcomes = []
     accepted: list[tuple[bytes, bytes]] = []
+    budget = VerificationBudget.for_items(len(items))  # one for the whole request, not one per slice
     for start in range(0, len(items), SLICE):
         if start:
             await asyncio.sleep(0)  # a big batch must not starve consensus on this loop
         chunk = items[start:start + SLICE]
-        for data, outcome in zip(chunk, node.admission.admit(chunk, now, Source.CLIENT), strict=True):
+        for data, outcome in zip(chunk, node.admission.admit(chunk, now, Source.CLIENT, budget), strict=True):
             outcomes.append(outcome)
             if outcome.verdict is Verdict.QUEUED and outcome.tx_hash is not None:
                 accepted.append((outcome.tx_hash, data))

@@ -4,14 +4,25 @@ The API (a client's request), gossip (a peer's batch) and the intake journal (a 
 ``Admission.admit`` on a slice of encoded transactions and get one ``Outcome`` per item, in order.
 The steps, in this order because each is cheaper than the next:
 
-1. skip bytes the mempool holds or committed lately (gossip's common case: no decode at all);
+1. skip bytes the mempool holds or committed lately (gossip's common case: no decode at all), and
+   bytes repeated within the call (they get the first copy's outcome);
 2. decode (a malformed transaction is refused: STATELESS_VALIDATION_FAILED);
 3. look the slice's hashes up in the chain in one ascending pass (a replay is refused, the original
    keeps its final status) and in the mempool (a duplicate answers as accepted, not queued twice);
-4. stateless validation: chain id, time window, quorum, signatures (verified once per node);
-5. mempool add, under one policy for a full pool: a creator over its share (``AccountLimit``) loses
+4. payload checks: chain id, time window, the quorum the payload declares;
+5. the stateful pre-check against the *published* state (``check_signers``): the creator exists and
+   every key that signed is one of its signatories, at least its quorum. Junk from made-up creators
+   or strangers' keys stops here, before any signature is verified or any creator's share is taken;
+6. signatures, verified once per node (a failure is remembered too), charged to a per-request
+   ``VerificationBudget``: what is over it is refused as ``OVER_BUDGET`` (retry later), not verified;
+7. mempool add, under one policy for a full pool: a creator over its share (``AccountLimit``) loses
    that transaction only, the others of the slice still fit; a full pool (``MempoolFull``) refuses
    the rest of the slice without trying, since nothing frees space until a block commits.
+
+The hash covers the payload, not the signatures, so a copy of a queued transaction may arrive with
+another signature set. It goes through steps 4-6 like any other, and if valid its signatures are
+merged into the queued copy (never first-wins): a third party who sees Alice's transaction cannot
+put a copy of it in the pool that would fail where hers would commit.
 
 What happens next differs by caller and stays with the caller: the API journals what is new and
 gossips it, gossip and restore do neither. The pipeline runs on one thread with no await inside a
@@ -27,15 +38,41 @@ from dataclasses import dataclass
 
 from node.intake.mempool import AccountLimit, Mempool, MempoolFull
 from node.intake.statuses import NOT_RECEIVED, REJECTED, STATELESS_VALIDATION_FAILED, STATELESS_VALIDATION_SUCCESS
-from node.ledger.chain import Ledger
+from node.ledger.chain import Ledger, PublishedChain
 from node.ledger.errors import REPLAY, StatelessError
-from node.ledger.transactions import Transaction, decode_transaction
-from node.ledger.validation import validate_stateless
+from node.ledger.records import Account, get_account
+from node.ledger.transactions import MAX_SIGNATURES, MAX_TX_BYTES, Transaction, decode_transaction
+from node.ledger.validation import check_payload, check_signers
 
 POOL_FULL_MESSAGE = "the mempool is full; retry shortly"
 SLICE = 64
 """Transactions admitted between two yields to the event loop by asynchronous callers (consensus
 must not starve behind a big request or gossip batch)."""
+OVER_BUDGET_CODE = "verification_budget"
+
+
+class VerificationBudget:
+    """The signature verifications one request (or one ``admit`` call) may make on this node's event
+    loop: ``BASE`` plus ``PER_ITEM`` per transaction. An honest request (one to a few signatures per
+    transaction) never reaches it; a request of copies signed by many keys, each with one bad
+    signature, is cut off after about ``PER_ITEM`` x 73 us per item instead of 128 x 73 us."""
+
+    BASE = 256
+    PER_ITEM = 4
+
+    def __init__(self, verifications: int) -> None:
+        self.left = verifications
+
+    @classmethod
+    def for_items(cls, count: int) -> VerificationBudget:
+        return cls(cls.BASE + cls.PER_ITEM * count)
+
+    def spend(self, verifications: int) -> bool:
+        """Take ``verifications`` from what is left; False (nothing taken) when they do not fit."""
+        if verifications > self.left:
+            return False
+        self.left -= verifications
+        return True
 
 
 class Source(enum.Enum):
@@ -53,6 +90,7 @@ class Verdict(enum.Enum):
     REPLAY = "replay"          # already in the chain with a final status
     ACCOUNT_LIMIT = "account_limit"
     POOL_FULL = "pool_full"
+    OVER_BUDGET = "over_budget"  # the request spent its signature verifications: retry later
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +140,26 @@ class Admission:
         self.counters = counters or IntakeCounters()
         self.remember_failure = remember_failure  # clients polling by hash learn why (node.intake.statuses)
 
-    def admit(self, items: Sequence[bytes], now_ms: int, source: Source) -> list[Outcome]:
-        """One outcome per item, in order. Synchronous: callers slice big inputs (``SLICE``)."""
+    def admit(self, items: Sequence[bytes], now_ms: int, source: Source,
+              budget: VerificationBudget | None = None) -> list[Outcome]:
+        """One outcome per item, in order. Synchronous: callers slice big inputs (``SLICE``) and pass
+        one ``budget`` for all the slices of a request (None: a budget for this call alone)."""
         counters = self.counters
         mempool = self.mempool
         from_peer = source is Source.PEER
+        if budget is None:
+            budget = VerificationBudget.for_items(len(items))
         if source is Source.CLIENT:
             counters.received(len(items))
         decoded: list[Transaction | StatelessError | None] = []
-        for data in items:
+        first_of: dict[bytes, int] = {}  # bytes -> index of their first copy in this call
+        repeats: dict[int, int] = {}
+        for index, data in enumerate(items):
+            first = first_of.setdefault(data, index)
+            if first != index:
+                repeats[index] = first
+                decoded.append(None)
+                continue
             if from_peer and mempool.known_bytes(data):
                 decoded.append(None)  # queued or committed lately: nothing to do, nothing to report
                 continue
@@ -119,9 +168,17 @@ class Admission:
             except StatelessError as exc:
                 decoded.append(exc)
         in_chain = self.ledger.known_among(d.hash for d in decoded if isinstance(d, Transaction))
+        published = self.ledger.published()
+        creators: dict[str, Account | None] = {}
         outcomes: list[Outcome] = []
         full = False
-        for data, item in zip(items, decoded, strict=True):
+        for index, (data, item) in enumerate(zip(items, decoded, strict=True)):
+            repeat_of = repeats.get(index)
+            if repeat_of is not None:
+                earlier = outcomes[repeat_of]
+                outcomes.append(Outcome(Verdict.ALREADY_QUEUED, earlier.tx_hash)
+                                if earlier.verdict is Verdict.QUEUED else earlier)
+                continue
             if item is None:
                 outcomes.append(Outcome(Verdict.ALREADY_QUEUED))
                 continue
@@ -132,16 +189,16 @@ class Admission:
             if tx.hash in in_chain:
                 outcomes.append(self._replay(tx.hash))
                 continue
-            if tx.hash in mempool:  # a repeat, within the slice or from earlier
-                outcomes.append(Outcome(Verdict.ALREADY_QUEUED, tx.hash))
+            queued = mempool.get(tx.hash)
+            if queued is not None:  # a repeat, within the slice or from earlier, maybe signed otherwise
+                outcomes.append(self._another_copy(queued, tx, now_ms, source, published, creators, budget))
                 continue
             if full:
                 outcomes.append(Outcome(Verdict.POOL_FULL, tx.hash, MempoolFull.code, POOL_FULL_MESSAGE))
                 continue
-            try:
-                validate_stateless(tx, self.chain_id, now_ms, self.ledger.verified)
-            except StatelessError as exc:
-                outcomes.append(self._invalid(tx.hash, exc, source))
+            refused = self._check(tx, now_ms, source, published, creators, budget)
+            if refused is not None:
+                outcomes.append(refused)
                 continue
             try:
                 mempool.add(tx, len(data))
@@ -156,6 +213,44 @@ class Admission:
                 continue
             outcomes.append(Outcome(Verdict.QUEUED, tx.hash))
         return outcomes
+
+    def _check(self, tx: Transaction, now_ms: int, source: Source, published: PublishedChain,
+               creators: dict[str, Account | None], budget: VerificationBudget) -> Outcome | None:
+        """Steps 4-6 for one decoded transaction: None when it may be queued, else the refusal."""
+        creator = tx.payload.creator
+        if creator not in creators:
+            creators[creator] = get_account(published.world, creator)
+        verified = self.ledger.verified
+        try:
+            check_payload(tx, self.chain_id, now_ms)
+            check_signers(tx, creators[creator])
+            if not budget.spend(verified.cost(tx)):
+                if source is Source.CLIENT:
+                    self.counters.refused(OVER_BUDGET_CODE)
+                return Outcome(Verdict.OVER_BUDGET, tx.hash, OVER_BUDGET_CODE,
+                               "this request spent its signature verifications; retry the rest shortly")
+            verified.check(tx)
+        except StatelessError as exc:
+            return self._invalid(tx.hash, exc, source)
+        return None
+
+    def _another_copy(self, queued: Transaction, tx: Transaction, now_ms: int, source: Source,
+                      published: PublishedChain, creators: dict[str, Account | None],
+                      budget: VerificationBudget) -> Outcome:
+        """A copy of a queued transaction: its valid signatures join the queued copy's (never first-wins;
+        never at the price of the queued copy, which stays as it was when this copy is refused)."""
+        have = {public_key for public_key, _sig in queued.signatures}
+        extra = tuple(pair for pair in tx.signatures if pair[0] not in have)
+        if not extra:  # the same signers (the usual case: a client's resend): nothing to verify
+            return Outcome(Verdict.ALREADY_QUEUED, tx.hash)
+        refused = self._check(tx, now_ms, source, published, creators, budget)
+        if refused is not None:
+            return refused
+        merged = Transaction(queued.payload, queued.payload_bytes, queued.signatures + extra, queued.hash)
+        size = len(merged.encode())
+        if len(merged.signatures) <= MAX_SIGNATURES and size <= MAX_TX_BYTES and self.mempool.replace(merged, size):
+            self.ledger.verified.remember(merged)  # every signature of it was verified, on one copy or the other
+        return Outcome(Verdict.ALREADY_QUEUED, tx.hash)
 
     def _invalid(self, tx_hash: bytes | None, exc: StatelessError, source: Source) -> Outcome:
         outcome = Outcome(Verdict.INVALID, tx_hash, exc.code, exc.message)

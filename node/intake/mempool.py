@@ -98,6 +98,24 @@ class Mempool:
         self._bytes += size
         return True
 
+    def get(self, tx_hash: bytes) -> Transaction | None:
+        entry = self._txs.get(tx_hash)
+        return None if entry is None else entry[0]
+
+    def replace(self, tx: Transaction, size: int) -> bool:
+        """Put ``tx`` (another signature set of a queued payload) in its copy's place, keeping the copy's
+        place in line and its creator's share; False (nothing changed) when not queued or over the byte
+        bound."""
+        entry = self._txs.get(tx.hash)
+        if entry is None or self._bytes - entry[1] + size > self.max_bytes:
+            return False
+        old, old_size, arrival = entry
+        self._txs[tx.hash] = (tx, size, arrival)  # an existing key keeps its place in the dict's order
+        self._by_raw.pop(old.encode(), None)
+        self._by_raw[tx.encode()] = tx
+        self._bytes += size - old_size
+        return True
+
     def by_bytes(self, raw: bytes) -> Transaction | None:
         return self._by_raw.get(raw)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import gc
 import logging
 import os
@@ -23,25 +24,28 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import plyvel
 from aiohttp import web
 
+from consensus import codec
 from consensus.crypto import KeyPair
 from consensus.engine import Engine
 from consensus.messages import SignedMessage, encode_message
+from consensus.safety import SafetyRecord
 from consensus.timeouts import TimeoutConfig
 from node import packing
 from node.api.app import build_app
 from node.api.listener import listen
 from node.clock import now_ms
-from node.config import NodeConfig
+from node.config import ConfigError, NodeConfig
 from node.intake.admission import Admission, IntakeCounters
 from node.intake.journal import IntakeJournal
 from node.intake.mempool import Mempool
 from node.intake.statuses import StatusHub, status_json
-from node.keyfile import read_key
+from node.keyfile import KeyFileError, read_key
 from node.ledger.blocks import Block
 from node.ledger.chain import BlockExecution, Ledger
-from node.ledger.genesis import load_genesis
+from node.ledger.genesis import GenesisError, load_genesis
 from node.ledger.peers import peers_in_state
 from node.ledger.queries import QueryService
 from node.ledger.statuses import TxStatus
@@ -50,7 +54,7 @@ from node.p2p.network import P2PNetwork
 from node.runtime.driver import ConsensusDriver, Send
 from node.runtime.faults import Faults
 from node.runtime.safety_store import SafetyFile, ValueStash
-from storage.db import CorruptHead, LedgerStore
+from storage.db import CorruptHead, LedgerStore, StorageError
 
 log = logging.getLogger("bakong.node")
 PID_FILE = "node.pid"
@@ -232,10 +236,110 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+# How a node process ends on an error (issue 14, finding 12: every crash printed "ExceptionGroup:
+# unhandled errors in a TaskGroup"). One exit status per class of cause, sysexits.h numbers so that a
+# supervisor can tell them apart; docs/reliability.md lists them.
+EXIT_SAFETY_RECORD = 65  # EX_DATAERR: the validator's safety record cannot be read back
+EXIT_NETWORK = 69  # EX_UNAVAILABLE: an address to listen on is taken or not ours
+EXIT_INTERNAL = 70  # EX_SOFTWARE: our own bug
+EXIT_STORAGE = 74  # EX_IOERR: the database or the data directory (disk full, read-only, damaged, locked)
+EXIT_CONFIG = 78  # EX_CONFIG: config, key file or genesis unusable
+_NETWORK_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL})
+
+
+class SafetyRecordUnreadable(Exception):
+    """The validator's safety record is there but does not decode: signing without it could sign twice."""
+
+    code = "safety_record_unreadable"
+
+
+class NodeFailure(Exception):
+    """Why a node process stopped: ``code`` and ``message`` name the cause (one line), ``exit_code`` its
+    class; ``cause`` is the exception itself (unwrapped from any exception group)."""
+
+    def __init__(self, code: str, message: str, exit_code: int, cause: BaseException) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.exit_code, self.cause = code, message, exit_code, cause
+
+
+def root_causes(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, without the cancellations they caused."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in root_causes(inner)]
+    return [] if isinstance(exc, asyncio.CancelledError) else [exc]
+
+
+def node_failure(exc: BaseException) -> NodeFailure:
+    """Classify what stopped a node. A typed refusal keeps its own code; other causes are named by kind
+    and exception class (``storage_error: OSError: [Errno 28] No space left on device``)."""
+    if isinstance(exc, NodeFailure):
+        return exc
+    causes = root_causes(exc) or [exc]
+    cause = causes[0]
+    if isinstance(cause, SafetyRecordUnreadable):
+        kind, status = "safety_record_unreadable", EXIT_SAFETY_RECORD
+    elif isinstance(cause, (ConfigError, KeyFileError, GenesisError)):
+        kind, status = "config_error", EXIT_CONFIG
+    elif isinstance(cause, OSError) and cause.errno in _NETWORK_ERRNOS:
+        kind, status = "address_unavailable", EXIT_NETWORK
+    elif isinstance(cause, (StorageError, plyvel.Error, OSError)):
+        kind, status = "storage_error", EXIT_STORAGE
+    else:
+        kind, status = "internal_error", EXIT_INTERNAL
+    own_code = getattr(cause, "code", None)
+    if isinstance(own_code, str) and own_code:
+        code, message = own_code, getattr(cause, "message", None) or str(cause)
+    else:
+        code, message = kind, f"{cause.__class__.__name__}: {cause}"
+    if status == EXIT_INTERNAL:
+        message += " (a bug: the traceback is in the node log)"
+    return NodeFailure(code, str(message).replace("\n", " "), status, cause)
+
+
+def _log_failure(exc: BaseException, failure: NodeFailure) -> None:
+    """The node log gets every cause with its traceback, except a start-up refusal that its one line
+    explains whole (a typed storage, config, key or genesis error raised before serving)."""
+    causes = root_causes(exc) or [exc]
+    explained = (StorageError, ConfigError, KeyFileError, GenesisError)
+    if len(causes) == 1 and causes[0] is exc and isinstance(exc, explained):
+        return
+    for cause in causes:
+        log.error("node stopped (exit %d): %s: %s", failure.exit_code, cause.__class__.__name__, cause,
+                  exc_info=(type(cause), cause, cause.__traceback__))
+
+
+def check_safety_record(node: Node) -> None:
+    """Refuse to start a validator whose safety record does not decode, before it serves (not mid-round,
+    as an exception inside the driver's task group)."""
+    if node.config.role != "validator":
+        return
+    raw = node.safety.load()
+    if raw is None:
+        return
+    try:
+        SafetyRecord.decode(raw, max_bytes=len(raw))  # as the driver reads it: our own checksummed file
+    except codec.CodecError as exc:
+        raise SafetyRecordUnreadable(
+            f"the safety record in {node.config.data_dir / 'consensus'} does not decode ({exc}); "
+            "restoring it (not deleting it) keeps this validator from signing twice") from exc
+
+
 def run_node(config: NodeConfig) -> None:
     """Run one node process on uvloop when it is installed (the event loop carries every peer link and
     API request; uvloop does that work in C), else on asyncio's own loop. ``BAKONG_EVENT_LOOP=asyncio``
-    forces the latter, to compare or to rule the loop out when debugging."""
+    forces the latter, to compare or to rule the loop out when debugging.
+
+    Any error that stops it is raised as one :class:`NodeFailure` (exception groups unwrapped), after
+    its cause and traceback are logged."""
+    try:
+        _run_node(config)
+    except Exception as exc:  # noqa: BLE001 - classified, logged and re-raised as one NodeFailure
+        failure = node_failure(exc)
+        _log_failure(exc, failure)
+        raise failure from failure.cause
+
+
+def _run_node(config: NodeConfig) -> None:
     packing.install()
     loop_factory = None
     if os.environ.get("BAKONG_EVENT_LOOP", "uvloop") != "asyncio":
@@ -252,6 +356,11 @@ def run_node(config: NodeConfig) -> None:
 async def serve(config: NodeConfig) -> None:
     """Run one node until SIGINT/SIGTERM."""
     node = Node(config)
+    try:
+        check_safety_record(node)
+    except BaseException:
+        node.close()
+        raise
     tune_garbage_collector()
     # Holding the LevelDB lock, this is the one process of this data dir: record its pid there, so tools
     # (``bakong testnet down``) find a node however it was started, even by a hand-run restart command.

@@ -435,8 +435,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 (typed errors carry a code; anything else still gets one line, no traceback)
+        if args.command == "node":  # one exit status per class of cause (docs/reliability.md)
+            from node.assembly import node_failure
+            exc = node_failure(exc)
         print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 1
+        return int(getattr(exc, "exit_code", 1))
 
 
 def one_line(exc: BaseException) -> str:

@@ -25,7 +25,8 @@ GLOBAL_ADMIN_PERMISSIONS = {
     "can_subtract_asset_qty", "can_set_detail", "can_append_role", "can_detach_role", "can_create_role",
     "can_add_peer", "can_remove_peer", "can_freeze_account",
 }
-GENESIS_EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "genesis.example.json"
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "configs").is_dir())
+GENESIS_EXAMPLE = REPO / "configs" / "genesis.example.json"
 
 
 @pytest.fixture

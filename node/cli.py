@@ -122,6 +122,12 @@ def cmd_burn(args: argparse.Namespace) -> int:
     return _send(args, args.creator, [c.SubtractAssetQuantity(c.check_asset(args.asset), c.check_amount(args.amount))])
 
 
+def cmd_freeze(args: argparse.Namespace) -> int:
+    """The central bank freezes (or unfreezes) an account, with the reason on record."""
+    kind = c.FreezeAccount if args.tx == "freeze" else c.UnfreezeAccount
+    return _send(args, args.creator, [kind(c.check_account(args.account), c.check_description(args.reason))])
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     """A transaction from JSON: {"creator": "...", "commands": [{"type": "TransferAsset", ...}, ...]}."""
     try:
@@ -337,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
         m.add_argument("--asset", required=True)
         m.add_argument("--amount", required=True)
         m.set_defaults(func=func)
+    for name in ("freeze", "unfreeze"):
+        fz = tx.add_parser(name, help=f"{name} an account (needs can_freeze_account)")
+        signer(fz)
+        fz.add_argument("--account", required=True, help="name@bank")
+        fz.add_argument("--reason", required=True, help="a case or order reference (at most 256 characters)")
+        fz.set_defaults(func=cmd_freeze)
     su = tx.add_parser("submit", help="a transaction described in a JSON file")
     signer(su, creator_required=False)
     su.add_argument("file")

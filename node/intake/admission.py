@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from node.intake.mempool import AccountLimit, Mempool, MempoolFull
 from node.intake.statuses import NOT_RECEIVED, REJECTED, STATELESS_VALIDATION_FAILED, STATELESS_VALIDATION_SUCCESS
 from node.ledger.chain import Ledger, PublishedChain
-from node.ledger.errors import REPLAY, StatelessError
+from node.ledger.errors import NOT_A_SIGNATORY, REPLAY, StatelessError
 from node.ledger.records import Account, get_account
 from node.ledger.transactions import MAX_SIGNATURES, MAX_TX_BYTES, Transaction, decode_transaction
 from node.ledger.validation import check_payload, check_signers
@@ -49,6 +49,8 @@ SLICE = 64
 """Transactions admitted between two yields to the event loop by asynchronous callers (consensus
 must not starve behind a big request or gossip batch)."""
 OVER_BUDGET_CODE = "verification_budget"
+SIGNATURE_CODES = frozenset({"no_signatures", "duplicate_signer", "bad_signature", "quorum_not_met", NOT_A_SIGNATORY})
+"""Refusals of a copy's signature set, not of its payload (the hash): not remembered by hash."""
 
 
 class VerificationBudget:
@@ -258,7 +260,10 @@ class Admission:
             self.counters.bad_from_peer()  # an honest peer sends only what it accepted itself
         elif source is Source.CLIENT:
             self.counters.refused(exc.code)  # (a journaled one that expired while we were down is not news)
-        if tx_hash is not None and source is Source.CLIENT and self.remember_failure is not None:
+        # A refusal for this copy's signatures says nothing about the hash: another copy may be valid,
+        # and a stranger's forged copy must not make the hash answer "failed" to its owner's polling.
+        if (tx_hash is not None and source is Source.CLIENT and self.remember_failure is not None
+                and exc.code not in SIGNATURE_CODES):
             self.remember_failure(tx_hash, outcome.as_json())
         return outcome
 

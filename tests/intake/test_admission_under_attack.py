@@ -212,3 +212,15 @@ def test_repeated_bytes_in_one_request_are_decoded_and_checked_once(chain: Chain
     assert [o.verdict for o in outcomes] == [Verdict.QUEUED] + [Verdict.ALREADY_QUEUED] * 4
     assert chain.ledger.verified.verifications == 1
 
+
+
+def test_a_forged_copys_refusal_is_not_remembered_as_the_status_of_the_hash(chain: Chain) -> None:
+    genuine = payment(chain)
+    remembered: list[bytes] = []
+    admission = Admission(chain.ledger, Mempool(100, 1 << 20), chain.chain_id,
+                          remember_failure=lambda tx_hash, status: remembered.append(tx_hash))
+    [forged] = admission.admit([signed_by(genuine, key("mallory")).encode()], chain.now, Source.CLIENT)
+    assert forged.error_code == "not_a_signatory" and remembered == []
+    ghost = payment(chain, "ghost@aclb", signers=(key("ghost@aclb"),))
+    admission.admit([ghost.encode()], chain.now, Source.CLIENT)
+    assert remembered == [ghost.hash], "a payload's own fault is remembered for clients polling by hash"

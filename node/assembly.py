@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import plyvel
-from aiohttp import web
 
 from consensus import codec
 from consensus.crypto import KeyPair
@@ -35,7 +34,7 @@ from consensus.safety import SafetyRecord
 from consensus.timeouts import TimeoutConfig
 from node import packing
 from node.api.app import build_app
-from node.api.listener import listen
+from node.api.listener import api_runner, listen
 from node.clock import now_ms
 from node.config import ConfigError, NodeConfig
 from node.intake.admission import Admission, IntakeCounters
@@ -366,7 +365,7 @@ async def serve(config: NodeConfig) -> None:
     # (``bakong testnet down``) find a node however it was started, even by a hand-run restart command.
     pid_file = config.data_dir / PID_FILE
     pid_file.write_text(f"{os.getpid()}\n")
-    runner = web.AppRunner(build_app(node), access_log=None, handle_signals=False)
+    runner = api_runner(build_app(node), config.api)
     api_server: asyncio.Server | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -375,8 +374,8 @@ async def serve(config: NodeConfig) -> None:
     network = node.connect()
     try:
         await runner.setup()
-        api_server = await listen(runner, config.api.host, config.api.port, config.api.max_connections,
-                                  node.metrics.api_connections_refused.inc)
+        api_server = await listen(runner, config.api,
+                                  lambda reason: node.metrics.api_connections_refused.labels(reason).inc())
         await network.start()
         log.info("node %s (%s) serving API on http://%s:%d, p2p on %s:%d, height %d, event loop %s", config.name,
                  config.role, config.api.host, config.api.port, config.p2p_host, config.p2p_port,

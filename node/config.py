@@ -24,6 +24,7 @@ be moved as a whole. Example (``configs/node.example.toml``)::
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,16 @@ class ApiConfig:
     max_websockets: int = 1000
     max_connections: int = 2000
     """Open HTTP connections at once; past it a new one gets 503 too_many_connections and is closed."""
+    max_connections_per_client: int = 256
+    """Open HTTP connections from one source address (its share of ``max_connections``); past it that
+    client's new one gets 503 too_many_connections. Behind a reverse proxy every client has the proxy's
+    address: raise it to ``max_connections`` there and let the proxy hold the per-client shares."""
+    header_timeout_ms: int = 10_000
+    """A new connection's first request head must arrive within this of the accept, or it is closed."""
+    keepalive_timeout_ms: int = 30_000
+    """After an answer, the next request head must arrive within this, or the connection is closed."""
+    max_websockets_per_client: int = 100
+    """Status and block streams open from one source address (its share of ``max_websockets``)."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +176,7 @@ def load_config(path: str | Path) -> NodeConfig:
         raise ConfigError("role must be 'validator' or 'observer'")
     api = _section(doc, "api", ApiConfig)
     api_host, api_port = _address(doc.get("api", {}).get("listen", "127.0.0.1:8100"), "[api] listen")
-    api = ApiConfig(api_host, api_port, api.max_body_bytes, api.max_batch, api.max_websockets, api.max_connections)
+    api = dataclasses.replace(api, host=api_host, port=api_port)
     p2p_host, p2p_port = _address(doc.get("p2p", {}).get("listen", "127.0.0.1:7100"), "[p2p] listen")
     return NodeConfig(
         name=doc["name"],

@@ -41,7 +41,13 @@ class NodeMetrics:
         self.gossip_dropped = Counter("bakong_gossip_dropped", "Gossiped transactions dropped: intake queue full",
             registry=r)
         self.api_connections_refused = Counter(
-            "bakong_api_connections_refused", "HTTP connections refused: max_connections open", registry=r)
+            "bakong_api_connections_refused",
+            "HTTP connections refused (total: max_connections open; per_client: the address's share open) or "
+            "closed unserved (header_timeout)", ["reason"], registry=r)
+        self.api_streams_refused = Counter(
+            "bakong_api_streams_refused",
+            "WebSocket streams refused (total: max_websockets open; per_client: the address's share open)",
+            ["reason"], registry=r)
         self.evidence = Counter("bakong_evidence", "Equivocation evidence recorded", registry=r)
         self.internal_errors = Counter(
             "bakong_internal_errors", "Our own errors caught so the node stays up (see the log)", registry=r)

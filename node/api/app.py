@@ -32,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from consensus import codec
 from consensus.crypto import KeyPair
 from consensus.evidence import Evidence
+from node.api.shares import Refusal, Seats
 from node.clock import now_ms
 from node.config import NodeConfig
 from node.intake import statuses as st
@@ -103,6 +104,9 @@ class ApiHost(Protocol):
 
 
 NODE_KEY: web.AppKey[ApiHost] = web.AppKey("node", ApiHost)
+STREAM_SEATS_KEY: web.AppKey[Seats] = web.AppKey("stream_seats", Seats)
+"""Status and block streams open, in total and per client address (``[api] max_websockets``,
+``max_websockets_per_client``): one client holding all of its share cannot take another's."""
 
 
 class ApiError(Exception):
@@ -243,11 +247,31 @@ async def transaction_status(request: web.Request) -> web.Response:
     return web.json_response(_status_of(node, _hash_param(request)))
 
 
+_STREAM_REFUSALS = {Refusal.TOTAL: "too many streams open on the node; retry shortly",
+                     Refusal.PER_CLIENT: "this client has too many streams open; close some or retry shortly"}
+
+
+def _take_stream_seat(request: web.Request) -> str:
+    """Take a stream seat for the request's client (its address), or refuse it with 503."""
+    client = request.remote or "unknown"
+    refused = request.app[STREAM_SEATS_KEY].take(client)
+    if refused is not None:
+        request.app[NODE_KEY].metrics.api_streams_refused.labels(refused).inc()
+        raise ApiError(503, "too_many_subscribers", _STREAM_REFUSALS[refused], {"Retry-After": "1"})
+    return client
+
+
 async def transaction_stream(request: web.Request) -> web.StreamResponse:
-    node = request.app[NODE_KEY]
     tx_hash = _hash_param(request)
-    if node.hub.subscriber_count >= node.config.api.max_websockets:
-        raise ApiError(503, "too_many_subscribers", "too many status streams open; retry shortly", {"Retry-After": "1"})
+    client = _take_stream_seat(request)
+    try:
+        return await _follow_transaction(request, tx_hash)
+    finally:
+        request.app[STREAM_SEATS_KEY].give_back(client)
+
+
+async def _follow_transaction(request: web.Request, tx_hash: bytes) -> web.StreamResponse:
+    node = request.app[NODE_KEY]
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     queue = node.hub.subscribe(tx_hash)
@@ -285,9 +309,15 @@ async def block_stream(request: web.Request) -> web.StreamResponse:
     """WebSocket: a summary of every block this node commits from now on (height, hash, tx hashes,
     rejected hashes, commit time): for monitoring and the load benchmark. The API is meant for the
     bank's own network, like /metrics; queries that reveal account data stay signed."""
+    client = _take_stream_seat(request)
+    try:
+        return await _follow_blocks(request)
+    finally:
+        request.app[STREAM_SEATS_KEY].give_back(client)
+
+
+async def _follow_blocks(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE_KEY]
-    if len(node.block_listeners) + node.hub.subscriber_count >= node.config.api.max_websockets:
-        raise ApiError(503, "too_many_subscribers", "too many streams open; retry shortly", {"Retry-After": "1"})
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -429,6 +459,7 @@ def build_app(node: ApiHost) -> web.Application:
     logging.getLogger("aiohttp.server").addFilter(_CLIENT_ERROR_FILTER)  # idempotent: a set of filters
     app = web.Application(client_max_size=node.config.api.max_body_bytes, middlewares=[errors_as_json])
     app[NODE_KEY] = node
+    app[STREAM_SEATS_KEY] = Seats(node.config.api.max_websockets, node.config.api.max_websockets_per_client)
     app.router.add_post("/v1/transactions", submit_transactions)
     app.router.add_get("/v1/transactions/{hash}", transaction_status)
     app.router.add_get("/v1/transactions/{hash}/ws", transaction_stream)

@@ -9,10 +9,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from aiohttp import web
-
 from node.api.app import build_app
-from node.api.listener import listen
+from node.api.listener import api_runner, listen
 from node.assembly import Node
 from node.config import load_config
 from node.tools.testnet import init_testnet
@@ -38,9 +36,9 @@ def test_connections_past_the_limit_get_503_and_the_node_serves_again_once_one_c
 
     async def scenario() -> tuple[list[int], dict, int, int]:
         node = Node(config)
-        runner = web.AppRunner(build_app(node))
+        runner = api_runner(build_app(node), config.api)
         await runner.setup()
-        server = await listen(runner, config.api.host, config.api.port, 2, node.metrics.api_connections_refused.inc)
+        server = await listen(runner, config.api, lambda reason: node.metrics.api_connections_refused.labels(reason).inc())
         try:
             first = await exchange(config.api.port)
             second = await exchange(config.api.port)
@@ -53,7 +51,7 @@ def test_connections_past_the_limit_get_503_and_the_node_serves_again_once_one_c
             for conn in (second, fourth):
                 conn[1].close()
                 await conn[1].wait_closed()
-            refused = int(node.metrics.api_connections_refused._value.get())
+            refused = int(node.metrics.api_connections_refused.labels("total")._value.get())
             return [first[2], second[2], third[2], fourth[2]], json.loads(third[3]), closed, refused
         finally:
             server.close()

@@ -271,6 +271,18 @@ def cmd_chaos(args: argparse.Namespace) -> int:
                                   directory=args.dir, keep=args.keep, byzantine=args.byzantine))
 
 
+def cmd_geo(args: argparse.Namespace) -> int:
+    from node.tools.geo.campaign import GeoOptions, run_cleanup, run_geo
+
+    if args.cleanup:
+        return run_cleanup()
+    return run_geo(GeoOptions(
+        rtts_ms=tuple(float(x) for x in args.rtt_ms.split(",") if x), jitter_ms=args.jitter_ms, loss=args.loss,
+        duration=args.duration, partition_s=args.partition, isolate=tuple(c for c in args.isolate.split(",") if c),
+        rate=args.rate, accounts=args.accounts, seed=args.seed, json_path=args.json, directory=args.dir,
+        keep=args.keep))
+
+
 def _bench_load_options(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--duration", type=float, default=60.0, help="seconds of submission (default 60)")
     sp.add_argument("--rate", type=float, default=0.0, help="offered TPS; 0 = as fast as accepted (default)")
@@ -425,6 +437,25 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--api-port", type=int, default=18700, help="first node's API port")
     bi.add_argument("--p2p-port", type=int, default=17700, help="first node's p2p port")
     bi.set_defaults(func=cmd_bench_idle)
+    geo = sub.add_parser("geo", help="4+1 testnet in four countries (network namespaces) behind a WAN relay: "
+                                     "TPS and latency per RTT, then partitions and healing (root)")
+    geo.add_argument("--rtt-ms", default="30,50,80", help="round-trip times between countries, one phase each")
+    geo.add_argument("--jitter-ms", type=float, default=5.0, help="per-chunk delay variation, either side (ms)")
+    geo.add_argument("--loss", type=float, default=0.0,
+                     help="segment loss probability, as TCP retransmission stalls (default 0)")
+    geo.add_argument("--duration", type=float, default=60.0, help="seconds of load per RTT setting (default 60)")
+    geo.add_argument("--partition", type=float, default=20.0,
+                     help="seconds each --isolate country is cut off (0: no partitions; default 20)")
+    geo.add_argument("--isolate", default="th,kh",
+                     help="countries cut off in turn (th: 1 validator, quorum kept; kh: 2, no quorum)")
+    geo.add_argument("--rate", type=float, default=1000.0, help="offered TPS, open loop (default 1000)")
+    geo.add_argument("--accounts", type=int, default=1000, help="funded bench accounts")
+    geo.add_argument("--seed", type=int, default=1, help="workload seed")
+    geo.add_argument("--json", help="write results here")
+    geo.add_argument("--dir", help="testnet directory (default: a temp dir, removed)")
+    geo.add_argument("--keep", action="store_true", help="keep the testnet directory")
+    geo.add_argument("--cleanup", action="store_true", help="only remove namespaces a killed run left behind")
+    geo.set_defaults(func=cmd_geo)
     ch = sub.add_parser("chaos", help="fault campaign: 4+1 testnet under load, kills, pauses, isolation, restarts")
     ch.add_argument("--duration", type=float, default=120.0, help="seconds of perturbations (default 120)")
     ch.add_argument("--seed", type=int, default=1, help="schedule and workload seed")

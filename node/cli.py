@@ -283,6 +283,17 @@ def cmd_geo(args: argparse.Namespace) -> int:
         keep=args.keep))
 
 
+def cmd_attack(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from node.tools.attack.harness import RunOptions
+    from node.tools.attack.suite import run_attack
+
+    return run_attack(args.scenario, RunOptions(
+        duration=args.duration, baseline_s=args.baseline, rate=args.rate, scale=args.scale,
+        directory=Path(args.dir) if args.dir else None, keep=args.keep), args.json)
+
+
 def _bench_load_options(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--duration", type=float, default=60.0, help="seconds of submission (default 60)")
     sp.add_argument("--rate", type=float, default=0.0, help="offered TPS; 0 = as fast as accepted (default)")
@@ -467,6 +478,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="validator wing misbehaves in this [testing] byzantine mode all campaign long "
                          "(mixed: the whole repertoire; default: none)")
     ch.set_defaults(func=cmd_chaos)
+    at = sub.add_parser("attack", help="attack suite: each scenario on a fresh 4+1 testnet with honest clients paying")
+    at.add_argument("--scenario", default="all", help="a scenario name, several joined by commas, or all (default)")
+    at.add_argument("--json", help="write results here")
+    at.add_argument("--duration", type=float, default=20.0, help="seconds of attack per scenario (default 20)")
+    at.add_argument("--baseline", type=float, default=8.0, help="seconds of honest load before the attack (default 8)")
+    at.add_argument("--rate", type=float, default=20.0, help="honest payments per second (default 20)")
+    at.add_argument("--scale", type=float, default=1.0, help="attack sizes relative to the campaign's (default 1)")
+    at.add_argument("--dir", help="parent directory for the scenarios' testnets (default: temp dirs, removed)")
+    at.add_argument("--keep", action="store_true", help="keep the testnet directories")
+    at.set_defaults(func=cmd_attack)
     return p
 
 

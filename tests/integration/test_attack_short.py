@@ -26,7 +26,7 @@ SHORT = ["resign_payment", "account_limit_junk", "signature_flood", "ws_slots"]
 def test_short_attack_scenario_passes(scenario: str, tmp_path: Path) -> None:
     out = tmp_path / "attack.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "node.cli", "attack", "--scenario", scenario, "--duration", "5", "--baseline", "3",
+        [sys.executable, "-m", "node.cli", "attack", "--scenario", scenario, "--duration", "4", "--baseline", "2",
          "--rate", "10", "--scale", "0.1", "--json", str(out), "--dir", str(tmp_path / "nets")],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.exists(), proc.stdout + proc.stderr

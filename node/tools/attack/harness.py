@@ -55,13 +55,14 @@ class NetSpec:
     """Every node's ``[mempool]`` table."""
     byzantine: tuple[str, str] | None = None
     """(node, ``[testing] byzantine`` mode) for one node."""
-    scaled: tuple[str, ...] = ()
+    scaled: dict[str, int] = field(default_factory=dict)
     """Keys of ``api`` and ``mempool`` whose values shrink with ``--scale`` (a smaller attack against
-    a smaller limit proves the same defence)."""
+    a smaller limit proves the same defence), each with its least value: a total must stay above the
+    node's default per-client share of it, or one client holding its share would hold everything."""
 
     def at_scale(self, scale: float) -> NetSpec:
         def shrink(table: dict[str, int]) -> dict[str, int]:
-            return {k: max(20, int(v * scale)) if k in self.scaled else v for k, v in table.items()}
+            return {k: max(self.scaled[k], int(v * scale)) if k in self.scaled else v for k, v in table.items()}
 
         return NetSpec(shrink(self.api), shrink(self.mempool), self.byzantine, self.scaled)
 

@@ -38,17 +38,17 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("signature_flood", "3", "many-signature copies cost the node little: no stall, /healthz answers",
              payloads.signature_flood),
     Scenario("idle_sockets", "4", "thousands of idle sockets from one address do not lock others out of the API",
-             sockets.idle_sockets, NetSpec(api={"max_connections": 2000}, scaled=("max_connections",))),
+             sockets.idle_sockets, NetSpec(api={"max_connections": 2000}, scaled={"max_connections": 600})),
     Scenario("lying_observer", "5", "a restarted validator catches up past a peer lying about its head",
              peers.lying_observer, NetSpec(byzantine=(peers.LIAR, "lying_head"))),
     Scenario("resign_payment", "7", "a stranger re-signing a payment cannot void it",
              payloads.resign_payment),
     Scenario("account_limit_junk", "6", "junk claiming an account cannot use up that account's mempool share",
-             payloads.account_limit_junk, NetSpec(mempool={"max_per_account": 2000}, scaled=("max_per_account",))),
+             payloads.account_limit_junk, NetSpec(mempool={"max_per_account": 2000}, scaled={"max_per_account": 50})),
     Scenario("handshake_slots", "11", "half-open p2p handshakes from one address do not keep validators apart",
              sockets.handshake_slots),
     Scenario("ws_slots", "low", "one client cannot take every WebSocket slot",
-             sockets.ws_slots, NetSpec(api={"max_websockets": 1000}, scaled=("max_websockets",))),
+             sockets.ws_slots, NetSpec(api={"max_websockets": 1000}, scaled={"max_websockets": 300})),
 )}
 
 

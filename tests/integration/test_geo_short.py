@@ -1,0 +1,40 @@
+"""Geography, short: ``bakong geo`` with the four countries at 50 ms RTT, then Cambodia (two of the four
+validators) cut off for 6 s and healed.
+
+Needs root and ``ip netns`` (the run builds its own namespaces and deletes them); skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from node.tools.geo.topology import leftovers, unavailable
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+WHY_NOT = unavailable()
+
+
+@pytest.mark.skipif(WHY_NOT is not None, reason=f"geo needs network namespaces: {WHY_NOT}")
+def test_commits_at_50ms_rtt_and_a_healed_partition_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "geo.json"
+    before = set(leftovers())
+    proc = subprocess.run(
+        [sys.executable, "-m", "node.cli", "geo", "--rtt-ms", "50", "--jitter-ms", "5", "--duration", "8",
+         "--rate", "200", "--partition", "6", "--isolate", "kh", "--json", str(out), "--dir", str(tmp_path / "net")],
+        cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    (phase,) = result["rtt"]
+    assert phase["rtt_ms"] == 50 and phase["committed"] > 0 and phase["head"]["agree"]
+    (episode,) = result["partition"]["episodes"]
+    assert not episode["quorum_kept"] and episode["advance_anywhere"] <= 1  # no quorum anywhere: stalled
+    assert episode["resume_s"] is not None and episode["caught_up_s"] is not None  # and resumed after the heal
+    assert result["checks"]["forks"] == 0 and result["checks"]["accepted_lost"] == 0
+    assert set(leftovers()) <= before  # its namespaces are gone

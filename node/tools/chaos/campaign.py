@@ -122,7 +122,10 @@ class Campaign:
                 continue
             if all(s["mempool_size"] == 0 for s in sts) and len({s["height"] for s in sts}) == 1:
                 time.sleep(1.0)  # one more heartbeat so every node holds the same head
-                sts = [self.net.client(n, 2.0).status() for n in nodes]
+                try:
+                    sts = [self.net.client(n, 2.0).status() for n in nodes]
+                except ClientError:  # slow, not gone: ask again
+                    continue
                 if len({s["block_hash"] for s in sts}) == 1:
                     break
             time.sleep(0.5)

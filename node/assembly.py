@@ -35,6 +35,7 @@ from consensus.timeouts import TimeoutConfig
 from node import packing
 from node.api.app import build_app
 from node.api.listener import api_runner, listen
+from node.api.query_replay import AnsweredQueries
 from node.clock import now_ms
 from node.config import ConfigError, NodeConfig
 from node.intake.admission import Admission, IntakeCounters
@@ -94,6 +95,7 @@ class Node:
         # them): answered here, off the event loop that carries consensus, gossip and the API. Two
         # threads, apart from the default executor that journals accepted transactions.
         self.query_worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query")
+        self.answered_queries = AnsweredQueries()  # a captured signed query cannot be asked again
         self.tx_arrived = asyncio.Event()
         self.started_ms = now_ms()
         self.network: P2PNetwork | None = None  # once connected (``connect``)

@@ -32,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from consensus import codec
 from consensus.crypto import KeyPair
 from consensus.evidence import Evidence
+from node.api.query_replay import AnsweredQueries
 from node.api.shares import Refusal, Seats
 from node.clock import now_ms
 from node.config import NodeConfig
@@ -85,6 +86,8 @@ class ApiHost(Protocol):
     def queries(self) -> QueryService: ...
     @property
     def query_worker(self) -> Executor: ...
+    @property
+    def answered_queries(self) -> AnsweredQueries: ...
     @property
     def tx_arrived(self) -> asyncio.Event: ...
     @property
@@ -345,8 +348,13 @@ async def run_query(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "send one query per request")
     try:
         query = decode_query(items[0])
+        now = now_ms()
+        if not node.answered_queries.first_time(items[0], query.created_ms, now):
+            node.metrics.queries.labels("refused").inc()
+            raise ApiError(409, "query_replayed", "this signed query was already answered; sign a new one "
+                                                 "(another counter or created_ms)")
         answer = await asyncio.get_running_loop().run_in_executor(node.query_worker, node.queries.answer,
-                                                                  query, now_ms())
+                                                                  query, now)
     except StatelessError as exc:
         node.metrics.queries.labels("refused").inc()
         raise ApiError(400, exc.code, exc.message) from None

@@ -514,3 +514,14 @@ def test_websocket_subscribers_over_max_websockets_get_503_too_many_subscribers(
     assert (status, body["error"]["code"], retry) == (503, "too_many_subscribers", "1")
     assert again == {"hash": hashes[-1], "status": "NOT_RECEIVED"}
     assert_serving(world.api)
+
+
+def test_a_captured_signed_query_cannot_be_asked_again_but_a_fresh_one_can(world: World) -> None:
+    """Issue 14, low finding: a signed query was replayable for its whole 5-minute window."""
+    captured = world.query_hex(counter=424242)
+    first = world.api.post_json("/v1/queries", {"query": captured})
+    assert first.status == 200, first.body
+    replay = world.api.post_json("/v1/queries", {"query": captured})
+    assert replay.status == 409 and replay.json()["error"]["code"] == "query_replayed"
+    fresh = world.api.post_json("/v1/queries", {"query": world.query_hex(counter=424243)})
+    assert fresh.status == 200 and fresh.json() == first.json()

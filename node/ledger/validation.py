@@ -82,7 +82,7 @@ class VerifiedSignatures:
 
     def cost(self, tx: Transaction) -> int:
         """How many verifications ``check`` would make now: 0 when the outcome is remembered."""
-        if (tx.hash, tx.signatures) in self._seen or _failure_key(tx) in self._failed:
+        if (tx.hash, tx.signatures) in self._seen or (self._failed and _failure_key(tx) in self._failed):
             return 0
         return len(tx.signatures)
 
@@ -101,16 +101,16 @@ class VerifiedSignatures:
             raise StatelessError("no_signatures", "a transaction needs at least one signature")
         if len(tx.signatures) > 1 and len({pk for pk, _sig in tx.signatures}) != len(tx.signatures):
             raise StatelessError("duplicate_signer", "the same key signed twice")
-        failure_key = _failure_key(tx)
-        failed = self._failed.get(failure_key)
-        if failed is not None:
-            raise StatelessError(failed.code, failed.message)
+        if self._failed:  # (none in normal operation: then a first check costs no digest)
+            failed = self._failed.get(_failure_key(tx))
+            if failed is not None:
+                raise StatelessError(failed.code, failed.message)
         digest = tx.signing_digest()
         for public_key, signature in tx.signatures:
             self.verifications += 1
             if not verify(public_key, digest, signature):
                 error = StatelessError("bad_signature", f"signature by {public_key.hex()[:16]}... does not verify")
-                self._failed[failure_key] = error
+                self._failed[_failure_key(tx)] = error
                 if len(self._failed) > self._failure_capacity:
                     self._failed.popitem(last=False)
                 raise error

@@ -10,11 +10,14 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from consensus.crypto import KeyPair
 from node.ledger import permissions as P
-from node.ledger.blocks import Block
+from node.ledger.blocks import Block, BlockHeader, make_block, tx_root
 from node.ledger.chain import BlockExecution, Ledger
 from node.ledger.commands import Command
+from node.ledger.errors import InvalidBlock
 from node.ledger.execution import TxResult
 from node.ledger.genesis import Genesis, parse_genesis
 from node.ledger.records import Account, get_account
@@ -104,6 +107,24 @@ class Chain:
         block, execution = self.ledger.build_block(list(txs), self.now, self.proposer)
         self.ledger.commit(block, execution, b"")
         return execution.results
+
+    def left_out(self, tx: Transaction) -> str:
+        """``tx`` is not signed by its creator's signatories (enough): the proposer leaves it out of the
+        block, and a block holding it anyway is invalid. Returns the signature check's code."""
+        self.now += 1000
+        block, execution = self.ledger.build_block([tx], self.now, self.proposer)
+        assert block.transactions == () and execution.left_out == (tx.hash,)
+        [result] = self.ledger.execute(block.height, self.now, [tx]).results
+        head = self.ledger.head
+        forced = make_block(BlockHeader(head.height + 1, head.block_hash, self.now, self.proposer, tx_root([tx]),
+                                        head.state_root, (tx.hash,)), (tx,))
+        with pytest.raises(InvalidBlock) as refused:
+            self.ledger.validate_block(forced)
+        assert refused.value.code == "unsigned_transaction"
+        self.ledger.commit(block, execution, b"")  # the empty block, so heights move on as with run()
+        assert self.ledger.tx_status(tx.hash) is None
+        assert result.command_index is None and result.error_code is not None
+        return result.error_code
 
     def run_one(self, creator: str, *commands: Command, **kw: Any) -> TxResult:
         [result] = self.run(self.tx(creator, *commands, **kw))

@@ -20,6 +20,7 @@ from typing import Any
 from consensus import codec
 from consensus.crypto import hash_bytes
 from node.ledger import commands as c
+from node.ledger import errors as e
 from node.ledger.blocks import (
     ZERO_HASH,
     Block,
@@ -91,6 +92,21 @@ class BlockExecution:
     state_root: bytes
     peers_touched: bool = False
     """A peer command applied in this block: the node must re-read its peer set."""
+    left_out: tuple[bytes, ...] = ()
+    """Candidates the proposer left out because their creator's signatories do not sign them (enough):
+    they could never be in a valid block as they stand (``UNSIGNED_CODES``); the mempool may drop them."""
+
+
+UNSIGNED_CODES = frozenset({e.NOT_A_SIGNATORY, e.QUORUM_NOT_MET})
+"""A transaction rejected for one of these is not authorised by its creator's signatories as the block
+holds it. Such a block is invalid rather than the transaction REJECTED: the hash covers the payload, not
+the signatures, and a REJECTED hash is final, so a proposer that stripped or replaced signatures could
+otherwise void a payment its creator did sign (issue 14, finding 7; docs/ledger.md, "Signatures")."""
+
+
+def unsigned(result: TxResult) -> bool:
+    """Rejected by the transaction-level signature check (not by one of its commands)."""
+    return result.command_index is None and result.error_code in UNSIGNED_CODES
 
 
 class ChainReader:
@@ -311,6 +327,17 @@ class Ledger(ChainReader):
                 unique[tx.hash] = tx
         fresh = list(unique.values())
         execution = self.execute(head.height + 1, created_ms, fresh, replays_checked=True)
+        left_out = {tx.hash for tx, r in zip(fresh, execution.results, strict=True) if unsigned(r)}
+        if left_out:  # rare: intake checks signers; the state changed since (e.g. a signatory removed)
+            # Leaving one out can change what follows it (a quorum set earlier in the block): execute
+            # again until every remaining transaction passes the signature check.
+            more = left_out
+            while more:
+                fresh = [tx for tx in fresh if tx.hash not in more]
+                execution = self.execute(head.height + 1, created_ms, fresh, replays_checked=True)
+                more = {tx.hash for tx, r in zip(fresh, execution.results, strict=True) if unsigned(r)}
+                left_out |= more
+            execution.left_out = tuple(tx.hash for tx in unique.values() if tx.hash in left_out)
         rejected = tuple(tx.hash for tx, r in zip(fresh, execution.results, strict=True)
                          if r.status != TxStatus.COMMITTED)
         header = BlockHeader(head.height + 1, head.block_hash, created_ms, proposer, tx_root(fresh),
@@ -342,6 +369,10 @@ class Ledger(ChainReader):
             except Exception as exc:  # a StatelessError: the proposer included a badly signed tx
                 raise InvalidBlock("bad_transaction_signature", str(exc)) from exc
         execution = self.execute(h.height, h.created_ms, block.transactions)
+        for tx, r in zip(block.transactions, execution.results, strict=True):
+            if unsigned(r):
+                raise InvalidBlock("unsigned_transaction", f"transaction {tx.hash.hex()[:16]}... is not signed by "
+                                   f"its creator's signatories ({r.error_code}); an honest proposer leaves it out")
         rejected = tuple(tx.hash for tx, r in zip(block.transactions, execution.results, strict=True)
                          if r.status != TxStatus.COMMITTED)
         if rejected != h.rejected:

@@ -255,15 +255,17 @@ class ConsensusDriver:
             await asyncio.sleep(cfg.batch_wait_ms / 1000)
         txs = node.mempool.peek(cfg.max_block_txs)
 
-        def build() -> bytes:
+        def build() -> tuple[bytes, tuple[bytes, ...]]:
             block, execution = node.ledger.build_block(txs, node.clock_ms(), node.key.public_key)
             value = block.encode()
             self._remember(hash_bytes(value), block, execution)
-            return value
+            return value, execution.left_out
 
         if node.ledger.head.height + 1 != action.height:
             return
-        value = await loop.run_in_executor(node.worker, build)
+        value, left_out = await loop.run_in_executor(node.worker, build)
+        if left_out:  # no longer signed enough as they stand (the state changed): they cannot go in a block
+            node.mempool.remove(list(left_out))
         self.events.put_nowait(ValueBuilt(action.height, action.round, value))
 
     def _validate(self, height: int, value: bytes) -> bool:

@@ -168,8 +168,9 @@ def test_a_transaction_for_this_chain_cannot_be_replayed_on_a_chain_with_another
         head = there.ledger.head
         header = BlockHeader(head.height + 1, head.block_hash, there.now + 1000, there.proposer,
                              tx_root([tx]), head.state_root, ())
-        with pytest.raises(InvalidBlock):
+        with pytest.raises(InvalidBlock) as refused:
             there.ledger.validate_block(make_block(header, (tx,)))
+        assert refused.value.code == "wrong_chain"
         assert there.balance(BOB) == 0
     finally:
         here.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from node.ledger import commands as c
-from node.ledger.blocks import BlockHeader, make_block, tx_root
+from node.ledger.blocks import BlockHeader, decode_block, make_block, tx_root
 from node.ledger.errors import InvalidBlock
 from node.ledger.transactions import Transaction, build_transaction
 from tests.ledger_world import KHR, Chain, key
@@ -88,5 +88,24 @@ def test_a_transaction_unsigned_by_what_comes_before_it_in_the_block_is_left_out
     assert [tx.hash for tx in block.transactions] == [removal.hash, later.hash]
     assert execution.left_out == (by_phone.hash,)
     assert [r.status for r in execution.results] == ["COMMITTED", "COMMITTED"]
+    assert execution.height == block.height
+    assert chain.ledger.validate_block(decode_block(block.encode())).state_root == block.header.state_root
     chain.ledger.commit(block, execution, b"")
     assert chain.balance(BOB) == 1000
+
+
+
+def test_a_block_may_carry_its_parents_time_but_not_an_earlier_one(chain: Chain) -> None:
+    """Proposers take max(clock, parent time): two blocks in the same millisecond are normal."""
+    [first] = chain.run(payment(chain, ALICE))
+    assert first.status == "COMMITTED"
+    head = chain.ledger.head
+    parent_time = chain.ledger.block(head.height).header.created_ms
+    same, execution = chain.ledger.build_block([], parent_time, chain.proposer)
+    assert same.header.created_ms == parent_time
+    assert chain.ledger.validate_block(decode_block(same.encode())).state_root == execution.state_root
+    earlier = make_block(BlockHeader(head.height + 1, head.block_hash, parent_time - 1, chain.proposer,
+                                     tx_root([]), head.state_root, ()), ())
+    with pytest.raises(InvalidBlock) as refused:
+        chain.ledger.validate_block(earlier)
+    assert refused.value.code == "time_went_back"

@@ -41,6 +41,7 @@ DEFAULT_TARGETS = (
     "consensus/validators.py", "consensus/evidence.py", "consensus/messages.py::ProposalRef",
     "consensus/messages.py::entry_of", "consensus/messages.py::entry_from_record", "node/p2p/block_sync.py",
     "node/runtime/safety_store.py", "node/runtime/driver.py::next_height", "node/ledger/chain.py::Ledger.build_block",
+    "node/ledger/chain.py::Ledger.validate_block", "node/ledger/chain.py::unsigned",
     "node/ledger/state.py::next_state_root", "node/intake/admission.py",
 )
 
@@ -81,7 +82,9 @@ TEST_MAP: dict[str, list[str]] = {
                              "tests/runtime/test_safety_file_slots.py", "tests/consensus/test_safety_record.py"],
     "node/runtime/driver.py": ["tests/runtime/test_next_height_snapshot.py"],
     "node/intake/admission.py": ["tests/intake/test_admission.py", "tests/intake/test_intake_journal.py"],
-    "node/ledger/chain.py": ["tests/ledger/test_block_limits.py", "tests/ledger/test_execution.py", "tests/storage/test_storage.py"],
+    "node/ledger/chain.py": ["tests/ledger/test_foreign_signatures.py", "tests/ledger/test_block_limits.py",
+                             "tests/ledger/test_execution.py", "tests/ledger/test_access_control.py",
+                             "tests/storage/test_storage.py"],
     "node/ledger/state.py": ["tests/ledger/test_state_root_formula.py", "tests/ledger/test_execution.py", "tests/ledger/test_prefetch.py"],
 }
 

@@ -12,7 +12,7 @@ from node.intake.admission import Admission, IntakeCounters, Source, Verdict
 from node.intake.mempool import Mempool
 from node.ledger import commands as c
 from node.ledger.transactions import Transaction
-from tests.ledger_world import KHR, Chain
+from tests.ledger_world import KHR, Chain, key
 
 ALICE, BOB = "alice@aclb", "bob@aclb"
 
@@ -153,3 +153,20 @@ def test_a_journaled_transaction_that_expired_while_the_node_was_down_is_dropped
     assert admission.admit([expired.encode()], chain.now, Source.JOURNAL)[0].verdict is Verdict.INVALID
     # not a client's refusal (no counter moves), not a peer's fault, nothing to remember for polling
     assert seen.refused == [] and seen.bad_from_peer == 0 and seen.failures == [] and seen.received == 0
+
+
+def test_the_creators_account_is_read_again_once_a_block_changes_it(chain: Chain) -> None:
+    """Admission caches creators' accounts per published head: a signatory added by a block counts
+    from that block on (and one removed stops counting)."""
+    admission = Admission(chain.ledger, Mempool(100, 1 << 20), chain.chain_id)
+    phone = key("alice-phone")
+    early = chain.tx(ALICE, c.TransferAsset(ALICE, BOB, KHR, "early", "1.00"), signers=(phone,))
+    assert admission.admit([early.encode()], chain.now, Source.CLIENT)[0].error_code == "not_a_signatory"
+    [added] = chain.run(chain.tx(ALICE, c.AddSignatory(ALICE, phone.public_key)))
+    assert added.status == "COMMITTED"
+    later = chain.tx(ALICE, c.TransferAsset(ALICE, BOB, KHR, "later", "1.00"), signers=(phone,))
+    assert admission.admit([later.encode()], chain.now, Source.CLIENT)[0].verdict is Verdict.QUEUED
+    [removed] = chain.run(chain.tx(ALICE, c.RemoveSignatory(ALICE, phone.public_key)))
+    assert removed.status == "COMMITTED"
+    last = chain.tx(ALICE, c.TransferAsset(ALICE, BOB, KHR, "last", "1.00"), signers=(phone,))
+    assert admission.admit([last.encode()], chain.now, Source.CLIENT)[0].error_code == "not_a_signatory"

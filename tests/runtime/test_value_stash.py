@@ -64,3 +64,16 @@ def test_a_value_forgotten_and_named_again_later_is_written_again(tmp_path: Path
     stash.keep({}, set())  # the record moved on: A is deleted
     stash.keep({IA: A}, {IA})  # a later record names A again (a re-proposal of the valid value)
     assert stash.load() == {IA: A}
+
+
+def test_files_whose_names_are_not_value_ids_are_left_alone(tmp_path: Path) -> None:
+    """An operator's or a tool's file in the directory (a name of 64 non-hex characters, a short hex
+    name) is neither loaded nor deleted, and does not stop the stash from opening."""
+    directory = tmp_path / "values"
+    directory.mkdir()
+    (directory / ("z" * 64)).write_bytes(b"not a value")
+    (directory / "ab").write_bytes(b"\xab")
+    stash = ValueStash(directory)
+    assert stash.load() == {}
+    stash.keep({}, set())
+    assert sorted(p.name for p in directory.iterdir()) == sorted(["z" * 64, "ab"])

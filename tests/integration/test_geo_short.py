@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from node.tools.geo.phases import STALL_SLACK_BLOCKS
 from node.tools.geo.topology import leftovers, unavailable
 
 pytestmark = pytest.mark.integration
@@ -34,7 +35,10 @@ def test_commits_at_50ms_rtt_and_a_healed_partition_resumes(tmp_path: Path) -> N
     (phase,) = result["rtt"]
     assert phase["rtt_ms"] == 50 and phase["committed"] > 0 and phase["head"]["agree"]
     (episode,) = result["partition"]["episodes"]
-    assert not episode["quorum_kept"] and episode["advance_anywhere"] <= 1  # no quorum anywhere: stalled
+    # No quorum anywhere: stalled. Heights at the cut are polled (every 0.25 s), so besides the block in
+    # flight one more may land between the last poll and the cut: the tool's own slack, not a tighter one
+    # (CI on 0f5c75e saw 2 and failed a run whose own verdict was OK).
+    assert not episode["quorum_kept"] and episode["advance_anywhere"] <= STALL_SLACK_BLOCKS
     assert episode["resume_s"] is not None and episode["caught_up_s"] is not None  # and resumed after the heal
     assert result["checks"]["forks"] == 0 and result["checks"]["accepted_lost"] == 0
     assert set(leftovers()) <= before  # its namespaces are gone

@@ -22,6 +22,15 @@ from storage import keys
 
 HEAD_FORMAT_VERSION = 1
 
+FORMAT_VERSION = 1
+"""How this release lays out the database's bytes (key families, record encodings), recorded in the
+store (``keys.META_FORMAT_VERSION``). A release that changes how stored bytes must be read raises it and
+registers a migration from the previous version (``node.ops.migrate``, run by ``bakong migrate``); a store
+of another version is refused at open, before anything reads it the wrong way."""
+UNVERSIONED_FORMAT = 1
+"""The version of a non-empty store that records none: one written before versions were recorded, whose
+bytes are version 1's. Opening it records 1 (nothing else changes), so operators' disks need no step."""
+
 # The stages of a block commit an observer (``LedgerStore.commit_hook``) is told of: nothing written yet,
 # the synced batch in flight, the batch durable but nothing after it done (caches, head in memory, clients).
 COMMIT_STAGES = ("before_write", "during_write", "after_write")
@@ -43,6 +52,25 @@ class CorruptHead(StorageError):
 
 class ChainMismatch(StorageError):
     code = "chain_mismatch"
+
+
+class DataFormatVersion(StorageError):
+    """The store's bytes are laid out in another version than this release reads."""
+
+    code = "data_format_version"
+
+    def __init__(self, path: str, found: int, expected: int) -> None:
+        # The node keeps this database at DATA_DIR/ledger (node.assembly): the parent is the data dir
+        # ``bakong migrate`` takes. An older store can be migrated; a newer one only read by its release.
+        data_dir = Path(path).parent
+        if found < expected:
+            remedy = f"stop the node and run `bakong migrate --data-dir {data_dir}`"
+        else:
+            remedy = ("it was written by a newer release: run that release, or restore a backup made with "
+                      f"this one (`bakong migrate --data-dir {data_dir}` cannot go back)")
+        super().__init__(f"database {path} holds data format version {found}, this release reads version "
+                         f"{expected}; {remedy}")
+        self.found, self.expected = found, expected
 
 
 @dataclass(frozen=True)
@@ -131,7 +159,9 @@ class PublishedState:
 class LedgerStore:
     """One LevelDB holding everything a node keeps (see ``storage.keys`` for the families)."""
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True, any_version: bool = False) -> None:
+        """Open (or create) the database; refuse one of another data format version (``DataFormatVersion``)
+        unless ``any_version`` (a migration, which then reads ``format_version`` and moves it on)."""
         self.path = str(path)
         try:
             self._db = plyvel.DB(
@@ -151,12 +181,40 @@ class LedgerStore:
             raise StorageError(f"cannot open database {self.path}: {exc}") from exc
         except plyvel.Error as exc:
             raise StorageError(f"cannot open database {self.path}: {exc}") from exc
+        try:
+            self.format_version = self._check_format_version(any_version)
+        except StorageError:
+            self._db.close()  # release the lock: the operator's next step (bakong migrate) opens it
+            raise
         self._head = self._read_head()
         self._published: PublishedState | None = None
         if self._head is not None:
             self._publish(self._head)
         self.commit_hook: Callable[[str], None] | None = None
         """Called with each of ``COMMIT_STAGES`` during ``commit`` (the faults seam uses it to crash there)."""
+
+    # ---- data format version ----
+
+    def _check_format_version(self, any_version: bool) -> int:
+        raw: bytes | None = self._db.get(keys.META_FORMAT_VERSION)
+        if raw is None:
+            with self._db.iterator(include_value=False) as it:
+                empty = next(it, None) is None
+            found = FORMAT_VERSION if empty else UNVERSIONED_FORMAT
+            if found == FORMAT_VERSION:
+                self.set_format_version(found)  # a fresh store, or one from before versions: same bytes
+        elif raw.isdigit():
+            found = int(raw)
+        else:
+            raise StorageError(f"database {self.path}: the data format version record is damaged ({raw[:16]!r})")
+        if found != FORMAT_VERSION and not any_version:
+            raise DataFormatVersion(self.path, found, FORMAT_VERSION)
+        return found
+
+    def set_format_version(self, version: int) -> None:
+        """Record the data format version (a migration, once every row is in the new layout)."""
+        self._db.put(keys.META_FORMAT_VERSION, str(version).encode(), sync=True)
+        self.format_version = version
 
     # ---- head ----
 

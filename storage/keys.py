@@ -7,9 +7,9 @@ Heights are 8-byte big-endian so keys sort by height.
 World state (covered by the state root): D A X M R G K P.
 Block store and indexes (written with each block, derived from it): B b C T h t.
 Node-local records: H (head), V (consensus: equivocation evidence), m (meta: chain id, genesis
-fingerprint, genesis import marker), q (accepted transactions not yet seen in a block). Every key the
-node writes is built here; the safety record itself lives in files beside the database
-(node.runtime.safety_store), not in LevelDB.
+fingerprint, genesis import marker, data format version), q (accepted transactions not yet seen in a
+block). Every key the node writes is built here; the safety record itself lives in files beside the
+database (node.runtime.safety_store), not in LevelDB.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ PEER = b"P"           # public key -> [address, name, syncing]
 META_CHAIN_ID = META + b"chain_id"                       # the chain this database belongs to
 META_GENESIS = META + b"genesis_fingerprint"             # which genesis file built it
 META_GENESIS_IMPORT = META + b"genesis_import"           # set while a bulk genesis import is under way
+META_FORMAT_VERSION = META + b"format_version"           # how this database's bytes are laid out (storage.db)
 EVIDENCE = CONSENSUS + b"evidence:"                      # + height, round, kind, validator -> evidence
 
 WORLD_STATE_FAMILIES = (DOMAIN, ACCOUNT, ASSET, BALANCE, ROLE, GRANT, DETAIL, PEER)

@@ -1,31 +1,24 @@
-"""Node configuration (TOML, read with the standard library's tomllib).
+"""Node configuration: a TOML file checked against a strict schema (``SCHEMA``).
+
+Every key of every section is declared once below with its type, default and description; the
+reference ``docs/configuration.md`` is generated from the same declarations (``node.config_reference``)
+and a test keeps it current. An unknown section or key, or a value of the wrong type, is refused with a
+one-line ``ConfigError`` naming the file, the dotted key and what is expected: a typo must stop the node,
+not start it on defaults (issue 16: ``[p2p] lisen`` used to come up on the default port).
 
 Relative paths in a config file are relative to the file's own directory, so a testnet directory can
-be moved as a whole. Example (``configs/node.example.toml``)::
-
-    name = "nbc"                      # this node's name in the genesis peer list
-    role = "validator"                # or "observer"
-    genesis = "genesis.json"
-    key_file = "keys/node-nbc.key"
-    data_dir = "data/nbc"
-    [api]
-    listen = "127.0.0.1:8100"
-    [p2p]
-    listen = "127.0.0.1:7100"
-    [block]
-    max_block_interval_ms = 2000      # an empty heartbeat block at least this often
-    batch_wait_ms = 50                # under load, wait this long to fill a block rather than cut tiny ones
-    max_block_txs = 5000
-    [mempool]
-    max_txs = 100000
-    max_bytes = 67108864
-    max_per_account = 2000
+be moved as a whole. Secrets never sit in the file itself: the operator token comes from
+``[api] operator_token_file`` or the environment variable ``BAKONG_OPERATOR_TOKEN`` (which wins), the
+key passphrase from ``key_passphrase_file`` or ``BAKONG_KEY_PASSPHRASE`` (read by ``node.keyfile``).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
+import os
+import stat
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +26,12 @@ from typing import Any
 
 class ConfigError(ValueError):
     code = "bad_config"
+
+
+OPERATOR_TOKEN_ENV = "BAKONG_OPERATOR_TOKEN"
+KEY_PASSPHRASE_ENV = "BAKONG_KEY_PASSPHRASE"
+MIN_OPERATOR_TOKEN = 16
+"""Characters: a shorter token is guessable over the network."""
 
 
 @dataclass(frozen=True)
@@ -43,17 +42,15 @@ class ApiConfig:
     max_batch: int = 5000
     max_websockets: int = 1000
     max_connections: int = 2000
-    """Open HTTP connections at once; past it a new one gets 503 too_many_connections and is closed."""
     max_connections_per_client: int = 256
-    """Open HTTP connections from one source address (its share of ``max_connections``); past it that
-    client's new one gets 503 too_many_connections. Behind a reverse proxy every client has the proxy's
-    address: raise it to ``max_connections`` there and let the proxy hold the per-client shares."""
     header_timeout_ms: int = 10_000
-    """A new connection's first request head must arrive within this of the accept, or it is closed."""
     keepalive_timeout_ms: int = 30_000
-    """After an answer, the next request head must arrive within this, or the connection is closed."""
     max_websockets_per_client: int = 100
-    """Status and block streams open from one source address (its share of ``max_websockets``)."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    operator_loopback: bool = True
+    operator_token: str | None = field(default=None, repr=False)
+    """A secret: kept out of ``repr`` so that logging a config never logs it."""
 
 
 @dataclass(frozen=True)
@@ -77,15 +74,10 @@ class ConsensusConfig:
 
 @dataclass(frozen=True)
 class TestingConfig:
-    """Test-only behaviour, never on by default. ``byzantine`` makes this validator misuse its own key
-    around its honest engine (``node.byzantine`` describes each mode): ``double_vote``, ``equivocate``,
-    ``multi_vote``, ``resign``, ``lying_head``, ``oversized``, ``future_flood``, ``withhold``, ``amnesia``,
-    or ``mixed`` (all of them, rotating by height). ``""`` (the default) is honest."""
+    """Test-only behaviour, never on by default (``node.runtime.byzantine`` describes each mode)."""
 
     byzantine: str = ""
     fault_injection: bool = False
-    """Serve ``POST /v1/testing/isolate`` (chaos runs: drop all of this node's p2p traffic on demand) and
-    ``POST /v1/testing/crash-at-commit`` (SIGKILL itself inside its next block commit)."""
 
 
 BYZANTINE_MODES = ("", "double_vote", "equivocate", "multi_vote", "resign", "lying_head", "oversized",
@@ -98,8 +90,24 @@ class MempoolConfig:
     max_txs: int = 100_000
     max_bytes: int = 64 * 1024 * 1024
     max_per_account: int = 2_000
-    """Transactions one creator account may have waiting (fairness: a flood from one account fills at
-    most this much of the pool). A bank that batches more at once gets 429 and retries."""
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "info"
+    format: str = "text"
+    access_log: bool = False
+    progress_interval_s: int = 10
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    stall_intervals: int = 3
+    behind_blocks: int = 10
 
 
 @dataclass(frozen=True)
@@ -117,79 +125,325 @@ class NodeConfig:
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
     testing: TestingConfig = field(default_factory=TestingConfig)
     source: Path | None = None
+    log: LogConfig = field(default_factory=LogConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    key_passphrase_file: Path | None = None
 
 
-def _address(value: Any, what: str) -> tuple[str, int]:
-    if not isinstance(value, str) or ":" not in value:
-        raise ConfigError(f"{what} must be 'host:port', got {value!r}")
+# ---- the schema: what a config file may hold ----
+
+@dataclass(frozen=True)
+class Kind:
+    """A value's type as TOML writes it, what it must be in words (for errors and the reference), and
+    the check."""
+
+    toml: str
+    expected: str
+    ok: Callable[[Any], bool]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # TOML's true is not 1
+
+
+def _is_address(v: Any) -> bool:
+    if not isinstance(v, str):
+        return False
+    host, colon, port = v.rpartition(":")
+    return bool(colon and host) and port.isdigit() and 0 < int(port) < 65536
+
+
+def _one_of(values: tuple[str, ...]) -> Kind:
+    return Kind("string", "one of " + ", ".join(f'"{v}"' for v in values), lambda v: v in values)
+
+
+POSITIVE = Kind("integer", "a positive integer", lambda v: _is_int(v) and v > 0)
+NON_NEGATIVE = Kind("integer", "an integer >= 0", lambda v: _is_int(v) and v >= 0)
+BOOLEAN = Kind("boolean", "true or false", lambda v: isinstance(v, bool))
+TEXT = Kind("string", "a non-empty string", lambda v: isinstance(v, str) and v != "")
+PATH = Kind("string", "a path (relative to the config file's directory)", lambda v: isinstance(v, str) and v != "")
+OPTIONAL_PATH = Kind("string", 'a path (relative to the config file\'s directory), or "" for none',
+                     lambda v: isinstance(v, str))
+ADDRESS = Kind("string", '"host:port" with a port from 1 to 65535', _is_address)
+
+REQUIRED: Any = object()
+"""Default of a key the file must give."""
+_FROM_CLASS: Any = object()
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    kind: Kind
+    doc: str
+    default: Any = _FROM_CLASS
+    """The value when the file leaves the key out; by default the field of the section's dataclass
+    with the same name, so the two cannot drift apart."""
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    """"" for the top-level keys."""
+    doc: str
+    keys: tuple[Key, ...]
+    cls: type[Any] | None = None
+
+    def default(self, key: Key) -> Any:
+        if key.default is not _FROM_CLASS:
+            return key.default
+        assert self.cls is not None, f"{self.name}.{key.name} needs an explicit default"
+        return self.cls.__dataclass_fields__[key.name].default
+
+    def key(self, name: str) -> Key | None:
+        return next((k for k in self.keys if k.name == name), None)
+
+    def dotted(self, key: str) -> str:
+        return f"{self.name}.{key}" if self.name else key
+
+
+SCHEMA: tuple[Section, ...] = (
+    Section("", "Top-level keys: who this node is and where its files are.", (
+        Key("name", TEXT, "This node's name in the genesis peer list.", REQUIRED),
+        Key("role", _one_of(("validator", "observer")),
+            "A validator signs blocks (its key must be in the genesis validator set); an observer follows the "
+            "chain and serves the API.", "validator"),
+        Key("genesis", PATH, "The network's genesis file (the same file on every node).", REQUIRED),
+        Key("key_file", PATH, "This node's signing key (`bakong keygen --out`).", REQUIRED),
+        Key("key_passphrase_file", OPTIONAL_PATH,
+            f"File holding the passphrase of an encrypted `key_file`; `{KEY_PASSPHRASE_ENV}`, when set, is "
+            'used instead. "" for none.', ""),
+        Key("data_dir", PATH, "The node's ledger store and consensus safety record; created if missing.",
+            REQUIRED),
+    )),
+    Section("api", "The HTTP API (clients, operators, monitoring).", (
+        Key("listen", ADDRESS, "Address the API listens on; keep it on loopback unless a reverse proxy or TLS "
+            "fronts it.", "127.0.0.1:8100"),
+        Key("max_body_bytes", POSITIVE, "Largest request body; past it: 413."),
+        Key("max_batch", POSITIVE, "Transactions per submit request; past it: 413 batch_too_large."),
+        Key("max_websockets", POSITIVE,
+            "Concurrent status and block streams; past it: 503 too_many_subscribers."),
+        Key("max_websockets_per_client", POSITIVE,
+            "Streams from one source address (its share of `max_websockets`)."),
+        Key("max_connections", POSITIVE, "Open HTTP connections at once; past it a new one gets 503 "
+            "too_many_connections and is closed."),
+        Key("max_connections_per_client", POSITIVE,
+            "Open HTTP connections from one source address (its share of `max_connections`). Behind a reverse "
+            "proxy every client has the proxy's address: raise it to `max_connections` there and let the proxy "
+            "hold the per-client shares."),
+        Key("header_timeout_ms", POSITIVE,
+            "A new connection's first request head must arrive within this of the accept, or it is closed."),
+        Key("keepalive_timeout_ms", POSITIVE,
+            "After an answer, the next request head must arrive within this, or the connection is closed."),
+        Key("tls_cert", OPTIONAL_PATH, 'PEM certificate (chain) for HTTPS on `listen`; give `tls_key` too. "" '
+            "(with `tls_key = \"\"`) serves plain HTTP.", ""),
+        Key("tls_key", OPTIONAL_PATH, 'PEM private key of `tls_cert`. "" for none.', ""),
+        Key("operator_loopback", BOOLEAN,
+            "Operator routes (`/metrics`, `/v1/status`, `/v1/evidence`, `/v1/blocks/ws`) answer clients on "
+            "loopback; others need the operator token. false: every client needs the token."),
+        Key("operator_token_file", OPTIONAL_PATH,
+            f"File holding the operator token (at least {MIN_OPERATOR_TOKEN} characters, surrounding whitespace "
+            f"ignored; must not be readable by group or others). `{OPERATOR_TOKEN_ENV}`, when set, is used "
+            'instead. "" and no variable: no token.', ""),
+    ), ApiConfig),
+    Section("p2p", "The peer-to-peer link between nodes.", (
+        Key("listen", ADDRESS, "Address this node accepts peers on; its genesis peer entry must reach it.",
+            "127.0.0.1:7100"),
+    )),
+    Section("block", "Block production (validators).", (
+        Key("max_block_interval_ms", POSITIVE, "An empty heartbeat block at least this often when idle."),
+        Key("batch_wait_ms", POSITIVE,
+            "Under load, wait this long to fill a block instead of cutting tiny ones."),
+        Key("max_block_txs", POSITIVE, "Transactions per block at most."),
+    ), BlockConfig),
+    Section("mempool", "Transactions waiting for a block.", (
+        Key("max_txs", POSITIVE, "Transactions waiting at most; past it a submit gets 429."),
+        Key("max_bytes", POSITIVE, "Encoded bytes of the waiting transactions at most; past it: 429."),
+        Key("max_per_account", POSITIVE,
+            "Transactions one creator account may have waiting (fairness: a flood from one account fills at "
+            "most this much of the pool). A bank that batches more at once gets 429 and retries."),
+    ), MempoolConfig),
+    Section("consensus", "Timeouts of the BFT rounds (ms); every validator should use the same values.", (
+        Key("propose_timeout_ms", NON_NEGATIVE,
+            "How long to wait for a round's proposal. 0: `block.max_block_interval_ms` + 1000 (an idle "
+            "proposer waits up to the heartbeat interval before proposing an empty block)."),
+        Key("prevote_timeout_ms", POSITIVE, "How long to wait for a quorum of prevotes."),
+        Key("precommit_timeout_ms", POSITIVE, "How long to wait for a quorum of precommits."),
+        Key("timeout_delta_ms", POSITIVE, "Added to each timeout per failed round of the same height."),
+    ), ConsensusConfig),
+    Section("log", "What the node logs and how (UTC timestamps in both formats).", (
+        Key("level", _one_of(LOG_LEVELS), "Least severe level written."),
+        Key("format", _one_of(LOG_FORMATS), "`text`: one human-readable line per event; `json`: one JSON object "
+            "per line."),
+        Key("access_log", BOOLEAN, "Log every HTTP request (method, route, status, duration)."),
+        Key("progress_interval_s", POSITIVE, "Log the committed height at most this often (seconds)."),
+    ), LogConfig),
+    Section("health", "Thresholds of `/readyz` (readiness).", (
+        Key("stall_intervals", POSITIVE,
+            "Not ready when no block was committed for this many `block.max_block_interval_ms` while work is "
+            "pending."),
+        Key("behind_blocks", POSITIVE, "Not ready when the best known peer is more than this many blocks ahead."),
+    ), HealthConfig),
+    Section("testing", "Test-only behaviour, never on in production.", (
+        Key("byzantine", _one_of(BYZANTINE_MODES),
+            "Make this validator misuse its own key around its honest engine (`node/runtime/byzantine.py` "
+            'describes each mode; `mixed` rotates through all of them by height). "" is honest.'),
+        Key("fault_injection", BOOLEAN,
+            "Serve `POST /v1/testing/isolate` (drop all of this node's p2p traffic on demand) and "
+            "`POST /v1/testing/crash-at-commit` (SIGKILL itself inside its next block commit), for chaos runs."),
+    ), TestingConfig),
+)
+
+_SECTIONS = {s.name: s for s in SCHEMA}
+ALL_KEYS = tuple(s.dotted(k.name) for s in SCHEMA for k in s.keys)
+
+
+# ---- checking a file against the schema ----
+
+def _suggestion(dotted: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(dotted, candidates, n=1, cutoff=0.6)
+    return f"did you mean {close[0]}? " if close else ""
+
+
+def _unknown_key(section: Section, key: str) -> str:
+    dotted = section.dotted(key)
+    if key in ("host", "port", "address", "bind") and section.key("listen"):
+        hint = f'did you mean {section.dotted("listen")} = "host:port"? '
+    else:
+        hint = _suggestion(dotted, list(ALL_KEYS) + [f"[{s.name}]" for s in SCHEMA if s.name])
+    where = f"[{section.name}]" if section.name else "top level"
+    return f"unknown key {dotted} ({hint}{where} keys: {', '.join(k.name for k in section.keys)})"
+
+
+def _checked(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every key of the schema with its value (the file's or the default), or a ConfigError message."""
+    top = _SECTIONS[""]
+    for name, value in doc.items():
+        if top.key(name) is None and name not in _SECTIONS:
+            if isinstance(value, dict):
+                hint = _suggestion(f"[{name}]", [f"[{s.name}]" for s in SCHEMA if s.name])
+                known = ", ".join(s.name for s in SCHEMA if s.name)
+                raise ConfigError(f"unknown section [{name}] ({hint}sections: {known})")
+            raise ConfigError(_unknown_key(top, name))
+    values: dict[str, dict[str, Any]] = {}
+    for section in SCHEMA:
+        raw = doc if not section.name else doc.get(section.name, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{section.name} must be a table ([{section.name}])")
+        if section.name:
+            for name in raw:
+                if section.key(name) is None:
+                    raise ConfigError(_unknown_key(section, name))
+        got: dict[str, Any] = {}
+        for key in section.keys:
+            dotted = section.dotted(key.name)
+            if key.name not in raw:
+                if key.default is REQUIRED:
+                    raise ConfigError(f"{dotted} is missing: expected {key.kind.expected}")
+                got[key.name] = section.default(key)
+                continue
+            value = raw[key.name]
+            if not key.kind.ok(value):
+                raise ConfigError(f"{dotted} = {_toml_repr(value)}: expected {key.kind.expected}")
+            got[key.name] = value
+        values[section.name] = got
+    return values
+
+
+def _toml_repr(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)
+
+
+def _address(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{what} has a bad port: {value!r}")
     return host, int(port)
 
 
-def _section(doc: dict[str, Any], name: str, cls: type[Any]) -> Any:
-    raw = doc.get(name, {})
-    if not isinstance(raw, dict):
-        raise ConfigError(f"[{name}] must be a table")
-    known = set(cls.__dataclass_fields__)
-    unknown = set(raw) - known - {"listen"}
-    if unknown:
-        raise ConfigError(f"[{name}] has unknown keys: {', '.join(sorted(unknown))}")
-    values = {k: v for k, v in raw.items() if k in known}
-    for k, v in values.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0 or (v == 0 and k != "propose_timeout_ms"):
-            raise ConfigError(f"[{name}] {k} must be a positive integer")
-    return cls(**values)
+def _path(base: Path, value: str) -> Path | None:
+    return base / value if value else None
 
 
-def _testing(doc: dict[str, Any]) -> TestingConfig:
-    raw = doc.get("testing", {})
-    if not isinstance(raw, dict):
-        raise ConfigError("[testing] must be a table")
-    unknown = set(raw) - {"byzantine", "fault_injection"}
-    if unknown:
-        raise ConfigError(f"[testing] has unknown keys: {', '.join(sorted(unknown))}")
-    mode = raw.get("byzantine", "")
-    if mode not in BYZANTINE_MODES:
-        raise ConfigError(f"[testing] byzantine must be one of {', '.join(map(repr, BYZANTINE_MODES))}")
-    fault = raw.get("fault_injection", False)
-    if not isinstance(fault, bool):
-        raise ConfigError("[testing] fault_injection must be true or false")
-    return TestingConfig(byzantine=mode, fault_injection=fault)
+def operator_token(file: Path | None, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The operator token: the environment variable wins over the file; surrounding whitespace (a
+    trailing newline from ``echo``) is not part of it. A token file others can read is refused: the token
+    grants the operator routes."""
+    if OPERATOR_TOKEN_ENV in environ:
+        token, where = environ[OPERATOR_TOKEN_ENV].strip(), OPERATOR_TOKEN_ENV
+    elif file is None:
+        return None
+    else:
+        where = f"api.operator_token_file {file}"
+        try:
+            mode = file.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(f"{where} is open to group or others (mode {stat.filemode(mode)}): chmod 600 it")
+            token = file.read_text().strip()
+        except FileNotFoundError:
+            raise ConfigError(f"{where} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{where} cannot be read: {exc}") from None
+    if len(token) < MIN_OPERATOR_TOKEN:
+        raise ConfigError(f"{where}: the operator token must have at least {MIN_OPERATOR_TOKEN} characters, "
+                          f"it has {len(token)}")
+    return token
+
+
+def _tls(base: Path, api: Mapping[str, Any]) -> tuple[Path | None, Path | None]:
+    cert, key = _path(base, api["tls_cert"]), _path(base, api["tls_key"])
+    if (cert is None) != (key is None):
+        raise ConfigError("api.tls_cert and api.tls_key: give both (HTTPS) or neither (plain HTTP)")
+    for name, path in (("api.tls_cert", cert), ("api.tls_key", key)):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{name} {path} does not exist")
+    return cert, key
+
+
+def parse_config(doc: Mapping[str, Any], base: Path, source: Path | None = None,
+                 environ: Mapping[str, str] = os.environ) -> NodeConfig:
+    """A NodeConfig from a parsed TOML document; relative paths are relative to ``base``."""
+    v = _checked(doc)
+    top, api = v[""], v["api"]
+    api_host, api_port = _address(api["listen"])
+    p2p_host, p2p_port = _address(v["p2p"]["listen"])
+    tls_cert, tls_key = _tls(base, api)
+    plain = {k: api[k] for k in api if k in ApiConfig.__dataclass_fields__ and k not in ("tls_cert", "tls_key")}
+    return NodeConfig(
+        name=top["name"],
+        role=top["role"],
+        genesis_path=base / top["genesis"],
+        key_path=base / top["key_file"],
+        data_dir=base / top["data_dir"],
+        key_passphrase_file=_path(base, top["key_passphrase_file"]),
+        api=ApiConfig(host=api_host, port=api_port, tls_cert=tls_cert, tls_key=tls_key,
+                      operator_token=operator_token(_path(base, api["operator_token_file"]), environ), **plain),
+        p2p_host=p2p_host,
+        p2p_port=p2p_port,
+        block=BlockConfig(**v["block"]),
+        mempool=MempoolConfig(**v["mempool"]),
+        consensus=ConsensusConfig(**v["consensus"]),
+        testing=TestingConfig(**v["testing"]),
+        log=LogConfig(**v["log"]),
+        health=HealthConfig(**v["health"]),
+        source=source,
+    )
 
 
 def load_config(path: str | Path) -> NodeConfig:
+    """The config in ``path``; any problem is one ConfigError line that starts with the file's name."""
     p = Path(path)
     try:
         doc = tomllib.loads(p.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file {p} does not exist") from None
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
-    base = p.resolve().parent
-    for required in ("name", "genesis", "key_file", "data_dir"):
-        if not isinstance(doc.get(required), str):
-            raise ConfigError(f"config needs a string '{required}'")
-    role = doc.get("role", "validator")
-    if role not in ("validator", "observer"):
-        raise ConfigError("role must be 'validator' or 'observer'")
-    api = _section(doc, "api", ApiConfig)
-    api_host, api_port = _address(doc.get("api", {}).get("listen", "127.0.0.1:8100"), "[api] listen")
-    api = dataclasses.replace(api, host=api_host, port=api_port)
-    p2p_host, p2p_port = _address(doc.get("p2p", {}).get("listen", "127.0.0.1:7100"), "[p2p] listen")
-    return NodeConfig(
-        name=doc["name"],
-        role=role,
-        genesis_path=base / doc["genesis"],
-        key_path=base / doc["key_file"],
-        data_dir=base / doc["data_dir"],
-        api=api,
-        p2p_host=p2p_host,
-        p2p_port=p2p_port,
-        block=_section(doc, "block", BlockConfig),
-        mempool=_section(doc, "mempool", MempoolConfig),
-        consensus=_section(doc, "consensus", ConsensusConfig),
-        testing=_testing(doc),
-        source=p,
-    )
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    try:
+        return parse_config(doc, p.resolve().parent, p)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None

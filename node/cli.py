@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from consensus.crypto import KeyPair
-from node import packing
+from node import key_cli, packing
 from node.api.client import NodeClient
 from node.config import BYZANTINE_MODES
-from node.keyfile import read_key, write_key
+from node.keyfile import read_key
 from node.ledger import commands as c
 from node.ledger.statuses import TxStatus
 from node.ledger.transactions import Transaction, TxPayload, build_transaction
@@ -40,13 +40,8 @@ def _print(obj: Any) -> None:
 # ---- keys and nodes ----
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    key = KeyPair.generate()
-    if args.out:
-        if Path(args.out).exists() and not args.force:
-            raise CliError("exists", f"{args.out} exists; use --force to overwrite")
-        write_key(args.out, key)
-    print(key.public_key.hex())
-    return 0
+    """``key new``: refuses without --out (a key printed to nowhere is a key thrown away)."""
+    return key_cli.cmd_key_new(args)
 
 
 def cmd_node(args: argparse.Namespace) -> int:
@@ -337,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--out", help="write the key file here")
     k.add_argument("--force", action="store_true")
     k.set_defaults(func=cmd_keygen)
+    key_cli.register(sub)
 
     n = sub.add_parser("node", help="run a node")
     n.add_argument("--config", required=True)

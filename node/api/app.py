@@ -190,8 +190,10 @@ def _status_of(node: ApiHost, tx_hash: bytes) -> dict[str, Any]:
     return failure if failure is not None else status_json(tx_hash, st.NOT_RECEIVED)
 
 
-# A single submission's outcome as an HTTP status (a batch answers 202 with one result per item).
-_SINGLE_STATUS = {Verdict.QUEUED: 202, Verdict.ALREADY_QUEUED: 202, Verdict.INVALID: 400, Verdict.REPLAY: 409,
+# A single submission's outcome as an HTTP status (a batch answers 202 with one result per item). A resent
+# final transaction answers 200 with its recorded status (idempotent submission; 202 until its block is
+# published), so a retrying client never reads "failed" for a paid payment.
+_SINGLE_STATUS = {Verdict.QUEUED: 202, Verdict.ALREADY_QUEUED: 202, Verdict.INVALID: 400, Verdict.REPLAY: 200,
                   Verdict.ACCOUNT_LIMIT: AccountLimit.http_status, Verdict.POOL_FULL: MempoolFull.http_status,
                   Verdict.OVER_BUDGET: 429}
 
@@ -233,6 +235,8 @@ async def submit_transactions(request: web.Request) -> web.Response:
         return web.json_response({"results": [o.as_json() for o in outcomes]}, status=202)
     outcome = outcomes[0]
     status = _SINGLE_STATUS[outcome.verdict]
+    if outcome.verdict is Verdict.REPLAY and outcome.record is None:
+        status = 202
     if status in (429, 503):  # the pool or this creator's share is full: nothing was kept; retry later
         raise ApiError(status, outcome.error_code or "mempool_full", outcome.message or "", {"Retry-After": "1"})
     return web.json_response(outcome.as_json(), status=status)

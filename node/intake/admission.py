@@ -7,8 +7,9 @@ The steps, in this order because each is cheaper than the next:
 1. skip bytes the mempool holds or committed lately (gossip's common case: no decode at all), and
    bytes repeated within the call (they get the first copy's outcome);
 2. decode (a malformed transaction is refused: STATELESS_VALIDATION_FAILED);
-3. look the slice's hashes up in the chain in one ascending pass (a replay is refused, the original
-   keeps its final status) and in the mempool (a duplicate answers as accepted, not queued twice);
+3. look the slice's hashes up in the chain in one ascending pass (a replay is answered with the
+   original's recorded status, read-only: a resend never changes it, whatever its signatures) and in
+   the mempool (a duplicate answers as accepted, not queued twice);
 4. payload checks: chain id, time window, the quorum the payload declares;
 5. the stateful pre-check against the *published* state (``check_signers``): the creator exists and
    every key that signed is one of its signatories, at least its quorum. Junk from made-up creators
@@ -37,9 +38,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from node.intake.mempool import AccountLimit, Mempool, MempoolFull
-from node.intake.statuses import NOT_RECEIVED, REJECTED, STATELESS_VALIDATION_FAILED, STATELESS_VALIDATION_SUCCESS
-from node.ledger.chain import Ledger, PublishedChain
-from node.ledger.errors import NOT_A_SIGNATORY, REPLAY, StatelessError
+from node.intake.statuses import NOT_RECEIVED, STATELESS_VALIDATION_FAILED, STATELESS_VALIDATION_SUCCESS, status_json
+from node.ledger.chain import Ledger, PublishedChain, TxStatusRecord
+from node.ledger.errors import NOT_A_SIGNATORY, StatelessError
 from node.ledger.records import Account, get_account
 from node.ledger.transactions import MAX_SIGNATURES, MAX_TX_BYTES, Transaction, decode_transaction
 from node.ledger.validation import check_payload, check_signers
@@ -90,7 +91,7 @@ class Verdict(enum.Enum):
     QUEUED = "queued"          # new in the mempool
     ALREADY_QUEUED = "already_queued"
     INVALID = "invalid"        # malformed or statelessly invalid: never enters a block
-    REPLAY = "replay"          # already in the chain with a final status
+    REPLAY = "replay"          # already in the chain with a final status: answered with that status
     ACCOUNT_LIMIT = "account_limit"
     POOL_FULL = "pool_full"
     OVER_BUDGET = "over_budget"  # the request spent its signature verifications: retry later
@@ -102,6 +103,8 @@ class Outcome:
     tx_hash: bytes | None = None       # None when the bytes did not decode
     error_code: str | None = None
     message: str | None = None
+    record: TxStatusRecord | None = None
+    """A replay's recorded status, from the published chain (None: written, not published yet)."""
 
     @property
     def status(self) -> str:
@@ -112,10 +115,15 @@ class Outcome:
         if v is Verdict.INVALID:
             return STATELESS_VALIDATION_FAILED
         if v is Verdict.REPLAY:
-            return REJECTED
+            # Idempotent resubmission (issue 16): a client retrying a payment learns how it ended, never
+            # "failed" for a paid one. Before the head names its block it answers as it did while queued.
+            return self.record.result.status if self.record is not None else STATELESS_VALIDATION_SUCCESS
         return NOT_RECEIVED
 
     def as_json(self) -> dict[str, object]:
+        if self.verdict is Verdict.REPLAY and self.tx_hash is not None and self.record is not None:
+            r = self.record
+            return status_json(self.tx_hash, r.result.status, r.height, r.index, r.result)
         out: dict[str, object] = {"hash": self.tx_hash.hex() if self.tx_hash is not None else None,
                                   "status": self.status}
         if self.error_code is not None:
@@ -195,7 +203,7 @@ class Admission:
                 continue
             tx = item
             if tx.hash in in_chain:
-                outcomes.append(self._replay(tx.hash))
+                outcomes.append(Outcome(Verdict.REPLAY, tx.hash, record=published.tx_status(tx.hash)))
                 continue
             queued = mempool.get(tx.hash)
             if queued is not None:  # a repeat, within the slice or from earlier, maybe signed otherwise
@@ -280,8 +288,3 @@ class Admission:
                 and exc.code not in SIGNATURE_CODES):
             self.remember_failure(tx_hash, outcome.as_json())
         return outcome
-
-    def _replay(self, tx_hash: bytes) -> Outcome:
-        known = self.ledger.tx_status(tx_hash)
-        where = f"{known.result.status} at height {known.height}" if known is not None else "in the chain"
-        return Outcome(Verdict.REPLAY, tx_hash, REPLAY, f"transaction was already {where}")

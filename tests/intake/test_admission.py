@@ -64,8 +64,10 @@ def test_each_item_gets_its_outcome_in_order(chain: Chain) -> None:
     assert [o.verdict for o in outcomes] == [Verdict.QUEUED, Verdict.INVALID, Verdict.REPLAY,
                                              Verdict.ALREADY_QUEUED, Verdict.INVALID]
     assert [o.status for o in outcomes] == ["STATELESS_VALIDATION_SUCCESS", "STATELESS_VALIDATION_FAILED",
-                                            "REJECTED", "STATELESS_VALIDATION_SUCCESS", "STATELESS_VALIDATION_FAILED"]
-    assert outcomes[2].error_code == "replay" and "COMMITTED" in (outcomes[2].message or "")
+                                            "COMMITTED", "STATELESS_VALIDATION_SUCCESS", "STATELESS_VALIDATION_FAILED"]
+    recorded = chain.ledger.tx_status(committed.hash)
+    assert recorded is not None and outcomes[2].error_code is None
+    assert outcomes[2].as_json()["height"] == recorded.height
     assert outcomes[4].error_code == "expired"
     assert list(pool.peek(10)) == [fresh]
     # a client's refusals are counted by code and remembered by hash (a client polling learns why)
@@ -89,7 +91,7 @@ def test_a_peer_sending_junk_is_counted_as_a_bad_peer_not_as_a_client_refusal(ch
     assert seen.failures == [] and seen.bad_from_peer == 2
 
 
-def test_a_committed_transaction_resent_by_a_peer_is_skipped_but_a_client_is_told_it_is_a_replay(chain: Chain) -> None:
+def test_a_committed_transaction_resent_by_a_peer_is_skipped_but_a_client_is_told_its_recorded_status(chain: Chain) -> None:
     (tx,) = payments(chain, 1)
     pool = Mempool(100, 1 << 20)
     seen = Recorded()
@@ -100,12 +102,14 @@ def test_a_committed_transaction_resent_by_a_peer_is_skipped_but_a_client_is_tol
     # gossip lagging behind a block is routine: nothing to report, nothing to count against the peer
     from_peer = admission.admit([tx.encode()], chain.now, Source.PEER)[0]
     assert from_peer.verdict is Verdict.ALREADY_QUEUED and seen.bad_from_peer == 0
-    # a client resending it learns it is already final (and the original keeps its status)
+    # a client resending it learns how it ended, as GET /v1/transactions/{hash} says (issue 16: idempotent
+    # submission; it used to answer REJECTED/replay for a paid payment)
     from_client = admission.admit([tx.encode()], chain.now, Source.CLIENT)[0]
-    assert from_client.verdict is Verdict.REPLAY and from_client.status == "REJECTED"
-    assert from_client.as_json() == {"hash": tx.hash.hex(), "status": "REJECTED", "error_code": "replay",
-                                     "message": from_client.message}
-    assert "COMMITTED" in (from_client.message or "")
+    assert from_client.verdict is Verdict.REPLAY and from_client.status == "COMMITTED"
+    record = chain.ledger.tx_status(tx.hash)
+    assert record is not None
+    assert from_client.as_json() == {"hash": tx.hash.hex(), "status": "COMMITTED", "height": record.height,
+                                     "index": record.index}
 
 
 def test_an_accepted_outcome_shows_its_hash_and_no_error_fields(chain: Chain) -> None:
@@ -170,3 +174,24 @@ def test_the_creators_account_is_read_again_once_a_block_changes_it(chain: Chain
     assert removed.status == "COMMITTED"
     last = chain.tx(ALICE, c.TransferAsset(ALICE, BOB, KHR, "last", "1.00"), signers=(phone,))
     assert admission.admit([last.encode()], chain.now, Source.CLIENT)[0].error_code == "not_a_signatory"
+
+
+def test_a_resent_transaction_rejected_in_a_block_answers_rejected_with_its_code_whatever_its_signatures(
+        chain: Chain) -> None:
+    # Resending is read-only: another signature set over the same payload (a stranger's, a forged one)
+    # answers the recorded status and changes nothing (issue 14 finding 7's rule stays whole).
+    overdraft = chain.tx(ALICE, c.TransferAsset(ALICE, BOB, KHR, "too much", "99999999999.00"))
+    [result] = chain.run(overdraft)
+    assert result.status == "REJECTED"
+    paid = payments(chain, 1, note="paid")[0]
+    chain.run(paid)
+    admission = Admission(chain.ledger, Mempool(100, 1 << 20), chain.chain_id)
+    stranger = Transaction(paid.payload, paid.payload_bytes, ((key("mallory").public_key, bytes(64)),), paid.hash)
+    outcomes = admission.admit([overdraft.encode(), stranger.encode()], chain.now, Source.CLIENT)
+    assert [o.verdict for o in outcomes] == [Verdict.REPLAY, Verdict.REPLAY]
+    rejected, committed = (o.as_json() for o in outcomes)
+    assert (rejected["status"], rejected["error_code"]) == ("REJECTED", result.error_code)
+    assert rejected["command_index"] == 0
+    assert committed["status"] == "COMMITTED"
+    record = chain.ledger.tx_status(paid.hash)
+    assert record is not None and record.result.status == "COMMITTED"

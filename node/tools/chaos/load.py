@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from node.api.client import ClientError
 from node.intake import statuses as st
-from node.ledger.errors import REPLAY
 from node.tools.chaos.network import ChaosNet
 
 MAX_BATCH = 500
@@ -90,8 +89,8 @@ class SteadyLoad:
             with state.lock:
                 for j, res in zip(batch, payload["results"], strict=False):  # a short answer: the rest unknown
                     status = res.get("status")
-                    if status == st.STATELESS_VALIDATION_SUCCESS or res.get("error_code") == REPLAY:
-                        state.accepted.add(j)
+                    if status == st.STATELESS_VALIDATION_SUCCESS or (status == st.REJECTED and "height" in res):
+                        state.accepted.add(j)  # (a resend of one rejected in a block: accepted then, final now)
                     elif status == st.COMMITTED:
                         state.accepted.add(j)
                         state.committed_answers[j] = int(res["height"])

@@ -42,7 +42,7 @@ from node.intake.admission import Admission, IntakeCounters
 from node.intake.journal import IntakeJournal
 from node.intake.mempool import Mempool
 from node.intake.statuses import StatusHub, status_json
-from node.keyfile import KeyFileError, read_key
+from node.keyfile import KeyFileError, passphrase_from, read_key
 from node.ledger.blocks import Block
 from node.ledger.chain import BlockExecution, Ledger
 from node.ledger.genesis import GenesisError, load_genesis
@@ -65,7 +65,8 @@ class Node:
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
-        self.key: KeyPair = read_key(config.key_path)
+        # the key file may be encrypted: its passphrase from BAKONG_KEY_PASSPHRASE or key_passphrase_file
+        self.key: KeyPair = read_key(config.key_path, passphrase_from(config.key_passphrase_file))
         self.genesis = load_genesis(config.genesis_path)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = LedgerStore(config.data_dir / "ledger")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from consensus.crypto import KeyPair
-from node import key_cli, packing
+from node import config_command, key_cli, packing
 from node.api.client import NodeClient
 from node.config import BYZANTINE_MODES
 from node.keyfile import read_key
@@ -333,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--force", action="store_true")
     k.set_defaults(func=cmd_keygen)
     key_cli.register(sub)
+    config_command.register(sub)
 
     n = sub.add_parser("node", help="run a node")
     n.add_argument("--config", required=True)

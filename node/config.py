@@ -257,8 +257,8 @@ SCHEMA: tuple[Section, ...] = (
         Key("max_block_txs", POSITIVE, "Transactions per block at most."),
     ), BlockConfig),
     Section("mempool", "Transactions waiting for a block.", (
-        Key("max_txs", POSITIVE, "Transactions waiting at most; past it a submit gets 429."),
-        Key("max_bytes", POSITIVE, "Encoded bytes of the waiting transactions at most; past it: 429."),
+        Key("max_txs", POSITIVE, "Transactions waiting at most; past it a submit gets 503 mempool_full (retry later)."),
+        Key("max_bytes", POSITIVE, "Encoded bytes of the waiting transactions at most; past it: 503 mempool_full."),
         Key("max_per_account", POSITIVE,
             "Transactions one creator account may have waiting (fairness: a flood from one account fills at "
             "most this much of the pool). A bank that batches more at once gets 429 and retries."),
@@ -269,7 +269,8 @@ SCHEMA: tuple[Section, ...] = (
             "proposer waits up to the heartbeat interval before proposing an empty block)."),
         Key("prevote_timeout_ms", POSITIVE, "How long to wait for a quorum of prevotes."),
         Key("precommit_timeout_ms", POSITIVE, "How long to wait for a quorum of precommits."),
-        Key("timeout_delta_ms", POSITIVE, "Added to each timeout per failed round of the same height."),
+        Key("timeout_delta_ms", POSITIVE, "Each timeout grows by this per round of a height (base + delta x "
+            "round), so after a disruption some round is long enough."),
     ), ConsensusConfig),
     Section("log", "What the node logs and how (UTC timestamps in both formats).", (
         Key("level", _one_of(LOG_LEVELS), "Least severe level written."),
@@ -344,13 +345,13 @@ def _checked(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 continue
             value = raw[key.name]
             if not key.kind.ok(value):
-                raise ConfigError(f"{dotted} = {_toml_repr(value)}: expected {key.kind.expected}")
+                raise ConfigError(f"{dotted} = {toml_value(value)}: expected {key.kind.expected}")
             got[key.name] = value
         values[section.name] = got
     return values
 
 
-def _toml_repr(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

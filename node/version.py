@@ -1,12 +1,36 @@
-"""The package version, one definition for ``--version``, ``/v1/status`` and logs."""
+"""The node's version, shown by ``--version``, ``/v1/status`` and the start-up log line.
+
+It is the package version of ``bakong-ledger`` (pyproject.toml). An installed package (``pip install``,
+including ``-e``) answers from its metadata; a source tree run without installing reads pyproject.toml
+directly, so a checkout still reports its version. ``UNKNOWN`` only when neither is there.
+"""
 
 from __future__ import annotations
 
-import importlib.metadata
+import tomllib
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
-try:
-    VERSION: str = importlib.metadata.version("bakong-ledger")
-except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
-    VERSION = "0.0.0+unknown"
+PACKAGE = "bakong-ledger"
+UNKNOWN = "0.0.0+unknown"
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+def _from_pyproject(path: Path = PYPROJECT) -> str:
+    try:
+        value = tomllib.loads(path.read_text())["project"]["version"]
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        return UNKNOWN
+    return value if isinstance(value, str) else UNKNOWN
+
+
+def package_version() -> str:
+    try:
+        return version(PACKAGE)
+    except PackageNotFoundError:
+        return _from_pyproject()
+
+
+VERSION: str = package_version()
 
 __all__ = ["VERSION"]

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from node.api.client import NodeClient
@@ -16,6 +17,51 @@ from node.tools.testnet import TestnetNode, init_testnet, load_nodes, load_pids,
 
 class TestnetError(RuntimeError):
     code = "testnet_error"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A testnet's sizes and where its ports start (``init_testnet`` numbers them up from there)."""
+
+    validators: int
+    observers: int
+    api_port: int
+    p2p_port: int
+
+    def describe(self) -> str:
+        return (f"{self.validators} validators + {self.observers} observers "
+                f"(API port {self.api_port}, p2p port {self.p2p_port})")
+
+
+DEFAULT_SHAPE = Shape(validators=4, observers=1, api_port=8100, p2p_port=7100)
+
+
+def existing_shape(directory: Path) -> Shape | None:
+    """The network ``directory`` holds, read from its ``testnet.json`` (None: it holds none)."""
+    if not (directory / "testnet.json").exists():
+        return None
+    nodes = load_nodes(directory)
+    return Shape(validators=sum(n.role == "validator" for n in nodes),
+                 observers=sum(n.role == "observer" for n in nodes),
+                 api_port=int(nodes[0].api_url.rsplit(":", 1)[1]),
+                 p2p_port=int(nodes[0].p2p_address.rsplit(":", 1)[1]))
+
+
+def resolve_shape(directory: Path, *, validators: int | None = None, observers: int | None = None,
+                  api_port: int | None = None, p2p_port: int | None = None) -> Shape:
+    """The network ``up`` starts in ``directory``: the one it holds, or a new one of the flags given
+    (defaults for the rest). A flag that contradicts the existing network is refused: starting the old
+    network under a line that names the sizes asked for misleads the operator (issue 16)."""
+    asked = {k: v for k, v in (("validators", validators), ("observers", observers), ("api_port", api_port),
+                               ("p2p_port", p2p_port)) if v is not None}
+    existing = existing_shape(directory)
+    if existing is None:
+        return replace(DEFAULT_SHAPE, **asked)
+    differs = [f"--{k.replace('_', '-')} {v}" for k, v in asked.items() if getattr(existing, k) != v]
+    if differs:
+        raise TestnetError(f"{directory} holds a network of {existing.describe()}; asked for {', '.join(differs)}: "
+                           "leave those flags out to start it as it is, or use another --dir")
+    return existing
 
 
 def wait_healthy(nodes: list[TestnetNode], procs: dict[str, subprocess.Popen[bytes]], directory: Path,
@@ -37,9 +83,13 @@ def wait_healthy(nodes: list[TestnetNode], procs: dict[str, subprocess.Popen[byt
 
 def up(directory: Path, *, validators: int, observers: int, api_port: int, p2p_port: int,
        quiet: bool = False) -> tuple[list[TestnetNode], dict[str, subprocess.Popen[bytes]]]:
-    """Create the network's files if missing, start every node, wait until all are healthy."""
+    """Create the network's files if missing, start every node, wait until all are healthy. An existing
+    network must match the sizes and ports asked for (``resolve_shape``)."""
+    shape = resolve_shape(directory, validators=validators, observers=observers, api_port=api_port,
+                          p2p_port=p2p_port)
     if not (directory / "testnet.json").exists():
-        init_testnet(directory, validators=validators, observers=observers, base_port=api_port, p2p_base_port=p2p_port)
+        init_testnet(directory, validators=shape.validators, observers=shape.observers, base_port=shape.api_port,
+                     p2p_base_port=shape.p2p_port)
     nodes = load_nodes(directory)
     running = {name for name, pid in load_pids(directory).items() if _alive(pid)}
     if running:

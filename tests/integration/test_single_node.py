@@ -64,11 +64,12 @@ def test_cli_failures_are_one_line_with_a_code_and_a_nonzero_exit(single_node: R
     net = single_node
     overdraft = net.cli("tx", "transfer", "--from", "alice@aclb", "--to", "bob@abaa", "--asset", "usd#nbc",
                         "--amount", "5000000.00", "--key", net.key_path("alice@aclb"))
-    assert overdraft.returncode == 2
+    assert overdraft.returncode == 3  # rejected: not 2, which is argparse's usage error (issue 16)
     assert json.loads(overdraft.stdout)["error_code"] == "insufficient_funds"
+    assert overdraft.stderr.startswith("error: insufficient_funds: REJECTED at height ")
     mint = net.cli("tx", "mint", "--creator", "alice@aclb", "--key", net.key_path("alice@aclb"),
                    "--asset", "khr#nbc", "--amount", "1.00")
-    assert mint.returncode == 2 and json.loads(mint.stdout)["error_code"] == "permission_denied"
+    assert mint.returncode == 3 and json.loads(mint.stdout)["error_code"] == "permission_denied"
     precision = net.cli("tx", "transfer", "--from", "alice@aclb", "--to", "bob@abaa", "--asset", "khr#nbc",
                         "--amount", "1.005", "--key", net.key_path("alice@aclb"))
     assert json.loads(precision.stdout)["error_code"] == "precision_exceeded"

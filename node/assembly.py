@@ -19,7 +19,9 @@ import errno
 import gc
 import logging
 import os
+import shutil
 import signal
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,6 +29,8 @@ from typing import Any
 import plyvel
 
 from consensus import codec
+from consensus.certificate import CommitCertificate
+from consensus.codec import CodecError
 from consensus.crypto import KeyPair
 from consensus.engine import Engine
 from consensus.messages import SignedMessage, encode_message
@@ -53,7 +57,10 @@ from node.metrics import NodeMetrics
 from node.p2p.network import P2PNetwork
 from node.runtime.driver import ConsensusDriver, Send
 from node.runtime.faults import Faults
+from node.runtime.health import Check, HealthLog, Vitals, readiness
 from node.runtime.safety_store import SafetyFile, ValueStash
+from node.runtime.signing_guard import SigningGuard
+from node.version import VERSION
 from storage.db import CorruptHead, LedgerStore, StorageError
 
 log = logging.getLogger("bakong.node")
@@ -63,8 +70,11 @@ PID_FILE = "node.pid"
 class Node:
     """Everything one node holds; built once per process (and by tests that want a node without peers)."""
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, accept_restored_safety: bool = False) -> None:
+        """``accept_restored_safety``: the operator says no other process holds this validator's key
+        (``bakong node --accept-restored-safety``; ``node.runtime.signing_guard``)."""
         self.config = config
+        self.accept_restored_safety = accept_restored_safety
         # the key file may be encrypted: its passphrase from BAKONG_KEY_PASSPHRASE or key_passphrase_file
         self.key: KeyPair = read_key(config.key_path, passphrase_from(config.key_passphrase_file))
         self.genesis = load_genesis(config.genesis_path)
@@ -86,7 +96,7 @@ class Node:
         self.admission = Admission(self.ledger, self.mempool, self.genesis.chain_id,
                                    IntakeCounters(received=m.txs_received.inc,
                                                   refused=lambda code: m.txs_refused.labels(code).inc(),
-                                                  bad_from_peer=m.p2p_bad_messages.inc, pool_full=m.mempool_full.inc),
+                                                  bad_from_peer=m.p2p_bad_messages.inc, pool_full=self._pool_full),
                                    remember_failure=self.hub.record_failure)
         self.journal = IntakeJournal(self.store)
         self.journal.restore(self.admission, now_ms())
@@ -104,10 +114,36 @@ class Node:
         self.faults: Faults | None = None  # only when [testing] asks for it
         self.block_listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self.metrics.height.set(self.ledger.head.height)
+        self.signing_guard: SigningGuard | None = None  # on a validator, once connected
+        self.storage_error: str | None = None  # the last failed write of accepted transactions, until one succeeds
+        self.last_commit_s = time.monotonic()  # this node's last commit (or its start): the "commits" check
+        head_block = self.ledger.block(self.ledger.head.height)
+        self.last_block_ms = head_block.header.created_ms if head_block is not None else 0
+        self.health_log = HealthLog(config.log.progress_interval_s)
+        self._pool_full_logged = 0.0
 
     @property
     def chain_id(self) -> str:
         return self.genesis.chain_id
+
+    def _record_height(self) -> int:
+        """The height of the last message the safety record holds (-1: none, or unreadable, which
+        ``check_safety_record`` refuses before the node serves)."""
+        raw = self.safety.load()
+        if raw is None:
+            return -1
+        try:
+            return SafetyRecord.decode(raw, max_bytes=len(raw)).height
+        except CodecError:
+            return -1
+
+    def _pool_full(self) -> None:
+        self.metrics.mempool_full.inc()
+        now = time.monotonic()
+        if now - self._pool_full_logged >= 10:  # a flood of refusals is one line per 10 s, not one per request
+            self._pool_full_logged = now
+            log.warning("mempool full (%d transactions, %d bytes): refusing submissions with 503 until blocks "
+                        "drain it", len(self.mempool), self.mempool.size_bytes)
 
     def clock_ms(self) -> int:
         return now_ms()
@@ -123,6 +159,10 @@ class Node:
             self.faults = Faults(testing, self, network)
         if config.role == "validator":
             honest = _broadcaster(network)
+            if not (testing.byzantine or testing.twin):  # test devices that sign around the guard on purpose
+                guard = SigningGuard(self.key.public_key, self._record_height(), self.accept_restored_safety)
+                self.signing_guard = guard
+                honest = _watched(honest, guard)
             send = self.faults.consensus_send(honest) if self.faults is not None else honest
             c = config.consensus
             propose = c.propose_timeout_ms or config.block.max_block_interval_ms + 1000
@@ -140,6 +180,9 @@ class Node:
     def committed(self, block: Block, execution: BlockExecution, synced: bool) -> None:
         """Event loop, after a block is durably committed (by consensus or by block sync)."""
         hashes = [tx.hash for tx in block.transactions]
+        self.last_commit_s = time.monotonic()
+        self.last_block_ms = block.header.created_ms
+        self._check_own_signatures(block.height)
         self.mempool.committed(block.transactions)
         self.journal.settled(hashes)
         m = self.metrics
@@ -165,6 +208,64 @@ class Node:
             self.network.block_committed(execution.peers_touched)
         if synced and self.driver is not None:
             self.driver.committed_by_sync()
+
+    def _check_own_signatures(self, height: int) -> None:
+        """Hand the block's certificate to the signing guard; stop the driver signing when it halts."""
+        guard = self.signing_guard
+        if guard is None or guard.halt is not None:
+            return
+        raw = self.ledger.certificate(height)
+        if raw is None:
+            return
+        if guard.check(CommitCertificate.decode(raw)) is not None and self.driver is not None:
+            self.driver.stop_signing()
+
+    # ---- health (node.runtime.health) ----
+
+    def vitals(self) -> Vitals:
+        network = self.network
+        validators = network.validator_keys if network is not None else set()
+        own = self.key.public_key
+        votes = self.driver is not None and self.driver.signing
+        reachable = len(network.connected_validators()) if network is not None else 0
+        try:
+            free = shutil.disk_usage(self.config.data_dir).free
+        except OSError:
+            free = 0
+        guard = self.signing_guard
+        return Vitals(
+            now_s=time.monotonic(), last_commit_s=self.last_commit_s,
+            block_interval_s=self.config.block.max_block_interval_ms / 1000, height=self.ledger.head.height,
+            pending=len(self.mempool), best_known_height=network.sync.best_known_height if network is not None else 0,
+            validators=len(validators), reachable_validators=reachable + (1 if votes else 0),
+            configured_validator=self.config.role == "validator", in_validator_set=own in validators,
+            signing_halt=f"{guard.halt.code}: {guard.halt.message}" if guard is not None and guard.halt else None,
+            storage_error=self.storage_error, free_bytes=free)
+
+    def health_checks(self) -> list[Check]:
+        return readiness(self.vitals(), self.config.health)
+
+    def storage_written(self, error: str | None) -> None:
+        """The API's journal write of accepted transactions failed (``error``) or succeeded (None)."""
+        if error is not None and self.storage_error is None:
+            log.error("storage: writing accepted transactions failed: %s", error)
+        self.storage_error = error
+
+    def chain_role(self) -> str:
+        """This node as the chain's peer set names it: validator, observer, or not_a_peer."""
+        own = self.key.public_key
+        for peer in peers_in_state(self.store):
+            if peer.public_key == own:
+                return "observer" if peer.observer else "validator"
+        return "not_a_peer"
+
+    def signing_status(self) -> dict[str, Any] | None:
+        guard = self.signing_guard
+        if guard is None:
+            return None
+        halt = guard.halt
+        return {"allowed": halt is None, "code": halt.code if halt else None, "reason": halt.message if halt else None,
+                "accepted_restored": guard.accepted_foreign}
 
     # ---- what the API shows and asks of the network (node.api.app.ApiHost) ----
 
@@ -205,6 +306,14 @@ class Node:
         self.worker.shutdown(wait=True)
         self.safety.close()
         self.store.close()
+
+
+def _watched(send: Send, guard: SigningGuard) -> Send:
+    """``send``, telling the signing guard first what this process signed."""
+    def watched(message: SignedMessage, engine: Engine) -> Any:
+        guard.signed(message)
+        return send(message, engine)
+    return watched
 
 
 def _broadcaster(network: P2PNetwork) -> Send:
@@ -326,7 +435,31 @@ def check_safety_record(node: Node) -> None:
             "restoring it (not deleting it) keeps this validator from signing twice") from exc
 
 
-def run_node(config: NodeConfig) -> None:
+def announce_role(node: Node) -> None:
+    """Say at start what the chain makes of this node, when it is not what the config says."""
+    role = node.chain_role()
+    if node.config.role == "validator" and role != "validator":
+        log.error("configured as a validator, but the chain names key %s %s at height %d: this node follows "
+                  "without voting until a block adds it to the validator set (check key_file and genesis)",
+                  node.key.public_key.hex()[:16], "an observer" if role == "observer" else "nowhere in its peer set",
+                  node.ledger.head.height)
+    if node.accept_restored_safety:
+        log.warning("started with --accept-restored-safety: this validator's own earlier signatures found while "
+                    "catching up are accepted, on the operator's word that no other process holds its key")
+
+
+HEALTH_PERIOD_S = 0.5
+
+
+async def watch_health(node: Node) -> None:
+    """Evaluate readiness twice a second and log what changed (``node.runtime.health.HealthLog``)."""
+    while True:
+        await asyncio.sleep(HEALTH_PERIOD_S)
+        vitals = node.vitals()
+        node.health_log.observe(readiness(vitals, node.config.health), vitals)
+
+
+def run_node(config: NodeConfig, accept_restored_safety: bool = False) -> None:
     """Run one node process on uvloop when it is installed (the event loop carries every peer link and
     API request; uvloop does that work in C), else on asyncio's own loop. ``BAKONG_EVENT_LOOP=asyncio``
     forces the latter, to compare or to rule the loop out when debugging.
@@ -334,14 +467,14 @@ def run_node(config: NodeConfig) -> None:
     Any error that stops it is raised as one :class:`NodeFailure` (exception groups unwrapped), after
     its cause and traceback are logged."""
     try:
-        _run_node(config)
+        _run_node(config, accept_restored_safety)
     except Exception as exc:  # noqa: BLE001 - classified, logged and re-raised as one NodeFailure
         failure = node_failure(exc)
         _log_failure(exc, failure)
         raise failure from failure.cause
 
 
-def _run_node(config: NodeConfig) -> None:
+def _run_node(config: NodeConfig, accept_restored_safety: bool) -> None:
     packing.install()
     loop_factory = None
     if os.environ.get("BAKONG_EVENT_LOOP", "uvloop") != "asyncio":
@@ -352,12 +485,12 @@ def _run_node(config: NodeConfig) -> None:
         else:
             loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(config))
+        runner.run(serve(config, accept_restored_safety))
 
 
-async def serve(config: NodeConfig) -> None:
+async def serve(config: NodeConfig, accept_restored_safety: bool = False) -> None:
     """Run one node until SIGINT/SIGTERM."""
-    node = Node(config)
+    node = Node(config, accept_restored_safety)
     try:
         check_safety_record(node)
     except BaseException:
@@ -380,11 +513,13 @@ async def serve(config: NodeConfig) -> None:
         api_server = await listen(runner, config.api,
                                   lambda reason: node.metrics.api_connections_refused.labels(reason).inc())
         await network.start()
-        log.info("node %s (%s) serving API on http://%s:%d, p2p on %s:%d, height %d, event loop %s", config.name,
-                 config.role, config.api.host, config.api.port, config.p2p_host, config.p2p_port,
-                 node.ledger.head.height, type(loop).__module__.split(".")[0])
+        scheme = "https" if config.api.tls_cert is not None else "http"
+        log.info("node %s (%s, bakong %s) serving API on %s://%s:%d, p2p on %s:%d, height %d, event loop %s",
+                 config.name, config.role, VERSION, scheme, config.api.host, config.api.port, config.p2p_host,
+                 config.p2p_port, node.ledger.head.height, type(loop).__module__.split(".")[0])
+        announce_role(node)
         async with asyncio.TaskGroup() as tasks:
-            running = [tasks.create_task(network.run())]
+            running = [tasks.create_task(network.run()), tasks.create_task(watch_health(node))]
             if node.driver is not None:
                 running.append(tasks.create_task(node.driver.run()))
             await stop.wait()

@@ -78,6 +78,7 @@ class TestingConfig:
 
     byzantine: str = ""
     fault_injection: bool = False
+    twin: bool = False
 
 
 BYZANTINE_MODES = ("", "double_vote", "equivocate", "multi_vote", "resign", "lying_head", "oversized",
@@ -292,6 +293,9 @@ SCHEMA: tuple[Section, ...] = (
         Key("fault_injection", BOOLEAN,
             "Serve `POST /v1/testing/isolate` (drop all of this node's p2p traffic on demand) and "
             "`POST /v1/testing/crash-at-commit` (SIGKILL itself inside its next block commit), for chaos runs."),
+        Key("twin", BOOLEAN,
+            "This process shares a running validator's key on purpose (the Twins test): its signing guard, which "
+            "stops a validator whose key signs elsewhere, is off."),
     ), TestingConfig),
 )
 

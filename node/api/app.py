@@ -10,9 +10,13 @@ Routes:
   GET  /v1/transactions/{hash}     current status
   GET  /v1/transactions/{hash}/ws  WebSocket: current status, then each change until final
   POST /v1/queries                 {"query": hex}
-  GET  /v1/status  /healthz  /metrics
+  GET  /v1/chain                   chain id, height, version: what a client needs to sign (public)
+  GET  /healthz                    liveness: the process serves (public)
+  GET  /readyz                     readiness: 200, or 503 naming each failing check (public)
+  GET  /v1/status  /metrics  /v1/evidence  /v1/blocks/ws   operator routes (node.api.operator)
   POST /v1/testing/isolate         {"isolated": bool}; only with [testing] fault_injection = true
   POST /v1/testing/crash-at-commit {"point": "before_write"|"during_write"|"after_write"}; idem
+  POST /v1/admin/backup           {"name": ...}: an online backup under data_dir/backups/ (operator)
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from consensus import codec
 from consensus.crypto import KeyPair
 from consensus.evidence import Evidence
+from node.api.backup import admin_backup
+from node.api.operator import operator_guard
 from node.api.query_replay import AnsweredQueries
 from node.api.shares import Refusal, Seats
 from node.clock import now_ms
@@ -46,6 +52,8 @@ from node.ledger.errors import LedgerError, QueryError, StatelessError
 from node.ledger.genesis import Genesis
 from node.ledger.queries import QueryService, decode_query
 from node.metrics import NodeMetrics
+from node.runtime.health import Check
+from node.version import VERSION
 from storage import keys
 from storage.db import COMMIT_STAGES
 
@@ -104,6 +112,12 @@ class ApiHost(Protocol):
     def p2p_status(self) -> dict[str, Any] | None: ...
     def consensus_status(self) -> dict[str, Any] | None: ...
     def sync_status(self) -> dict[str, Any] | None: ...
+    def health_checks(self) -> list[Check]: ...
+    def chain_role(self) -> str: ...
+    def signing_status(self) -> dict[str, Any] | None: ...
+    def storage_written(self, error: str | None) -> None: ...
+    @property
+    def last_block_ms(self) -> int: ...
 
 
 NODE_KEY: web.AppKey[ApiHost] = web.AppKey("node", ApiHost)
@@ -228,9 +242,10 @@ async def submit_transactions(request: web.Request) -> web.Response:
         try:
             await asyncio.get_running_loop().run_in_executor(None, node.journal.record, accepted)
         except Exception as exc:  # noqa: BLE001 (the disk refused the write: full, failing; say so, do not claim "accepted")
-            log.error("intake journal write failed: %s", exc)
+            node.storage_written(f"{exc.__class__.__name__}: {exc}")  # logged there, once per outage
             raise ApiError(503, "storage_unavailable", "the node cannot record transactions now; retry shortly",
                            {"Retry-After": "1"}) from None
+        node.storage_written(None)
     if batch:
         return web.json_response({"results": [o.as_json() for o in outcomes]}, status=202)
     outcome = outcomes[0]
@@ -374,12 +389,23 @@ async def run_query(request: web.Request) -> web.Response:
 async def node_status(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     head = node.ledger.published().head  # the head transaction statuses and queries answer from
+    sync = node.sync_status()
+    checks = node.health_checks()
+    now = now_ms()
     return web.json_response({
         "chain_id": node.chain_id,
         "node": node.config.name,
+        "version": VERSION,
         "public_key": node.key.public_key.hex(),
         "role": node.config.role,
+        "chain_role": node.chain_role(),
         "height": head.height,
+        "latest_block_ms": node.last_block_ms,
+        "latest_block_age_ms": max(0, now - node.last_block_ms) if node.last_block_ms else None,
+        "catching_up": bool(sync and sync["catching_up"]),
+        "ready": all(c.ok for c in checks),
+        "checks": [c.as_json() for c in checks],
+        "signing": node.signing_status(),
         "block_hash": head.block_hash.hex(),
         "state_root": head.state_root.hex(),
         "peers": node.peers_status(),
@@ -437,8 +463,26 @@ async def testing_crash_at_commit(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness: this process answers (its event loop runs). Whether it can do its job: /readyz."""
     node = request.app[NODE_KEY]
     return web.json_response({"ok": True, "height": node.ledger.head.height})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness (``node.runtime.health``): 200 when every check passes, else 503 with the failing ones
+    named first in ``failing``."""
+    node = request.app[NODE_KEY]
+    checks = node.health_checks()
+    failing = [c.name for c in checks if not c.ok]
+    return web.json_response({"ready": not failing, "failing": failing, "height": node.ledger.head.height,
+                              "checks": [c.as_json() for c in checks]}, status=503 if failing else 200)
+
+
+async def chain_info(request: web.Request) -> web.Response:
+    """What a client needs before it signs: the chain id (public; no peer or consensus detail)."""
+    node = request.app[NODE_KEY]
+    return web.json_response({"chain_id": node.chain_id, "height": node.ledger.published().head.height,
+                              "version": VERSION})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -469,7 +513,8 @@ _CLIENT_ERROR_FILTER = _OneLineClientErrors()
 
 def build_app(node: ApiHost) -> web.Application:
     logging.getLogger("aiohttp.server").addFilter(_CLIENT_ERROR_FILTER)  # idempotent: a set of filters
-    app = web.Application(client_max_size=node.config.api.max_body_bytes, middlewares=[errors_as_json])
+    app = web.Application(client_max_size=node.config.api.max_body_bytes,
+                          middlewares=[errors_as_json, operator_guard(node.config.api)])
     app[NODE_KEY] = node
     app[STREAM_SEATS_KEY] = Seats(node.config.api.max_websockets, node.config.api.max_websockets_per_client)
     app.router.add_post("/v1/transactions", submit_transactions)
@@ -480,7 +525,10 @@ def build_app(node: ApiHost) -> web.Application:
     app.router.add_get("/v1/evidence", evidence)
     app.router.add_get("/v1/blocks/ws", block_stream)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/v1/chain", chain_info)
     app.router.add_get("/metrics", metrics)
+    app.router.add_post("/v1/admin/backup", admin_backup(node))  # operator route: node.api.backup
     if node.config.testing.fault_injection:
         app.router.add_post("/v1/testing/isolate", testing_isolate)
         app.router.add_post("/v1/testing/crash-at-commit", testing_crash_at_commit)

@@ -69,7 +69,8 @@ class NodeClient:
     @property
     def chain_id(self) -> str:
         if self._chain_id is None:
-            self._chain_id = self.status()["chain_id"]
+            # /v1/chain, not /v1/status: the latter is an operator route a customer's client may not reach.
+            self._chain_id = self._ok(*self._request("GET", "/v1/chain"))["chain_id"]
         return self._chain_id
 
     # ---- transactions ----

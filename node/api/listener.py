@@ -28,13 +28,14 @@ import asyncio
 import json
 import logging
 import resource
+import ssl
 from collections.abc import Callable
 from typing import cast
 
 from aiohttp import web
 
 from node.api.shares import Refusal, Seats
-from node.config import ApiConfig
+from node.config import ApiConfig, ConfigError
 
 log = logging.getLogger("bakong.api")
 
@@ -194,5 +195,26 @@ async def listen(runner: web.AppRunner, api: ApiConfig, on_refused: Callable[[Re
             transport.set_protocol(self._chosen)
             self._chosen.connection_made(transport)
 
-    return await asyncio.get_running_loop().create_server(_Accepted, host=api.host, port=api.port,
-                                                          reuse_address=True)
+    tls = tls_context(api)
+    return await asyncio.get_running_loop().create_server(
+        _Accepted, host=api.host, port=api.port, reuse_address=True, ssl=tls,
+        # A client that opens TLS and stalls the handshake holds no seat yet: give it the head's deadline.
+        ssl_handshake_timeout=header_timeout_s if tls is not None else None)
+
+
+def tls_context(api: ApiConfig) -> ssl.SSLContext | None:
+    """HTTPS from ``[api] tls_cert`` and ``tls_key`` (PEM), TLS 1.2 or later; None when not configured.
+    A certificate or key that does not load stops the node at start (exit 78), not at the first client."""
+    if api.tls_cert is None or api.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(api.tls_cert, api.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsConfigError(f"[api] tls_cert {api.tls_cert} / tls_key {api.tls_key} do not load: {exc}") from None
+    return context
+
+
+class TlsConfigError(ConfigError):
+    """The configured certificate or key cannot be used."""

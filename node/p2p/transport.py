@@ -351,6 +351,7 @@ class Transport:
         self._links[link.peer_key] = link
         link.tasks = [self._spawn(self._read_loop(link), link), self._spawn(self._write_loop(link), link)]
         if current is None:
+            log.info("peer %s up (%s)", link.peer_key.hex()[:16], _peer_name(writer))
             self._call("on_connect", self._on_connect, link.peer_key)
         return link
 
@@ -378,7 +379,8 @@ class Transport:
             self.counters.bad_frames += 1
             log.info("dropping %s: bad frame (%s)", link.peer_key.hex()[:16], exc)
         except (PeerClosed, ConnectionError) as exc:
-            log.debug("peer %s disconnected: %s", link.peer_key.hex()[:16], exc)
+            self._drop(link, f"disconnected ({exc or exc.__class__.__name__})")
+            return
         self._drop(link, "read side ended")
 
     async def _write_loop(self, link: PeerLink) -> None:
@@ -400,7 +402,8 @@ class Transport:
     def _drop(self, link: PeerLink, reason: str) -> None:
         if self._links.get(link.peer_key) is link:
             del self._links[link.peer_key]
-            log.debug("link to %s closed: %s", link.peer_key.hex()[:16], reason)
+            # An operator's first question when consensus stalls is "who is gone, and why": INFO.
+            log.info("peer %s down: %s", link.peer_key.hex()[:16], reason)
             self._call("on_disconnect", self._on_disconnect, link.peer_key)
         self._shutdown(link)
 

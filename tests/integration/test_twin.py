@@ -27,9 +27,18 @@ HONEST = ["nbc", "aclb", "abaa"]
 FOLLOWERS = HONEST + ["ftb"]
 
 
+def _twin_on_wing(node: testnet.TestnetNode) -> None:
+    if node.name == "wing":
+        with node.config.open("a") as f:
+            f.write("\n[testing]\ntwin = true\n")
+
+
 @pytest.fixture
 def twin_net(tmp_path: Path) -> Iterator[RunningNet]:
-    net = start_network(tmp_path / "net")
+    # Both wings are a Byzantine device holding one key on purpose: each would otherwise see the other's
+    # precommits in certificates and stop signing (the signing guard), which is the product's defence
+    # against an operator's copy-paste, not the adversary this test needs (test_signing_guard.py tests it).
+    net = start_network(tmp_path / "net", configure=_twin_on_wing)
     try:
         wing = net.node("wing")
         api, p2p = free_port(), free_port()
@@ -38,6 +47,7 @@ def twin_net(tmp_path: Path) -> Iterator[RunningNet]:
         text = re.sub(r'(?m)^data_dir = "(.*)/wing"$', r'data_dir = "\1/wing_twin"', text)
         text = re.sub(r'(?ms)(\[api\]\s*listen = )"[^"]*"', rf'\1"127.0.0.1:{api}"', text)
         text = re.sub(r'(?ms)(\[p2p\]\s*listen = )"[^"]*"', rf'\1"127.0.0.1:{p2p}"', text)
+        assert "twin = true" in text
         config = wing.config.with_name("wing_twin.toml")
         config.write_text(text)
         twin = testnet.TestnetNode("wing_twin", "validator", config, f"http://127.0.0.1:{api}", f"127.0.0.1:{p2p}")

@@ -1,0 +1,115 @@
+"""What an operator sees when things go wrong, on a real 4+1 network (issue 16, points 1 and 3).
+
+One network, two incidents in turn:
+
+1. An operator copies a running validator's key into a second node (other name, data directory and
+   ports): the copy must not sign with it. It syncs, finds the validator's precommits in the chain's
+   certificates that it never signed, stops signing, says so in its log, in ``/v1/status`` and in
+   ``/readyz``; the original validator is untouched and the chain goes on.
+2. Two of the four validators are killed: the survivors' ``/readyz`` turns 503 naming the quorum
+   check within 3 block intervals, and their logs say "quorum lost". ``/healthz`` still answers 200:
+   the processes are alive, which is what liveness means.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.tools import testnet
+from tests.integration.conftest import FAST_BLOCK, RunningNet, free_port, start_network
+from tests.integration.test_network import wait_for_growth
+
+pytestmark = pytest.mark.integration
+
+BLOCK_INTERVAL_S = FAST_BLOCK["max_block_interval_ms"] / 1000
+
+
+def get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[RunningNet]:
+    running = start_network(tmp_path / "net")
+    try:
+        yield running
+    finally:
+        running.stop_all()
+
+
+def start_copy_of(net: RunningNet, name: str) -> testnet.TestnetNode:
+    original = net.node(name)
+    api, p2p = free_port(), free_port()
+    text = original.config.read_text()
+    text = re.sub(rf'(?m)^name = "{name}"$', f'name = "{name}_copy"', text)
+    text = re.sub(rf'(?m)^data_dir = "(.*)/{name}"$', rf'data_dir = "\1/{name}_copy"', text)
+    text = re.sub(r'(?ms)(\[api\]\s*listen = )"[^"]*"', rf'\1"127.0.0.1:{api}"', text)
+    text = re.sub(r'(?ms)(\[p2p\]\s*listen = )"[^"]*"', rf'\1"127.0.0.1:{p2p}"', text)
+    config = original.config.with_name(f"{name}_copy.toml")
+    config.write_text(text)
+    copy = testnet.TestnetNode(f"{name}_copy", "validator", config, f"http://127.0.0.1:{api}", f"127.0.0.1:{p2p}")
+    net.nodes.append(copy)
+    net.start(copy)
+    return copy
+
+
+def test_a_copied_validator_key_stops_signing_and_two_dead_validators_make_the_others_unready(net: RunningNet) -> None:
+    wait_for_growth(net, ["nbc"], 3)
+
+    # 1. The copy of abaa's key: it must find abaa's signatures in the chain and refuse to sign.
+    copy = start_copy_of(net, "abaa")
+    deadline = time.monotonic() + 20
+    while True:
+        status = net.client(copy.name).status()
+        if status["signing"] is not None and not status["signing"]["allowed"]:
+            break
+        assert time.monotonic() < deadline, f"the copy still signs: {status['signing']}"
+        time.sleep(0.1)
+    assert status["signing"]["code"] in ("data_dir_older_than_last_signature", "key_signing_elsewhere")
+    code, ready = get(copy.api_url + "/readyz")
+    assert code == 503 and "signing" in ready["failing"]
+    assert "signing stopped" in net.log(copy.name)
+    assert status["consensus"]["voting"] is False
+    original = net.client("abaa").status()
+    assert original["signing"]["allowed"] is True and original["consensus"]["voting"] is True
+    net.kill(copy.name)
+    wait_for_growth(net, ["nbc", "abaa"], 2)  # the chain went on throughout, the original with it
+
+    # 2. Kill two of the four validators: the survivors have no quorum.
+    for survivor in ("nbc", "aclb"):
+        code, ready = get(net.node(survivor).api_url + "/readyz")
+        assert code == 200 and ready["ready"], ready
+    net.kill("abaa")
+    net.kill("wing")
+    killed = time.monotonic()
+    unready: dict[str, float] = {}
+    while len(unready) < 2 and time.monotonic() - killed < 10:
+        for survivor in ("nbc", "aclb"):
+            if survivor not in unready:
+                code, ready = get(net.node(survivor).api_url + "/readyz")
+                if code == 503 and "quorum" in ready["failing"]:
+                    unready[survivor] = time.monotonic() - killed
+        time.sleep(0.05)
+    print(f"readyz 503 (quorum) after {unready} s; block interval {BLOCK_INTERVAL_S} s")
+    assert set(unready) == {"nbc", "aclb"}, unready
+    assert max(unready.values()) <= 3 * BLOCK_INTERVAL_S
+    quorum = next(c for c in get(net.node("nbc").api_url + "/readyz")[1]["checks"] if c["name"] == "quorum")
+    assert quorum["detail"].startswith("2 of 4 validators reachable, quorum 3")
+    assert get(net.node("nbc").api_url + "/healthz")[0] == 200  # alive, not ready
+    deadline = time.monotonic() + 5
+    while "quorum lost" not in net.log("nbc"):
+        assert time.monotonic() < deadline, "no 'quorum lost' line in the survivor's log"
+        time.sleep(0.1)

@@ -16,9 +16,9 @@ UNKNOWN = "0.0.0+unknown"
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
-def _from_pyproject(path: Path = PYPROJECT) -> str:
+def _from_pyproject(path: Path | None = None) -> str:
     try:
-        value = tomllib.loads(path.read_text())["project"]["version"]
+        value = tomllib.loads((path or PYPROJECT).read_text())["project"]["version"]
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError):
         return UNKNOWN
     return value if isinstance(value, str) else UNKNOWN

@@ -41,6 +41,7 @@ from node.ledger import commands as c
 from node.ledger import queries as q
 from node.ledger.statuses import TxStatus
 from node.ledger.transactions import Transaction, TxPayload, build_transaction
+from node.ops import cli as ops_cli
 from node.version import VERSION
 
 DEFAULT_NODE = os.environ.get("BAKONG_NODE", "http://127.0.0.1:8100")
@@ -129,8 +130,6 @@ def _send(args: argparse.Namespace, creator: str, commands: list[c.Command]) -> 
 
 def _submit_and_report(client: NodeClient, tx: Transaction, args: argparse.Namespace) -> int:
     """Submit, wait up to ``--timeout`` for a final status, print it; the exit status says how it ended."""
-    if args.timeout <= 0:
-        raise CliError("bad_arguments", "--timeout must be a positive number of seconds")
     started = time.monotonic()
     result = client.submit(tx)  # a resend of a final transaction answers its recorded status (idempotent)
     if result.get("status") == TxStatus.STATELESS_VALIDATION_SUCCESS and not args.no_wait:
@@ -140,6 +139,17 @@ def _submit_and_report(client: NodeClient, tx: Transaction, args: argparse.Names
             raise CliError("timeout", f"still pending: {tx.hash.hex()} (not final after {args.timeout:g} s; "
                                       f"bakong tx status {tx.hash.hex()} tells later)", EXIT_PENDING)
     return _report(result)
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``: a positive number of seconds (else a usage error, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
 
 
 def _report(result: dict[str, Any]) -> int:
@@ -464,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def waiting(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--no-wait", action="store_true", help="do not wait for COMMITTED/REJECTED")
-        sp.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+        sp.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                         help="wait at most this long for COMMITTED/REJECTED, then exit 5 'still pending' "
                              "(default %(default)g)")
 
@@ -481,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--force", action="store_true", help="overwrite an existing key file (its key is lost)")
     k.set_defaults(func=cmd_keygen)
     key_cli.register(sub)
+    ops_cli.register(sub)  # init, backup, restore, migrate (docs/operations.md)
     config_command.register(sub)
 
     n = sub.add_parser("node", help="run a node")

@@ -181,9 +181,11 @@ def passphrase_from(file: str | Path | None) -> bytes | None:
     """The key passphrase: ``BAKONG_KEY_PASSPHRASE`` when set and not empty (it wins, so a secret store
     can inject it without touching files), else the contents of ``file`` without trailing newlines,
     else None. The file must be 0600 like a key file."""
-    env = os.environ.get(PASSPHRASE_ENV)
+    # The bytes as given (os.environb): a passphrase that is not valid UTF-8 must not crash the reader.
+    env = (os.environb.get(PASSPHRASE_ENV.encode()) if os.supports_bytes_environ
+           else os.environ.get(PASSPHRASE_ENV, "").encode())
     if env:
-        return env.encode()
+        return env
     if file is None:
         return None
     try:

@@ -167,3 +167,11 @@ def test_a_key_pair_is_a_signer_whose_signatures_verify() -> None:
     assert isinstance(key, Signer)
     digest = signing_digest(Domain.PREVOTE, "bakong-testnet", b"a vote")
     assert verify(signer.public_key, digest, signer.sign(digest))
+
+
+def test_a_passphrase_in_the_environment_that_is_not_utf8_is_taken_as_its_bytes(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(os.environb, PASSPHRASE_ENV.encode(), b"\xff\xfe binary")
+    key = KeyPair.generate()
+    write_key(tmp_path / "node.key", key, b"\xff\xfe binary")
+    assert read_key(tmp_path / "node.key", passphrase_from(None)) == key

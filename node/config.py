@@ -240,8 +240,10 @@ SCHEMA: tuple[Section, ...] = (
             "(with `tls_key = \"\"`) serves plain HTTP.", ""),
         Key("tls_key", OPTIONAL_PATH, 'PEM private key of `tls_cert`. "" for none.', ""),
         Key("operator_loopback", BOOLEAN,
-            "Operator routes (`/metrics`, `/v1/status`, `/v1/evidence`, `/v1/blocks/ws`) answer clients on "
-            "loopback; others need the operator token. false: every client needs the token."),
+            "Operator routes (`/metrics`, `/v1/status`, `/v1/evidence`, `/v1/blocks/ws`, `/v1/admin/...`) are "
+            "served to clients on loopback without a token; others need `Authorization: Bearer <operator token>`. "
+            "Set false when a reverse proxy on this host forwards customers' requests (they would all look "
+            "local)."),
         Key("operator_token_file", OPTIONAL_PATH,
             f"File holding the operator token (at least {MIN_OPERATOR_TOKEN} characters, surrounding whitespace "
             f"ignored; must not be readable by group or others). `{OPERATOR_TOKEN_ENV}`, when set, is used "

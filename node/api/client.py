@@ -4,6 +4,7 @@ the testnet demo and the integration tests."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -24,16 +25,21 @@ class ClientError(Exception):
 
 
 class NodeClient:
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, operator_token: str | None = None) -> None:
+        """``operator_token`` (default: env BAKONG_OPERATOR_TOKEN) is sent as a bearer token, for the
+        operator routes of a node reached from another host (node.api.operator)."""
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.operator_token = operator_token or os.environ.get("BAKONG_OPERATOR_TOKEN") or None
         self._chain_id: str | None = None
         self._counter = 0
 
     def _request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+        headers = {"Content-Type": "application/json"} if data else {}
+        if self.operator_token:
+            headers["Authorization"] = f"Bearer {self.operator_token}"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return resp.status, json.loads(resp.read() or b"null")

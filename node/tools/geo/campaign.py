@@ -40,7 +40,7 @@ from node.tools.chaos import invariants
 from node.tools.chaos.network import ChaosNet
 from node.tools.chaos.observe import read_chain
 from node.tools.geo import phases
-from node.tools.geo.network import GeoNet, write_testnet
+from node.tools.geo.network import OPERATOR_TOKEN, GeoNet, write_testnet
 from node.tools.geo.topology import Topology, cleanup_leftovers, enter, leave, unavailable
 
 SETTLE_S = 2.0
@@ -87,7 +87,8 @@ async def _campaign(opts: GeoOptions, net: GeoNet, directory: Path) -> dict[str,
     batch = _batch(opts.rate)
     out: dict[str, Any] = {"rtt": [], "partition": None}
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60),
+                                     headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}) as session:
         for k, rtt in enumerate(opts.rtts_ms):
             await asyncio.to_thread(net.command, _profile(opts, rtt))
             work = _workload(directory, math.ceil(opts.rate * opts.duration), opts.seed + k)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +30,14 @@ P2P_PORT = 7100
 REPO = Path(__file__).resolve().parents[3]
 
 
+OPERATOR_TOKEN = secrets.token_urlsafe(24)
+"""The campaign reads /v1/status and /v1/blocks/ws (operator routes) from the host, which the nodes in
+their namespaces do not see as loopback: every node gets this token, and the campaign's session sends it."""
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
+    env["BAKONG_OPERATOR_TOKEN"] = OPERATOR_TOKEN
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 

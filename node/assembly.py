@@ -114,6 +114,7 @@ class Node:
         self.faults: Faults | None = None  # only when [testing] asks for it
         self.block_listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self.metrics.height.set(self.ledger.head.height)
+        self._wire_metrics()
         self.signing_guard: SigningGuard | None = None  # on a validator, once connected
         self.storage_error: str | None = None  # the last failed write of accepted transactions, until one succeeds
         self.last_commit_s = time.monotonic()  # this node's last commit (or its start): the "commits" check
@@ -173,6 +174,7 @@ class Node:
                                           timeouts, config.block, may_sign=True)
             network.consensus = self.driver
         self.network = network
+        self.metrics.watch_network(self.key.public_key, network.transport.connected, self._sync_lag)
         return network
 
     # ---- the commit fan-out ----
@@ -188,7 +190,7 @@ class Node:
         m = self.metrics
         m.blocks.inc()
         m.height.set(block.height)
-        m.mempool.set(len(self.mempool))
+        self._observe_block(block, execution)
         rejected = Counter(r.error_code or "unknown" for r in execution.results if r.status != TxStatus.COMMITTED)
         m.txs_committed.inc(len(execution.results) - sum(rejected.values()))  # one locked update per block
         for code, count in rejected.items():
@@ -266,6 +268,37 @@ class Node:
         halt = guard.halt
         return {"allowed": halt is None, "code": halt.code if halt else None, "reason": halt.message if halt else None,
                 "accepted_restored": guard.accepted_foreign}
+
+    # ---- what the metrics read (node.metrics) ----
+
+    def _wire_metrics(self) -> None:
+        """Describe this node to the metrics, hand them what they read at scrape time, and the head the
+        next block's interval is measured from."""
+        m, config = self.metrics, self.config
+        m.describe_node(self.chain_id, config.name, config.role, config.block.max_block_interval_ms)
+        m.watch_mempool(self.mempool.__len__, lambda: self.mempool.size_bytes, config.mempool.max_txs,
+                        config.mempool.max_bytes)
+        m.set_validators(self._validator_names())
+        head = self.ledger.block(self.ledger.head.height)
+        if head is not None:
+            m.chain_at(head.header.created_ms)
+
+    def _observe_block(self, block: Block, execution: BlockExecution) -> None:
+        """Per committed block: its interval, and the round and signers its certificate shows (one read
+        and decode per block), then the validator set it leaves for the next height."""
+        raw = self.ledger.certificate(block.height)
+        certificate = CommitCertificate.decode(raw) if raw else None
+        self.metrics.block_committed(block.header.created_ms, certificate.round if certificate else None,
+                                     {key for key, _sig in certificate.signatures} if certificate else ())
+        if execution.peers_touched:
+            self.metrics.set_validators(self._validator_names())
+
+    def _validator_names(self) -> dict[bytes, str]:
+        return {p.public_key: p.name for p in peers_in_state(self.store.published()) if not p.observer}
+
+    def _sync_lag(self) -> int:
+        best = self.network.sync.best_known_height if self.network is not None else 0
+        return max(0, best - self.ledger.head.height)
 
     # ---- what the API shows and asks of the network (node.api.app.ApiHost) ----
 
@@ -501,7 +534,7 @@ async def serve(config: NodeConfig, accept_restored_safety: bool = False) -> Non
     # (``bakong testnet down``) find a node however it was started, even by a hand-run restart command.
     pid_file = config.data_dir / PID_FILE
     pid_file.write_text(f"{os.getpid()}\n")
-    runner = api_runner(build_app(node), config.api)
+    runner = api_runner(build_app(node), config.api, access_log=config.log.access_log)
     api_server: asyncio.Server | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -64,11 +64,12 @@ DESCRIPTOR_RESERVE = 512
 MIN_CONNECTIONS = 64
 
 
-def api_runner(app: web.Application, api: ApiConfig) -> web.AppRunner:
-    """The runner the node serves ``app`` with: no access log, no signal handling (the node's), and
-    the keep-alive deadline of ``api`` (aiohttp's default is an hour)."""
-    return web.AppRunner(app, access_log=None, handle_signals=False,
-                         keepalive_timeout=api.keepalive_timeout_ms / 1000)
+def api_runner(app: web.Application, api: ApiConfig, access_log: bool = False) -> web.AppRunner:
+    """The runner the node serves ``app`` with: an access log only when asked (``[log] access_log``: a
+    line per request), no signal handling (the node's), and the keep-alive deadline of ``api``
+    (aiohttp's default is an hour)."""
+    return web.AppRunner(app, access_log=logging.getLogger("aiohttp.access") if access_log else None,
+                         handle_signals=False, keepalive_timeout=api.keepalive_timeout_ms / 1000)
 
 
 def connection_ceiling(wanted: int) -> int:

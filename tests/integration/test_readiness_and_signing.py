@@ -58,6 +58,7 @@ def start_copy_of(net: RunningNet, name: str) -> testnet.TestnetNode:
     text = re.sub(rf'(?m)^data_dir = "(.*)/{name}"$', rf'data_dir = "\1/{name}_copy"', text)
     text = re.sub(r'(?ms)(\[api\]\s*listen = )"[^"]*"', rf'\1"127.0.0.1:{api}"', text)
     text = re.sub(r'(?ms)(\[p2p\]\s*listen = )"[^"]*"', rf'\1"127.0.0.1:{p2p}"', text)
+    text += '\n[log]\nformat = "json"\n'  # and its log is JSON lines, as a log shipper reads them
     config = original.config.with_name(f"{name}_copy.toml")
     config.write_text(text)
     copy = testnet.TestnetNode(f"{name}_copy", "validator", config, f"http://127.0.0.1:{api}", f"127.0.0.1:{p2p}")
@@ -81,7 +82,8 @@ def test_a_copied_validator_key_stops_signing_and_two_dead_validators_make_the_o
     assert status["signing"]["code"] in ("data_dir_older_than_last_signature", "key_signing_elsewhere")
     code, ready = get(copy.api_url + "/readyz")
     assert code == 503 and "signing" in ready["failing"]
-    assert "signing stopped" in net.log(copy.name)
+    stopped = [json.loads(line) for line in net.log(copy.name).splitlines() if "signing stopped" in line]
+    assert stopped and stopped[0]["level"] == "ERROR" and stopped[0]["ts"].endswith("Z")
     assert status["consensus"]["voting"] is False
     original = net.client("abaa").status()
     assert original["signing"]["allowed"] is True and original["consensus"]["voting"] is True

@@ -37,6 +37,7 @@ from consensus import codec
 from consensus.crypto import KeyPair
 from consensus.evidence import Evidence
 from node.api.backup import admin_backup
+from node.api.observe import observe_requests
 from node.api.operator import operator_guard
 from node.api.query_replay import AnsweredQueries
 from node.api.shares import Refusal, Seats
@@ -236,7 +237,6 @@ async def submit_transactions(request: web.Request) -> web.Response:
                 node.gossip(data)
                 if node.hub.wants(outcome.tx_hash):
                     node.hub.publish(outcome.tx_hash, status_json(outcome.tx_hash, st.STATELESS_VALIDATION_SUCCESS))
-    node.metrics.mempool.set(len(node.mempool))
     if accepted:
         node.tx_arrived.set()
         try:
@@ -487,7 +487,6 @@ async def chain_info(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    node.metrics.mempool.set(len(node.mempool))
     body = generate_latest(node.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -514,7 +513,8 @@ _CLIENT_ERROR_FILTER = _OneLineClientErrors()
 def build_app(node: ApiHost) -> web.Application:
     logging.getLogger("aiohttp.server").addFilter(_CLIENT_ERROR_FILTER)  # idempotent: a set of filters
     app = web.Application(client_max_size=node.config.api.max_body_bytes,
-                          middlewares=[errors_as_json, operator_guard(node.config.api)])
+                          middlewares=[observe_requests(node.metrics), errors_as_json,
+                                       operator_guard(node.config.api)])
     app[NODE_KEY] = node
     app[STREAM_SEATS_KEY] = Seats(node.config.api.max_websockets, node.config.api.max_websockets_per_client)
     app.router.add_post("/v1/transactions", submit_transactions)

@@ -258,6 +258,7 @@ class BlockSync:
         async with self._applying:
             loop = asyncio.get_running_loop()
             for block_bytes, cert_bytes in msg.blocks:
+                started = loop.time()
                 try:
                     result = await loop.run_in_executor(self.node.worker, self._apply, block_bytes,
                                                         cert_bytes)
@@ -273,6 +274,7 @@ class BlockSync:
                     break
                 if result is not None:
                     applied += 1
+                    self.node.metrics.block_seconds.labels("sync").observe(loop.time() - started)
                     self.on_applied(*result)
             if self._in_flight is request:
                 self._in_flight = None

@@ -328,7 +328,7 @@ class ConsensusDriver:
         done = await loop.run_in_executor(node.worker, commit)
         if done is None:
             return
-        node.metrics.block_seconds.observe(loop.time() - started)
+        node.metrics.block_seconds.labels("consensus").observe(loop.time() - started)
         self.last_commit = loop.time()
         self.on_commit(*done)
         self.start_next_height()

@@ -91,11 +91,11 @@ def _ask_node(node_url: str, name: str | None, timeout: float) -> dict[str, Any]
             code, message = str(error["code"]), str(error["message"])
         except (ValueError, KeyError, TypeError):
             code, message = "http_error", f"HTTP {exc.code}"
-        raise OpsError(code, f"the node at {node_url} refused the backup: {message}") from None
+        raise OpsError(code, f"the node at {node_url} refused the backup: {message}", 3) from None
     except (urllib.error.URLError, OSError) as exc:
         raise OpsError("unreachable", f"the database is in use, so a node runs on it, but the node's API at "
                                       f"{node_url} cannot be reached ({getattr(exc, 'reason', exc)}); give "
-                                      "--node URL") from None
+                                      "--node URL", 4) from None
 
 
 def backup(data_dir: Path, out: Path | None, node_url: str, name: str | None = None,

@@ -196,3 +196,11 @@ def test_restore_refuses_a_non_empty_data_dir_and_a_backup_that_does_not_match_i
     assert list((tmp_path / "r").iterdir()) == []  # nothing half-restored left behind
     code, _, err = run(capsys, "restore", "--backup", str(tmp_path / "net"), "--data-dir", str(tmp_path / "r"))
     assert code == 1 and err.startswith("error: not_a_backup: ")
+
+
+def test_a_running_node_whose_api_cannot_be_reached_is_not_copied_behind_its_back(
+        served: ServedNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "backup", "--data-dir", str(served.config.data_dir), "--out", str(tmp_path / "b"),
+                       "--node", f"http://127.0.0.1:{free_port()}")
+    assert code == 4 and err.startswith("error: unreachable: ")  # docs/cli.md: 4 = unreachable
+    assert not (tmp_path / "b").exists()

@@ -160,7 +160,7 @@ def _verify(path: Path, manifest: dict[str, Any], genesis_file: Path | None) -> 
             try:
                 genesis = load_genesis(genesis_file)
             except GenesisError as exc:
-                raise OpsError(exc.code, f"{genesis_file}: {exc}") from None
+                raise OpsError(exc.code, f"{genesis_file}: {exc.message}") from None
             if genesis.chain_id != manifest["chain_id"]:
                 raise OpsError("chain_mismatch", f"the backup is of chain {manifest['chain_id']!r}, {genesis_file} "
                                                  f"is chain {genesis.chain_id!r}")

@@ -44,8 +44,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     done = ops_backup.restore(Path(args.backup), Path(args.data_dir), Path(args.genesis) if args.genesis else None)
-    next_steps = ["a validator does not sign on restored data until started with --accept-restored-safety "
-                  "(docs/operations.md: why)", "the node catches up from its peers by block sync"]
+    next_steps = ["start the node: it catches up from its peers by block sync",
+                  "a validator stops signing when it meets its own signatures made after the backup; once no "
+                  "other process holds its key, start it with `bakong node --accept-restored-safety` "
+                  "(docs/operations.md: why)"]
     if done.needs_migration:
         next_steps.insert(0, f"data format version {done.manifest['data_format_version']}: run `bakong migrate "
                              f"--data-dir {done.data_dir}` before starting the node")

@@ -164,7 +164,8 @@ def init_node(opts: InitOptions) -> InitResult:
             chain_id = load_genesis(opts.genesis).chain_id
             genesis_bytes = opts.genesis.read_bytes()
         except (GenesisError, OSError) as exc:
-            raise OpsError(getattr(exc, "code", "bad_genesis"), f"{opts.genesis}: {exc}") from None
+            message = getattr(exc, "message", None) or str(exc)
+            raise OpsError(getattr(exc, "code", "bad_genesis"), f"{opts.genesis}: {message}") from None
         genesis_sha256 = hashlib.sha256(genesis_bytes).hexdigest()
     passphrase = passphrase_from(opts.passphrase_file)  # before writing anything: a bad file stops here
     directory = opts.directory
@@ -208,7 +209,8 @@ def instructions(result: InitResult, opts: InitOptions) -> str:
         "this host)",
         f"  public key   {result.public_key}",
         "",
-        "1. Send the central bank (any channel: these are not secrets):",
+        "1. Send the central bank (not secrets, but it must know they come from you: confirm the key over a",
+        "   second channel, e.g. read its first and last 8 characters on a call):",
         f"     name         {opts.name}",
         f"     public key   {result.public_key}",
         f"     p2p address  {opts.p2p_address}",

@@ -154,6 +154,13 @@ class ConsensusDriver:
             self.engine = self._new_engine(signing)
         self.events.put_nowait(StartHeight(height, validators))
 
+    def stop_signing(self) -> None:
+        """Never sign again in this process (the signing guard saw this key sign elsewhere): the engine
+        is replaced by a follower's at the next height start, which happens now."""
+        if self.may_sign:
+            self.may_sign = False
+            self.start_next_height()
+
     @property
     def validators(self) -> ValidatorSet | None:
         return self.engine.validators

@@ -87,7 +87,7 @@ def readiness(v: Vitals, config: HealthConfig) -> list[Check]:
                         f"height {v.height}, best known peer head {v.best_known_height}: {behind} behind "
                         f"(limit {config.behind_blocks})"))
     quorum = quorum_of(v.validators)
-    checks.append(Check("quorum", v.validators > 0 and v.reachable_validators >= quorum,
+    checks.append(Check("quorum", v.reachable_validators >= quorum,
                         f"{v.reachable_validators} of {v.validators} validators reachable, quorum {quorum}"))
     if v.configured_validator:
         checks.append(Check("validator_set", v.in_validator_set,
@@ -109,8 +109,7 @@ class HealthLog:
     def __init__(self, progress_interval_s: float) -> None:
         self.progress_interval_s = progress_interval_s
         self._failing: dict[str, str] = {}
-        self._progress_at: float | None = None
-        self._progress_height = 0
+        self._progress_mark: tuple[float, int] | None = None  # (when, height) of the last progress line
         self._sync_from: tuple[float, int] | None = None
 
     def observe(self, checks: list[Check], v: Vitals) -> None:
@@ -143,16 +142,17 @@ class HealthLog:
             self._sync_from = None
 
     def _progress(self, v: Vitals) -> None:
-        if self._progress_at is None:
-            self._progress_at, self._progress_height = v.now_s, v.height
+        if self._progress_mark is None:
+            self._progress_mark = (v.now_s, v.height)
             return
-        if v.now_s - self._progress_at < self.progress_interval_s:
+        since, height = self._progress_mark
+        elapsed = v.now_s - since
+        if elapsed < self.progress_interval_s:
             return
-        blocks = v.height - self._progress_height
         if self._sync_from is not None:
             log.info("sync: at height %d of %d (%d blocks in the last %.0f s)", v.height, v.best_known_height,
-                     blocks, v.now_s - self._progress_at)
+                     v.height - height, elapsed)
         else:
             log.info("height %d (+%d in %.0f s), %d of %d validators reachable, %d transactions waiting", v.height,
-                     blocks, v.now_s - self._progress_at, v.reachable_validators, v.validators, v.pending)
-        self._progress_at, self._progress_height = v.now_s, v.height
+                     v.height - height, elapsed, v.reachable_validators, v.validators, v.pending)
+        self._progress_mark = (v.now_s, v.height)

@@ -81,6 +81,8 @@ TEST_MAP: dict[str, list[str]] = {
     "node/runtime/safety_store.py": ["tests/runtime/test_value_stash.py", "tests/runtime/test_safety_store.py",
                              "tests/runtime/test_safety_file_slots.py", "tests/consensus/test_safety_record.py"],
     "node/runtime/driver.py": ["tests/runtime/test_next_height_snapshot.py"],
+    "node/runtime/signing_guard.py": ["tests/runtime/test_signing_guard.py"],
+    "node/runtime/health.py": ["tests/runtime/test_health.py"],
     "node/intake/admission.py": ["tests/intake/test_admission.py", "tests/intake/test_intake_journal.py"],
     "node/ledger/chain.py": ["tests/ledger/test_foreign_signatures.py", "tests/ledger/test_block_limits.py",
                              "tests/ledger/test_execution.py", "tests/ledger/test_access_control.py",

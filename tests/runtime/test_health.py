@@ -85,3 +85,63 @@ def test_the_log_follows_a_sync_and_reports_progress(caplog: pytest.LogCaptureFi
     assert "sync: catching up from height 50 to 500" in text
     assert "sync: at height 300 of 500" in text
     assert "sync: caught up at height 500 (450 blocks in 30.0 s)" in text
+
+
+def test_details_name_the_figures_an_operator_needs() -> None:
+    def detail(v: Vitals, name: str) -> str:
+        return next(c.detail for c in readiness(v, CONFIG) if c.name == name)
+
+    assert detail(dataclasses.replace(HEALTHY, best_known_height=40), "catching_up") == (
+        "height 50, best known peer head 40: 0 behind (limit 10)")
+    assert detail(HEALTHY, "signing") == "signing allowed"
+    assert detail(HEALTHY, "storage") == f"{10 * MIN_FREE_BYTES // 2**20} MiB free"
+    assert detail(dataclasses.replace(HEALTHY, free_bytes=2**20), "storage") == "1 MiB free (below 256 MiB)"
+    assert detail(dataclasses.replace(HEALTHY, storage_error="OSError: disk"), "storage") == "OSError: disk"
+    assert readiness(HEALTHY, CONFIG)[0].as_json() == {"name": "commits", "ok": True, "detail": detail(HEALTHY, "commits")}
+    assert MIN_FREE_BYTES == 256 * 2**20  # the figure docs/health.md gives
+
+
+def test_a_single_validator_network_has_a_quorum_of_itself() -> None:
+    one = dataclasses.replace(HEALTHY, validators=1, reachable_validators=1)
+    assert "quorum" not in failing(one)
+
+
+def observe_all(health: HealthLog, vitals: list[Vitals]) -> None:
+    for v in vitals:
+        health.observe(readiness(v, CONFIG), v)
+
+
+def test_another_check_is_logged_as_not_ready_and_ready_again_not_as_quorum(caplog: pytest.LogCaptureFixture) -> None:
+    stalled = dataclasses.replace(HEALTHY, last_commit_s=0.0)
+    with caplog.at_level(logging.INFO, "bakong.health"):
+        observe_all(HealthLog(progress_interval_s=1000), [stalled, stalled, HEALTHY])
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in lines] == ["WARNING", "INFO"]
+    assert lines[0][1].startswith("not ready: commits: last commit 100.0 s ago")
+    assert lines[1][1].startswith("ready again: commits:")
+    assert not any("quorum" in message for _, message in lines)
+
+
+def test_sync_starts_two_blocks_behind_and_ends_at_one(caplog: pytest.LogCaptureFixture) -> None:
+    def at(t: float, height: int, best: int) -> Vitals:
+        return dataclasses.replace(HEALTHY, now_s=t, last_commit_s=t, height=height, best_known_height=best)
+
+    with caplog.at_level(logging.INFO, "bakong.health"):
+        observe_all(HealthLog(progress_interval_s=1000),
+                    [at(0, 50, 51), at(1, 50, 52), at(2, 51, 52), at(3, 51, 51), at(4, 51, 53), at(5, 53, 53)])
+    assert [r.getMessage() for r in caplog.records] == [
+        "sync: catching up from height 50 to 52", "sync: caught up at height 51 (1 blocks in 1.0 s)",
+        "sync: catching up from height 51 to 53", "sync: caught up at height 53 (2 blocks in 1.0 s)"]
+
+
+def test_progress_is_logged_once_per_interval_with_the_blocks_since_the_last_line(
+        caplog: pytest.LogCaptureFixture) -> None:
+    def at(t: float, height: int) -> Vitals:
+        return dataclasses.replace(HEALTHY, now_s=1000 + t, last_commit_s=1000 + t, height=height,
+                                   best_known_height=height)
+
+    with caplog.at_level(logging.INFO, "bakong.health"):
+        observe_all(HealthLog(progress_interval_s=10), [at(0, 50), at(9.9, 54), at(10, 55), at(15, 57), at(20, 60)])
+    assert [r.getMessage() for r in caplog.records] == [
+        "height 55 (+5 in 10 s), 4 of 4 validators reachable, 3 transactions waiting",
+        "height 60 (+5 in 10 s), 4 of 4 validators reachable, 3 transactions waiting"]

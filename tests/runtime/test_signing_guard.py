@@ -86,3 +86,15 @@ def test_remembered_precommits_are_bounded_but_keep_the_recent_heights() -> None
         guard.signed(ours(height))
     assert len(guard._signed) <= 4 * 64 + 1
     assert guard.check(certificate(1000)) is None and guard.check(certificate(990)) is None
+
+
+def test_pruning_keeps_exactly_the_heights_within_keep_heights_of_the_newest_when_the_bound_is_passed() -> None:
+    """The 257th remembered precommit (4 x 64 + 1, at height 257) prunes to heights 257 - 64 = 193 and
+    above; later ones accumulate until the bound is passed again. A certificate for a forgotten own
+    precommit would read as foreign: the bound must be where the docstring says, no nearer."""
+    guard = SigningGuard(OURS.public_key, record_height=-1, accept_restored=False)
+    for height in range(1, 301):
+        guard.signed(ours(height))
+    assert sorted(h for h, _r, _v in guard._signed) == list(range(193, 301))
+    assert guard.check(certificate(193)) is None
+    assert guard.check(certificate(192)) is not None

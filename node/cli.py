@@ -36,7 +36,7 @@ from consensus.crypto import KeyPair
 from node import config_command, key_cli, packing
 from node.api.client import ClientError, NodeClient
 from node.config import BYZANTINE_MODES
-from node.keyfile import read_key
+from node.keyfile import passphrase_from, read_key
 from node.ledger import commands as c
 from node.ledger import queries as q
 from node.ledger.statuses import TxStatus
@@ -110,7 +110,9 @@ def _keys(args: argparse.Namespace) -> list[KeyPair]:
     paths = args.key or ([os.environ["BAKONG_KEY"]] if os.environ.get("BAKONG_KEY") else [])
     if not paths:
         raise CliError("no_key", "give --key FILE (or set BAKONG_KEY) to sign with")
-    return [read_key(p) for p in paths]
+    # An encrypted key file opens with BAKONG_KEY_PASSPHRASE (docs/keys.md); a plain one ignores it.
+    passphrase = passphrase_from(None)
+    return [read_key(p, passphrase) for p in paths]
 
 
 def _send(args: argparse.Namespace, creator: str, commands: list[c.Command]) -> int:

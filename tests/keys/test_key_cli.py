@@ -160,3 +160,23 @@ def test_key_encrypt_out_writes_a_new_file_and_leaves_the_plain_one(tmp_path: Pa
     status, _out, err = run(capsys, "key", "encrypt", str(plain), "--out", str(new))
     assert status == 0 and "still there" in err
     assert read_key(new, PASSPHRASE.encode()) == key == read_key(plain)
+
+
+def test_transactions_and_queries_sign_with_an_encrypted_account_key(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from node.cli import CliError, _keys
+    from node.keyfile import KeyFileError
+
+    key = KeyPair.generate()
+    file = tmp_path / "alice.key"
+    write_key(file, key, PASSPHRASE.encode())
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+    with pytest.raises(KeyFileError):
+        _keys(argparse.Namespace(key=[str(file)]))
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
+    assert [k.public_key for k in _keys(argparse.Namespace(key=[str(file)]))] == [key.public_key]
+    monkeypatch.delenv("BAKONG_KEY", raising=False)
+    with pytest.raises(CliError):
+        _keys(argparse.Namespace(key=None))

@@ -7,7 +7,9 @@ Rules:
   head names the last block whose every effect is on disk, and nothing of a later block is;
 - the head record is the only source of truth for "where the chain is"; there is no second store to
   disagree with it (Iroha 1 issue #1467 cannot happen);
-- this module knows bytes, not ledger records: callers encode values.
+- this module knows bytes, not ledger records: callers encode values;
+- the store records its data format version (``FORMAT_VERSION``) and a store of another version is
+  refused at open; a backup (``storage.backup``) copies one published state, never an open database's files.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def test_the_log_follows_a_sync_and_reports_progress(caplog: pytest.LogCaptureFi
         health.observe(readiness(done, CONFIG), done)
     text = caplog.text
     assert "sync: catching up from height 50 to 500" in text
-    assert "sync: at height 300 of 500" in text
+    assert "sync: at height 300 of 500 (250 blocks in the last 11 s)" in text
     assert "sync: caught up at height 500 (450 blocks in 30.0 s)" in text
 
 
@@ -128,10 +128,11 @@ def test_sync_starts_two_blocks_behind_and_ends_at_one(caplog: pytest.LogCapture
 
     with caplog.at_level(logging.INFO, "bakong.health"):
         observe_all(HealthLog(progress_interval_s=1000),
-                    [at(0, 50, 51), at(1, 50, 52), at(2, 51, 52), at(3, 51, 51), at(4, 51, 53), at(5, 53, 53)])
+                    [at(0, 50, 51), at(1, 50, 52), at(2, 51, 52), at(3, 51, 51), at(4, 51, 54), at(5, 52, 54),
+                     at(6, 54, 54)])
     assert [r.getMessage() for r in caplog.records] == [
         "sync: catching up from height 50 to 52", "sync: caught up at height 51 (1 blocks in 1.0 s)",
-        "sync: catching up from height 51 to 53", "sync: caught up at height 53 (2 blocks in 1.0 s)"]
+        "sync: catching up from height 51 to 54", "sync: caught up at height 54 (3 blocks in 2.0 s)"]
 
 
 def test_progress_is_logged_once_per_interval_with_the_blocks_since_the_last_line(

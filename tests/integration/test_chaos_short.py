@@ -50,7 +50,10 @@ def test_short_chaos_campaign_keeps_every_invariant(tmp_path: Path) -> None:
 def test_isolate_endpoint_exists_only_with_fault_injection(enabled: bool) -> None:
     from types import SimpleNamespace
 
-    node = SimpleNamespace(config=SimpleNamespace(api=cfg.ApiConfig(), testing=cfg.TestingConfig(fault_injection=enabled)))
+    from node.metrics import NodeMetrics
+
+    node = SimpleNamespace(config=SimpleNamespace(api=cfg.ApiConfig(), testing=cfg.TestingConfig(fault_injection=enabled)),
+                           metrics=NodeMetrics())
     app = build_app(node)  # type: ignore[arg-type]
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     assert ("/v1/testing/isolate" in paths) is enabled

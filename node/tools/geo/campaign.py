@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import shutil
 import signal
 import sys
@@ -205,6 +206,9 @@ def run_geo(opts: GeoOptions) -> int:
         print(f"bakong geo: cannot build the countries: {reason}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _terminate)
+    # The host is not loopback to the nodes in their namespaces: this process's NodeClients (chain reads,
+    # evidence) send the token the nodes were given (node.tools.geo.network.OPERATOR_TOKEN).
+    os.environ["BAKONG_OPERATOR_TOKEN"] = OPERATOR_TOKEN
     temp = opts.directory is None
     directory = Path(opts.directory or tempfile.mkdtemp(prefix="bakong-geo-"))
     topo = Topology()

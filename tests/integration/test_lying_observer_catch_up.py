@@ -16,6 +16,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,8 +26,9 @@ from node.keyfile import read_key
 from node.p2p.frames import DEFAULT_MAX_FRAME
 from node.p2p.messages import HeadAnnounce, SyncRequest, decode_peer_message, encode_peer_message
 from node.p2p.transport import Transport
+from node.tools import testnet
 from node.tools.testnet import CHAIN_ID
-from tests.integration.conftest import RunningNet
+from tests.integration.conftest import RunningNet, start_network
 from tests.integration.test_network import commit, heights, transfer, wait_for, wait_for_growth
 
 pytestmark = pytest.mark.integration
@@ -85,6 +87,23 @@ class LyingObserver:
                 await asyncio.sleep(0.2)
         finally:
             await transport.close()
+
+
+def quick_heartbeat(node: testnet.TestnetNode) -> None:
+    """Empty blocks every 150 ms instead of 500: the 40-block gap builds in ~6 s, not ~20 (suite budget).
+    The scenario is about block sync's peer policy, which does not depend on the block interval."""
+    text = node.config.read_text()
+    assert "max_block_interval_ms = 500" in text
+    node.config.write_text(text.replace("max_block_interval_ms = 500", "max_block_interval_ms = 150"))
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[RunningNet]:
+    net = start_network(tmp_path / "net", configure=quick_heartbeat)
+    try:
+        yield net
+    finally:
+        net.stop_all()
 
 
 @pytest.fixture

@@ -121,11 +121,18 @@ def stop(procs: object, timeout: float = 10.0) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Running, not merely unreaped: a node that exited but whose parent (a supervisor, a test, a shell
+    script holding it) has not waited for it yet is a zombie, which signal 0 still reaches; waiting for
+    it to go would always run into the timeout."""
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux): signal 0 is all we know
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"  # the state field follows the parenthesised name
 
 
 def _signal(pid: int, sig: int) -> None:

@@ -39,10 +39,8 @@ def is_operator_path(path: str) -> bool:
 
 
 def is_loopback(remote: str | None) -> bool:
-    if not remote:
-        return False
     try:
-        return ipaddress.ip_address(remote.split("%", 1)[0]).is_loopback
+        return ipaddress.ip_address(remote or "").is_loopback  # an IPv6 zone ("::1%lo") parses too
     except ValueError:
         return False
 

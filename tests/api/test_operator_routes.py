@@ -110,7 +110,9 @@ async def _loopback(tmp_path: Path) -> None:
         assert served.config.api.operator_loopback and served.config.api.operator_token is None
         for path in OPERATOR:
             assert (await served.get(path))[0] == 200, path
-    assert is_loopback("127.0.0.2") and is_loopback("::1") and not is_loopback("10.0.0.1") and not is_loopback(None)
+    assert is_loopback("127.0.0.2") and is_loopback("::1") and is_loopback("::1%lo")
+    assert not is_loopback("10.0.0.1") and not is_loopback("fe80::1%eth0") and not is_loopback(None)
+    assert not is_loopback("") and not is_loopback("localhost") and not is_loopback("/run/bakong.sock")
     config = node_config(tmp_path / "no-loopback", operator_loopback=False)
     async with Served(config) as served:
         status, body = await served.get("/v1/status")

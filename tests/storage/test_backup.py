@@ -104,3 +104,34 @@ def test_read_manifest_refuses_what_is_not_a_whole_backup(chain: Chain, tmp_path
     with pytest.raises(BackupError) as info:
         read_manifest(tmp_path / "b")
     assert info.value.code == "not_a_backup"
+
+
+def test_a_partial_copy_left_by_an_interrupted_attempt_is_cleared_not_kept(chain: Chain, tmp_path: Path) -> None:
+    leftover = tmp_path / ".partial-b"
+    (leftover / "ledger").mkdir(parents=True)
+    (leftover / "junk").write_text("from a killed attempt")
+    write_backup(chain.ledger.store.published(), tmp_path / "b", {})
+    assert not leftover.exists() and not (tmp_path / "b" / "junk").exists()
+
+
+def test_the_manifest_says_when_the_backup_was_taken(chain: Chain, tmp_path: Path) -> None:
+    import time
+
+    before = int(time.time() * 1000)
+    manifest = write_backup(chain.ledger.store.published(), tmp_path / "b", {})
+    assert before <= manifest["created_ms"] <= int(time.time() * 1000)
+
+
+def test_a_backup_without_its_database_or_a_copy_without_a_head_is_refused(chain: Chain, tmp_path: Path) -> None:
+    write_backup(chain.ledger.store.published(), tmp_path / "b", {})
+    manifest = read_manifest(tmp_path / "b")
+    import shutil
+
+    shutil.rmtree(tmp_path / "b" / "ledger")
+    with pytest.raises(BackupError) as info:
+        read_manifest(tmp_path / "b")
+    assert info.value.code == "bad_backup" and "has no ledger/ database" in info.value.message
+    assert str(info.value) == info.value.message  # one line for the CLI, not a tuple of arguments
+    with LedgerStore(tmp_path / "empty") as empty, pytest.raises(BackupError) as info:
+        check_against_manifest(empty, manifest)
+    assert info.value.code == "bad_backup" and "holds no committed block" in str(info.value)

@@ -71,7 +71,8 @@ def test_a_store_of_an_older_version_is_refused_naming_both_versions_and_the_mig
     message = str(err)
     assert "\n" not in message
     assert "version 1" in message and "version 2" in message
-    assert f"bakong migrate --data-dir {tmp_path / 'data'}" in message
+    assert f"stop the node and run `bakong migrate --data-dir {tmp_path / 'data'}`" in message
+    assert "newer release" not in message  # an older store is migrated, not blamed on a newer release
     assert isinstance(err, StorageError)
     assert rows(path)[keys.META_FORMAT_VERSION] == b"1"  # refused before anything was written (and unlocked)
 

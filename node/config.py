@@ -112,6 +112,12 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class OpenApiConfig:
+    rate_per_s: int = 20
+    burst: int = 40
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     name: str
     role: str
@@ -128,6 +134,7 @@ class NodeConfig:
     source: Path | None = None
     log: LogConfig = field(default_factory=LogConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    open_api: OpenApiConfig = field(default_factory=OpenApiConfig)
     key_passphrase_file: Path | None = None
 
 
@@ -288,6 +295,12 @@ SCHEMA: tuple[Section, ...] = (
             "pending."),
         Key("behind_blocks", POSITIVE, "Not ready when the best known peer is more than this many blocks ahead."),
     ), HealthConfig),
+    Section("open_api", "The Bakong Open API-compatible service (`/v1/check_transaction_by_md5`, ...; "
+            "docs/open-api.md), per API token (`bakong api-token create`).", (
+        Key("rate_per_s", POSITIVE, "Requests per second one token may make on average; past it: 429 with "
+            "`Retry-After`."),
+        Key("burst", POSITIVE, "Requests one token may make at once before `rate_per_s` applies."),
+    ), OpenApiConfig),
     Section("testing", "Test-only behaviour, never on in production.", (
         Key("byzantine", _one_of(BYZANTINE_MODES),
             "Make this validator misuse its own key around its honest engine (`node/runtime/byzantine.py` "
@@ -437,6 +450,7 @@ def parse_config(doc: Mapping[str, Any], base: Path, source: Path | None = None,
         testing=TestingConfig(**v["testing"]),
         log=LogConfig(**v["log"]),
         health=HealthConfig(**v["health"]),
+        open_api=OpenApiConfig(**v["open_api"]),
         source=source,
     )
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from consensus.crypto import KeyPair
-from node import config_command, key_cli, packing
+from node import api_token_cli, config_command, key_cli, packing
 from node.api.client import ClientError, NodeClient
 from node.config import BYZANTINE_MODES
 from node.keyfile import passphrase_from, read_key
@@ -495,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     key_cli.register(sub)
     ops_cli.register(sub)  # init, backup, restore, migrate (docs/operations.md)
     config_command.register(sub)
+    api_token_cli.register(sub)  # Open API bearer tokens (docs/open-api.md)
 
     n = sub.add_parser("node", help="run a node")
     n.add_argument("--config", required=True, help="the node's TOML config file (docs/configuration.md)")

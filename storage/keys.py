@@ -5,7 +5,8 @@ parts of composite keys and a prefix scan over ``family + id + \\x00`` finds exa
 Heights are 8-byte big-endian so keys sort by height.
 
 World state (covered by the state root): D A X M R G K P.
-Block store and indexes (written with each block, derived from it): B b C T h t.
+Block store and indexes (written with each block, derived from it): B b C T h t, and the payment
+look-ups p Y S F (docs/ledger.md, "Payment references").
 Node-local records: H (head), V (consensus: equivocation evidence), m (meta: chain id, genesis
 fingerprint, genesis import marker, data format version), q (accepted transactions not yet seen in a
 block). Every key the node writes is built here; the safety record itself lives in files beside the
@@ -24,6 +25,10 @@ CERTIFICATE = b"C"    # height -> commit certificate bytes
 TX_INDEX = b"T"       # tx hash -> [height, index, status, command index, error code]
 ACCOUNT_TXS = b"h"    # account, height, index -> b"" (every tx the account created or took part in)
 ACCOUNT_ASSET_TXS = b"t"  # account, asset, height, index -> b""
+PAYMENT = b"p"        # height, index, command index -> a referenced payment's record (node.ledger.payments)
+PAYMENT_MD5 = b"Y"    # KHQR md5 (16 bytes) -> [height, index, command index, count]: first payment, how many
+PAYMENT_SHORT = b"S"  # 8 hex of tx hash \0 asset \0 minor units -> [height, index, command index, count]
+PAYMENT_REF = b"F"    # external / instruction reference -> [height, index, command index, count]
 CONSENSUS = b"V"      # consensus records kept by this node (equivocation evidence)
 ACCEPTED = b"q"       # tx hash -> tx bytes this node accepted from a client and has not yet seen in a block
 
@@ -146,3 +151,25 @@ def details_prefix(account_id: str) -> bytes:
 
 def peer(public_key: bytes) -> bytes:
     return PEER + public_key
+
+
+def payment_at(position: bytes, command_index: int) -> bytes:
+    """A referenced payment's record, at its ``tx_position`` and command index (one row per command)."""
+    return PAYMENT + position + command_index.to_bytes(2, "big")
+
+
+def payments_of(position: bytes) -> bytes:
+    """The prefix of a transaction's payment records."""
+    return PAYMENT + position
+
+
+def payment_md5(md5: bytes) -> bytes:
+    return PAYMENT_MD5 + md5
+
+
+def payment_short(short_hash: str, asset_id: str, minor_units: int) -> bytes:
+    return PAYMENT_SHORT + _join(short_hash, asset_id, str(minor_units))
+
+
+def payment_reference(reference: str) -> bytes:
+    return PAYMENT_REF + reference.encode()

@@ -41,6 +41,8 @@ from node.ledger.genesis import (
     genesis_transactions,
 )
 from node.ledger.limits import MAX_BLOCK_BYTES
+from node.ledger.payments import index_payments
+from node.ledger.records import Asset
 from node.ledger.state import CommittedCache, KeyValueReader, StateView, StoredWorld, next_state_root
 from node.ledger.statuses import TxStatus
 from node.ledger.transactions import Transaction, decode_transaction
@@ -381,17 +383,33 @@ class Ledger(ChainReader):
 
     def commit(self, block: Block, execution: BlockExecution, certificate: bytes,
                extra: dict[bytes, bytes] | None = None) -> None:
-        """Everything of the block in one synced batch: block, certificate, indexes, world state, head."""
+        """Everything of the block in one synced batch: block, certificate, indexes, world state, head.
+
+        The payment look-ups (``node.ledger.payments``) are indexes like the others: in this batch, so they
+        exist exactly when the block does, whichever path (consensus or block sync) commits it."""
         height = block.height
         writes: dict[bytes, bytes | None] = dict(execution.world_writes)
         writes[keys.block(height)] = block.encode()
         writes[keys.block_hash(block.hash)] = keys.height_bytes(height)
         if certificate:
             writes[keys.certificate(height)] = certificate
+        block_ms = block.header.created_ms
+
+        def precision_of(asset_id: str) -> int:
+            # An asset's precision never changes; one created by this very block is in its writes.
+            key = keys.asset(asset_id)
+            asset = execution.decoded_writes.get(key) or self.committed.get(key)
+            assert isinstance(asset, Asset), f"committed transfer of unknown asset {asset_id}"
+            return asset.precision
+
+        def read(key: bytes) -> bytes | None:  # an index row as this batch leaves it so far
+            return writes[key] if key in writes else self.store.get(key)
+
         for index, (tx, result) in enumerate(zip(block.transactions, execution.results, strict=True)):
             writes[keys.tx_index(tx.hash)] = codec.encode_trusted([height, index, *result.to_array()])
             if result.status == TxStatus.COMMITTED:
                 self._index_history(writes, tx, height, index)
+                index_payments(writes, read, tx, height, index, block_ms, precision_of)
         if extra:
             writes.update(extra)
         self.store.commit(writes, Head(height, block.hash, execution.state_root))

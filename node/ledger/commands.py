@@ -1,7 +1,9 @@
-"""The 18 commands of Iroha 1 and two of our own, as frozen records with a canonical array encoding.
+"""The 18 commands of Iroha 1 and three of our own, as frozen records with a canonical array encoding.
 
 Our own take the next free tags, so every earlier encoding stays what it was: ``FreezeAccount`` (19) and
-``UnfreezeAccount`` (20), the central bank's freeze of an account (docs/ledger.md, "Freezing").
+``UnfreezeAccount`` (20), the central bank's freeze of an account (docs/ledger.md, "Freezing"), and
+``TransferWithReference`` (21), a transfer carrying the KHQR md5 it pays and an external reference
+(docs/ledger.md, "Payment references").
 
 A command encodes as ``[command_tag, field, ...]`` inside a transaction payload. Each class lists its
 fields with a checker; decoding runs the checkers, so a decoded command is always syntactically valid
@@ -26,6 +28,9 @@ MAX_DETAIL_VALUE = 4096
 MAX_DESCRIPTION = 256
 MAX_QUORUM = 128
 MAX_ADDRESS = 255
+MAX_REFERENCE = 64
+"""An external / instruction reference: at most this many printable ASCII characters."""
+MD5_HEX = 32
 MAX_DETAILS_PER_WRITER = 128
 """How many details one writer may keep on one account (``detail_quota_exceeded`` beyond)."""
 MAX_DETAIL_BYTES_PER_WRITER = 64 * 1024
@@ -85,6 +90,20 @@ def check_quorum(v: Any) -> int:
 
 def check_description(v: Any) -> str:
     return check_str(v, MAX_DESCRIPTION)
+
+
+def check_md5(v: Any) -> str:
+    """A KHQR md5 as a command carries it: 32 lower-case hex digits (one spelling, so one index key), or ""."""
+    if type(v) is not str or (v and (len(v) != MD5_HEX or v.strip("0123456789abcdef"))):
+        raise StatelessError("bad_md5", f"qr_md5 must be {MD5_HEX} lower-case hex digits or empty")
+    return v
+
+
+def check_reference(v: Any) -> str:
+    """An external / instruction reference: printable ASCII (spaces allowed), at most ``MAX_REFERENCE``, or ""."""
+    if type(v) is not str or len(v) > MAX_REFERENCE or not (v.isascii() and v.isprintable()):
+        raise StatelessError("bad_reference", f"reference must be at most {MAX_REFERENCE} printable ASCII characters")
+    return v
 
 
 def check_detail_key(v: Any) -> str:
@@ -226,7 +245,8 @@ class TransferAsset(Command):
     asset_id: str
     description: str
     amount: str
-    CHECKS = (check_account, check_account, check_asset, check_description, check_amount)
+    CHECKS: ClassVar[tuple[Checker, ...]] = (check_account, check_account, check_asset, check_description,
+                                             check_amount)
 
 
 @dataclass(frozen=True)
@@ -357,13 +377,26 @@ class UnfreezeAccount(Command):
     CHECKS = (check_account, check_description)
 
 
+@dataclass(frozen=True)
+class TransferWithReference(TransferAsset):
+    """A ``TransferAsset`` that also records the md5 of the KHQR string it pays and an external /
+    instruction reference (either may be ""), signed with the transaction. It executes exactly as a
+    transfer (it is one: every rule and index of transfers applies) and is also indexed for look-up by
+    md5, short hash and reference (``node.ledger.payments``)."""
+
+    TAG = 21
+    qr_md5: str
+    reference: str
+    CHECKS = (*TransferAsset.CHECKS, check_md5, check_reference)
+
+
 COMMAND_TYPES: dict[int, type[Command]] = {
     cls.TAG: cls
     for cls in (
         CreateDomain, CreateAccount, CreateAsset, AddAssetQuantity, SubtractAssetQuantity, TransferAsset,
         AddSignatory, RemoveSignatory, SetAccountQuorum, CreateRole, AppendRole, DetachRole,
         GrantPermission, RevokePermission, SetAccountDetail, CompareAndSetAccountDetail, AddPeer, RemovePeer,
-        FreezeAccount, UnfreezeAccount,
+        FreezeAccount, UnfreezeAccount, TransferWithReference,
     )
 }
 COMMANDS_BY_NAME: dict[str, type[Command]] = {cls.__name__: cls for cls in COMMAND_TYPES.values()}
@@ -387,7 +420,8 @@ def command_from_array(value: Any) -> Command:
 
 
 # Fields a JSON client may leave out, with the value they then take.
-_JSON_DEFAULTS: dict[str, Any] = {"old_value": None, "description": "", "syncing": False}
+_JSON_DEFAULTS: dict[str, Any] = {"old_value": None, "description": "", "syncing": False, "qr_md5": "",
+                                  "reference": ""}
 
 
 def record_from_json(obj: Any, types: dict[str, type[R]], what: str) -> R:

@@ -95,7 +95,7 @@ def payment_keys(txs: Iterable[Transaction]) -> list[bytes]:
         creator = payload.creator
         wanted.append(account(creator))
         for cmd in payload.commands:
-            if type(cmd) is c.TransferAsset:
+            if type(cmd) is c.TransferAsset or type(cmd) is c.TransferWithReference:
                 src, dest, asset = cmd.src_account_id, cmd.dest_account_id, cmd.asset_id
                 if src != creator:  # a payment from one's own account, the usual case: listed already
                     wanted.append(account(src))
@@ -126,6 +126,7 @@ class Executor:
             c.AddAssetQuantity: self._add_asset_quantity,
             c.SubtractAssetQuantity: self._subtract_asset_quantity,
             c.TransferAsset: self._transfer_asset,
+            c.TransferWithReference: self._transfer_asset,  # a transfer: same rules (its md5 is indexed at commit)
             c.AddSignatory: self._add_signatory,
             c.RemoveSignatory: self._remove_signatory,
             c.SetAccountQuorum: self._set_account_quorum,

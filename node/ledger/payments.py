@@ -1,0 +1,235 @@
+"""Payment references: find a committed payment by its KHQR md5, its hash, its short hash or its reference.
+
+A ``TransferWithReference`` (command tag 21) is a transfer that also carries the md5 of the KHQR string it
+pays and an optional external / instruction reference, both signed with the transaction. When its block
+commits, ``index_payments`` adds, in the block's own batch (so they exist exactly when the block does):
+
+- ``p`` + position + command index -> the payment's record (everything an answer shows, so a look-up
+  never reads a whole block);
+- ``Y`` + md5, ``S`` + short hash + asset + minor units, ``F`` + reference -> ``[height, index, command
+  index, count]``: the FIRST committed payment under that key, and how many committed payments share it.
+  A QR paid twice keeps its first payment and counts 2: a merchant sees the double payment.
+
+Only COMMITTED transactions are indexed: a REJECTED one paid nothing. The rows are derived from the
+block's transactions, like the tx-status index, and are not part of the state root (docs/ledger.md,
+"Payment references"). Each look-up is one or two LevelDB reads of a published snapshot (the view is
+``Ledger.published()``, a ``PublishedChain``), whatever the ledger's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from consensus import codec
+from node.ledger import commands as c
+from node.ledger import ids
+from node.ledger.blocks import decode_header
+from node.ledger.errors import StatelessError
+from node.ledger.records import Asset
+from node.ledger.statuses import TxStatus
+from node.ledger.transactions import Transaction, decode_transaction
+from storage import keys
+
+if TYPE_CHECKING:
+    from node.ledger.chain import ChainReader
+
+SHORT_HASH_HEX = 8
+"""A short hash is the first 8 hex digits of the transaction hash (Bakong's ``check_transaction_by_short_hash``)."""
+CURRENCY_ASSETS = {"KHR": "khr#nbc", "USD": "usd#nbc"}
+"""The ISO currencies of KHQR and the central bank's assets that are them."""
+ASSET_CURRENCIES = {asset: currency for currency, asset in CURRENCY_ASSETS.items()}
+
+
+@dataclass(frozen=True)
+class PaymentMatch:
+    """One committed payment (a transfer command), as a payment check answers it."""
+
+    tx_hash: bytes
+    height: int
+    index: int
+    """The transaction's place in its block."""
+    command_index: int
+    """The transfer's place in its transaction."""
+    count: int
+    """How many committed payments share the key looked up (md5, short hash, reference); 1 by full hash."""
+    from_account: str
+    to_account: str
+    asset: str
+    currency: str
+    """``KHR`` / ``USD`` for khr#nbc / usd#nbc, else the asset id."""
+    amount_minor: int
+    decimals: int
+    """The asset's precision: the amount is ``amount_minor / 10**decimals``."""
+    description: str
+    created_ms: int
+    """The transaction's creation time (its payload's)."""
+    acknowledged_ms: int
+    """The time of the block that committed it."""
+    md5: str
+    """The KHQR md5 it paid (32 lower-case hex), or ""."""
+    reference: str
+    """Its external / instruction reference, or ""."""
+
+    @property
+    def amount(self) -> str:
+        """The amount as a decimal string (``"1500.50"``)."""
+        return ids.format_amount(self.amount_minor, self.decimals)
+
+
+def currency_of(asset_id: str) -> str:
+    return ASSET_CURRENCIES.get(asset_id, asset_id)
+
+
+def asset_of(currency: str) -> str | None:
+    """The asset a currency names: ``KHR``/``USD`` (any case), or an asset id as it is; None if neither."""
+    if "#" in currency:
+        return currency
+    return CURRENCY_ASSETS.get(currency.upper())
+
+
+def short_hash(tx_hash: bytes) -> str:
+    return tx_hash.hex()[:SHORT_HASH_HEX]
+
+
+# ---- look-ups ----
+
+
+def payment_by_md5(view: ChainReader, md5_hex: str) -> PaymentMatch | None:
+    """The first committed payment of the KHQR whose md5 this is, with ``count`` payments of it."""
+    return _by_index(view, keys.payment_md5(bytes.fromhex(check_md5_hex(md5_hex))))
+
+
+def payment_by_reference(view: ChainReader, reference: str) -> PaymentMatch | None:
+    """The first committed payment carrying this external / instruction reference."""
+    if not reference:
+        return None
+    return _by_index(view, keys.payment_reference(c.check_reference(reference)))
+
+
+def payment_by_short_hash(view: ChainReader, short: str, amount_minor: int, currency: str) -> PaymentMatch | None:
+    """The first committed referenced payment whose hash starts with ``short`` (8 hex) for exactly this
+    amount (minor units of the asset) and currency (``KHR``, ``USD`` or an asset id)."""
+    short = short.lower()
+    if len(short) != SHORT_HASH_HEX or not _is_hex(short):
+        raise StatelessError("bad_short_hash", f"a short hash is the first {SHORT_HASH_HEX} hex digits of a hash")
+    asset = asset_of(currency)
+    if asset is None or type(amount_minor) is not int or amount_minor <= 0:
+        return None
+    return _by_index(view, keys.payment_short(short, asset, amount_minor))
+
+
+def payment_by_hash(view: ChainReader, tx_hash: bytes) -> PaymentMatch | None:
+    """The committed payment of a transaction: its first referenced transfer, else its first transfer."""
+    status = view.tx_status(tx_hash)
+    if status is None or status.result.status != TxStatus.COMMITTED:
+        return None
+    position = keys.tx_position(status.height, status.index)
+    for key, raw in view.store.scan(keys.payments_of(position), limit=1):
+        return _match(tx_hash, status.height, status.index, _command_index(key), 1, raw)
+    return _plain_transfer(view, tx_hash, status.height, status.index)
+
+
+def check_md5_hex(md5_hex: str) -> str:
+    """A KHQR md5 as asked for (any case) -> its canonical lower-case form; StatelessError if not 32 hex."""
+    if type(md5_hex) is not str or len(md5_hex) != c.MD5_HEX or not _is_hex(md5_hex.lower()):
+        raise StatelessError("bad_md5", f"an md5 is {c.MD5_HEX} hex digits")
+    return md5_hex.lower()
+
+
+def _by_index(view: ChainReader, index_key: bytes) -> PaymentMatch | None:
+    raw = view.store.get(index_key)
+    if raw is None:
+        return None
+    height, index, command_index, count = codec.decode_trusted(raw)
+    record = view.store.get(keys.payment_at(keys.tx_position(height, index), command_index))
+    assert record is not None, f"payment index row without its record at {height}/{index}/{command_index}"
+    return _match(None, height, index, command_index, count, record)
+
+
+def _match(tx_hash: bytes | None, height: int, index: int, command_index: int, count: int,
+           record: bytes) -> PaymentMatch:
+    (stored_hash, src, dest, asset, units, decimals, description, created_ms, acknowledged_ms, md5,
+     reference) = codec.decode_trusted(record)
+    return PaymentMatch(tx_hash or stored_hash, height, index, command_index, count, src, dest, asset,
+                        currency_of(asset), units, decimals, description, created_ms, acknowledged_ms, md5,
+                        reference)
+
+
+def _command_index(payment_key: bytes) -> int:
+    return int.from_bytes(payment_key[-2:], "big")
+
+
+def _plain_transfer(view: ChainReader, tx_hash: bytes, height: int, index: int) -> PaymentMatch | None:
+    """A committed transaction without a referenced payment: its first plain transfer, read from its block."""
+    raw = view.block_bytes(height)
+    assert raw is not None, f"no stored block at committed height {height}"
+    fields = codec.decode_trusted(raw)
+    tx = decode_transaction(fields[3][index])
+    for command_index, cmd in enumerate(tx.payload.commands):
+        if isinstance(cmd, c.TransferAsset):
+            asset = view.state(keys.asset(cmd.asset_id))
+            assert isinstance(asset, Asset), f"committed transfer of unknown asset {cmd.asset_id}"
+            units = ids.to_minor_units(cmd.amount, asset.precision)
+            assert units is not None
+            record = payment_record(tx, cmd, units, asset.precision, decode_header(fields[2]).created_ms)
+            return _match(tx_hash, height, index, command_index, 1, record)
+    return None
+
+
+def _is_hex(text: str) -> bool:
+    return all(ch in "0123456789abcdef" for ch in text)
+
+
+# ---- writing the indexes (Ledger.commit) ----
+
+
+def payment_record(tx: Transaction, cmd: c.TransferAsset, units: int, precision: int, block_ms: int) -> bytes:
+    md5 = getattr(cmd, "qr_md5", "")
+    reference = getattr(cmd, "reference", "")
+    return codec.encode_trusted([tx.hash, cmd.src_account_id, cmd.dest_account_id, cmd.asset_id, units, precision,
+                                 cmd.description, tx.payload.created_ms, block_ms, md5, reference])
+
+
+def index_payments(writes: dict[bytes, bytes | None], read: Callable[[bytes], bytes | None], tx: Transaction,
+                   height: int, index: int, block_ms: int, precision_of: Callable[[str], int]) -> None:
+    """Add the payment rows of one COMMITTED transaction to its block's batch ``writes``.
+
+    ``read`` gives a row as the batch will leave it before this transaction: ``writes`` first (an earlier
+    payment of the same md5 in this block), then the committed store. Transactions are indexed in block
+    order, so the first payment under a key is the lowest (height, index, command index)."""
+    position = b""
+    for command_index, cmd in enumerate(tx.payload.commands):
+        if type(cmd) is not c.TransferWithReference:
+            continue
+        position = position or keys.tx_position(height, index)
+        precision = precision_of(cmd.asset_id)
+        units = ids.to_minor_units(cmd.amount, precision)
+        assert units is not None, "a committed transfer's amount fits its asset's precision"
+        writes[keys.payment_at(position, command_index)] = payment_record(tx, cmd, units, precision, block_ms)
+        index_keys = [keys.payment_short(short_hash(tx.hash), cmd.asset_id, units)]
+        if cmd.qr_md5:
+            index_keys.append(keys.payment_md5(bytes.fromhex(cmd.qr_md5)))
+        if cmd.reference:
+            index_keys.append(keys.payment_reference(cmd.reference))
+        for key in index_keys:
+            writes[key] = codec.encode_trusted(_counted(read(key), height, index, command_index))
+
+
+def _counted(row: bytes | None, height: int, index: int, command_index: int) -> list[Any]:
+    """The index row after one more payment: the first payment stays, the count goes up."""
+    if row is None:
+        return [height, index, command_index, 1]
+    first_height, first_index, first_command, count = codec.decode_trusted(row)
+    return [first_height, first_index, first_command, count + 1]
+
+
+__all__ = [
+    "PaymentMatch",
+    "index_payments",
+    "payment_by_hash",
+    "payment_by_md5",
+    "payment_by_reference",
+    "payment_by_short_hash",
+]

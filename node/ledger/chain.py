@@ -393,7 +393,6 @@ class Ledger(ChainReader):
         writes[keys.block_hash(block.hash)] = keys.height_bytes(height)
         if certificate:
             writes[keys.certificate(height)] = certificate
-        block_ms = block.header.created_ms
 
         def precision_of(asset_id: str) -> int:
             # An asset's precision never changes; one created by this very block is in its writes.
@@ -402,14 +401,13 @@ class Ledger(ChainReader):
             assert isinstance(asset, Asset), f"committed transfer of unknown asset {asset_id}"
             return asset.precision
 
-        def read(key: bytes) -> bytes | None:  # an index row as this batch leaves it so far
-            return writes[key] if key in writes else self.store.get(key)
-
+        committed: list[tuple[int, Transaction]] = []
         for index, (tx, result) in enumerate(zip(block.transactions, execution.results, strict=True)):
             writes[keys.tx_index(tx.hash)] = codec.encode_trusted([height, index, *result.to_array()])
             if result.status == TxStatus.COMMITTED:
                 self._index_history(writes, tx, height, index)
-                index_payments(writes, read, tx, height, index, block_ms, precision_of)
+                committed.append((index, tx))
+        index_payments(writes, self.store.get_sorted, committed, height, block.header.created_ms, precision_of)
         if extra:
             writes.update(extra)
         self.store.commit(writes, Head(height, block.hash, execution.state_root))

@@ -192,29 +192,39 @@ def payment_record(tx: Transaction, cmd: c.TransferAsset, units: int, precision:
                                  cmd.description, tx.payload.created_ms, block_ms, md5, reference])
 
 
-def index_payments(writes: dict[bytes, bytes | None], read: Callable[[bytes], bytes | None], tx: Transaction,
-                   height: int, index: int, block_ms: int, precision_of: Callable[[str], int]) -> None:
-    """Add the payment rows of one COMMITTED transaction to its block's batch ``writes``.
+def index_payments(writes: dict[bytes, bytes | None], get_sorted: Callable[[list[bytes]], list[bytes | None]],
+                   committed: list[tuple[int, Transaction]], height: int, block_ms: int,
+                   precision_of: Callable[[str], int]) -> None:
+    """Add the payment rows of a block's COMMITTED transactions (``(index, tx)`` in block order) to its
+    batch ``writes``.
 
-    ``read`` gives a row as the batch will leave it before this transaction: ``writes`` first (an earlier
-    payment of the same md5 in this block), then the committed store. Transactions are indexed in block
-    order, so the first payment under a key is the lowest (height, index, command index)."""
-    position = b""
-    for command_index, cmd in enumerate(tx.payload.commands):
-        if type(cmd) is not c.TransferWithReference:
-            continue
-        position = position or keys.tx_position(height, index)
-        precision = precision_of(cmd.asset_id)
-        units = ids.to_minor_units(cmd.amount, precision)
-        assert units is not None, "a committed transfer's amount fits its asset's precision"
-        writes[keys.payment_at(position, command_index)] = payment_record(tx, cmd, units, precision, block_ms)
-        index_keys = [keys.payment_short(short_hash(tx.hash), cmd.asset_id, units)]
-        if cmd.qr_md5:
-            index_keys.append(keys.payment_md5(bytes.fromhex(cmd.qr_md5)))
-        if cmd.reference:
-            index_keys.append(keys.payment_reference(cmd.reference))
-        for key in index_keys:
-            writes[key] = codec.encode_trusted(_counted(read(key), height, index, command_index))
+    The index rows' committed values are read in one ascending pass (``get_sorted``): most keys are new
+    (a QR is paid once), and absent keys read one ``get`` at a time cost LevelDB seek compactions
+    (docs/ledger.md, "Storage"). Payments are folded in block order, so the first payment under a key
+    is the lowest (height, index, command index) and two payments of one QR in one block count 2."""
+    rows: list[tuple[bytes, int, int]] = []
+    for index, tx in committed:
+        position = b""
+        for command_index, cmd in enumerate(tx.payload.commands):
+            if type(cmd) is not c.TransferWithReference:
+                continue
+            position = position or keys.tx_position(height, index)
+            precision = precision_of(cmd.asset_id)
+            units = ids.to_minor_units(cmd.amount, precision)
+            assert units is not None, "a committed transfer's amount fits its asset's precision"
+            writes[keys.payment_at(position, command_index)] = payment_record(tx, cmd, units, precision, block_ms)
+            rows.append((keys.payment_short(short_hash(tx.hash), cmd.asset_id, units), index, command_index))
+            if cmd.qr_md5:
+                rows.append((keys.payment_md5(bytes.fromhex(cmd.qr_md5)), index, command_index))
+            if cmd.reference:
+                rows.append((keys.payment_reference(cmd.reference), index, command_index))
+    if not rows:
+        return
+    wanted = sorted({key for key, _index, _command in rows})
+    current = dict(zip(wanted, get_sorted(wanted), strict=True))
+    for key, index, command_index in rows:
+        current[key] = codec.encode_trusted(_counted(current[key], height, index, command_index))
+    writes.update(current)
 
 
 def _counted(row: bytes | None, height: int, index: int, command_index: int) -> list[Any]:

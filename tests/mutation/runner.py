@@ -89,7 +89,9 @@ TEST_MAP: dict[str, list[str]] = {
     "node/intake/admission.py": ["tests/intake/test_admission.py", "tests/intake/test_intake_journal.py"],
     "node/ledger/chain.py": ["tests/ledger/test_foreign_signatures.py", "tests/ledger/test_block_limits.py",
                              "tests/ledger/test_execution.py", "tests/ledger/test_access_control.py",
-                             "tests/storage/test_storage.py"],
+                             "tests/storage/test_storage.py", "tests/ledger/test_payments.py"],
+    "node/ledger/payments.py": ["tests/ledger/test_payments.py"],
+    "node/ledger/commands.py": ["tests/ledger/test_payments.py", "tests/ledger/test_codec.py"],
     "node/ledger/state.py": ["tests/ledger/test_state_root_formula.py", "tests/ledger/test_execution.py", "tests/ledger/test_prefetch.py"],
 }
 

@@ -38,6 +38,7 @@ from consensus.crypto import KeyPair
 from consensus.evidence import Evidence
 from node.api.backup import admin_backup
 from node.api.observe import observe_requests
+from node.api.open_api import register_open_api
 from node.api.operator import operator_guard
 from node.api.query_replay import AnsweredQueries
 from node.api.shares import Refusal, Seats
@@ -529,6 +530,7 @@ def build_app(node: ApiHost) -> web.Application:
     app.router.add_get("/v1/chain", chain_info)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/v1/admin/backup", admin_backup(node))  # operator route: node.api.backup
+    register_open_api(app, node)  # /v1/check_transaction_by_md5, ...: node.api.open_api
     if node.config.testing.fault_injection:
         app.router.add_post("/v1/testing/isolate", testing_isolate)
         app.router.add_post("/v1/testing/crash-at-commit", testing_crash_at_commit)

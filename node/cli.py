@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from consensus.crypto import KeyPair
-from node import api_token_cli, config_command, key_cli, packing
+from node import api_token_cli, config_command, key_cli, packing, pay_cli
 from node.api.client import ClientError, NodeClient
 from node.config import BYZANTINE_MODES
 from node.keyfile import passphrase_from, read_key
@@ -496,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops_cli.register(sub)  # init, backup, restore, migrate (docs/operations.md)
     config_command.register(sub)
     api_token_cli.register(sub)  # Open API bearer tokens (docs/open-api.md)
+    pay_cli.register(sub)  # pay a KHQR code (docs/khqr.md)
 
     n = sub.add_parser("node", help="run a node")
     n.add_argument("--config", required=True, help="the node's TOML config file (docs/configuration.md)")

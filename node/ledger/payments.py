@@ -103,9 +103,7 @@ def payment_by_md5(view: ChainReader, md5_hex: str) -> PaymentMatch | None:
 
 def payment_by_reference(view: ChainReader, reference: str) -> PaymentMatch | None:
     """The first committed payment carrying this external / instruction reference."""
-    if not reference:
-        return None
-    return _by_index(view, keys.payment_reference(c.check_reference(reference)))
+    return _by_index(view, keys.payment_reference(c.check_reference(reference)))  # "" is never indexed
 
 
 def payment_by_short_hash(view: ChainReader, short: str, amount_minor: int, currency: str) -> PaymentMatch | None:
@@ -115,9 +113,8 @@ def payment_by_short_hash(view: ChainReader, short: str, amount_minor: int, curr
     if len(short) != SHORT_HASH_HEX or not _is_hex(short):
         raise StatelessError("bad_short_hash", f"a short hash is the first {SHORT_HASH_HEX} hex digits of a hash")
     asset = asset_of(currency)
-    if asset is None or type(amount_minor) is not int or amount_minor <= 0:
-        return None
-    return _by_index(view, keys.payment_short(short, asset, amount_minor))
+    # An amount that no payment can have (0, negative) simply matches no key.
+    return None if asset is None else _by_index(view, keys.payment_short(short, asset, amount_minor))
 
 
 def payment_by_hash(view: ChainReader, tx_hash: bytes) -> PaymentMatch | None:
@@ -126,8 +123,8 @@ def payment_by_hash(view: ChainReader, tx_hash: bytes) -> PaymentMatch | None:
     if status is None or status.result.status != TxStatus.COMMITTED:
         return None
     position = keys.tx_position(status.height, status.index)
-    for key, raw in view.store.scan(keys.payments_of(position), limit=1):
-        return _match(tx_hash, status.height, status.index, _command_index(key), 1, raw)
+    for _key, raw in view.store.scan(keys.payments_of(position), limit=1):
+        return _match(status.height, status.index, 1, raw)
     return _plain_transfer(view, tx_hash, status.height, status.index)
 
 
@@ -145,20 +142,14 @@ def _by_index(view: ChainReader, index_key: bytes) -> PaymentMatch | None:
     height, index, command_index, count = codec.decode_trusted(raw)
     record = view.store.get(keys.payment_at(keys.tx_position(height, index), command_index))
     assert record is not None, f"payment index row without its record at {height}/{index}/{command_index}"
-    return _match(None, height, index, command_index, count, record)
+    return _match(height, index, count, record)
 
 
-def _match(tx_hash: bytes | None, height: int, index: int, command_index: int, count: int,
-           record: bytes) -> PaymentMatch:
-    (stored_hash, src, dest, asset, units, decimals, description, created_ms, acknowledged_ms, md5,
+def _match(height: int, index: int, count: int, record: bytes) -> PaymentMatch:
+    (tx_hash, command_index, src, dest, asset, units, decimals, description, created_ms, acknowledged_ms, md5,
      reference) = codec.decode_trusted(record)
-    return PaymentMatch(tx_hash or stored_hash, height, index, command_index, count, src, dest, asset,
-                        currency_of(asset), units, decimals, description, created_ms, acknowledged_ms, md5,
-                        reference)
-
-
-def _command_index(payment_key: bytes) -> int:
-    return int.from_bytes(payment_key[-2:], "big")
+    return PaymentMatch(tx_hash, height, index, command_index, count, src, dest, asset, currency_of(asset), units,
+                        decimals, description, created_ms, acknowledged_ms, md5, reference)
 
 
 def _plain_transfer(view: ChainReader, tx_hash: bytes, height: int, index: int) -> PaymentMatch | None:
@@ -173,8 +164,9 @@ def _plain_transfer(view: ChainReader, tx_hash: bytes, height: int, index: int) 
             assert isinstance(asset, Asset), f"committed transfer of unknown asset {cmd.asset_id}"
             units = ids.to_minor_units(cmd.amount, asset.precision)
             assert units is not None
-            record = payment_record(tx, cmd, units, asset.precision, decode_header(fields[2]).created_ms)
-            return _match(tx_hash, height, index, command_index, 1, record)
+            record = payment_record(tx, command_index, cmd, units, asset.precision,
+                                    decode_header(fields[2]).created_ms)
+            return _match(height, index, 1, record)
     return None
 
 
@@ -185,11 +177,14 @@ def _is_hex(text: str) -> bool:
 # ---- writing the indexes (Ledger.commit) ----
 
 
-def payment_record(tx: Transaction, cmd: c.TransferAsset, units: int, precision: int, block_ms: int) -> bytes:
+def payment_record(tx: Transaction, command_index: int, cmd: c.TransferAsset, units: int, precision: int,
+                   block_ms: int) -> bytes:
+    """A payment's record row: ``[tx hash, command index, from, to, asset, minor units, decimals,
+    description, created ms, block ms, md5, reference]``."""
     md5 = getattr(cmd, "qr_md5", "")
     reference = getattr(cmd, "reference", "")
-    return codec.encode_trusted([tx.hash, cmd.src_account_id, cmd.dest_account_id, cmd.asset_id, units, precision,
-                                 cmd.description, tx.payload.created_ms, block_ms, md5, reference])
+    return codec.encode_trusted([tx.hash, command_index, cmd.src_account_id, cmd.dest_account_id, cmd.asset_id,
+                                 units, precision, cmd.description, tx.payload.created_ms, block_ms, md5, reference])
 
 
 def index_payments(writes: dict[bytes, bytes | None], get_sorted: Callable[[list[bytes]], list[bytes | None]],
@@ -212,14 +207,13 @@ def index_payments(writes: dict[bytes, bytes | None], get_sorted: Callable[[list
             precision = precision_of(cmd.asset_id)
             units = ids.to_minor_units(cmd.amount, precision)
             assert units is not None, "a committed transfer's amount fits its asset's precision"
-            writes[keys.payment_at(position, command_index)] = payment_record(tx, cmd, units, precision, block_ms)
+            record = payment_record(tx, command_index, cmd, units, precision, block_ms)
+            writes[keys.payment_at(position, command_index)] = record
             rows.append((keys.payment_short(short_hash(tx.hash), cmd.asset_id, units), index, command_index))
             if cmd.qr_md5:
                 rows.append((keys.payment_md5(bytes.fromhex(cmd.qr_md5)), index, command_index))
             if cmd.reference:
                 rows.append((keys.payment_reference(cmd.reference), index, command_index))
-    if not rows:
-        return
     wanted = sorted({key for key, _index, _command in rows})
     current = dict(zip(wanted, get_sorted(wanted), strict=True))
     for key, index, command_index in rows:

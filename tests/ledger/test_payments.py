@@ -83,6 +83,9 @@ def test_a_short_hash_needs_the_same_amount_and_currency(chain: Chain) -> None:
     other = "0" * 8 if short != "0" * 8 else "1" * 8
     assert payment_by_short_hash(view, other, 250, "USD") is None
     assert payment_by_reference(view, "") is None  # no reference given: nothing indexed under ""
+    # Only the short hash is indexed for a payment without md5 and reference: no row under an empty key.
+    assert list(chain.ledger.store.scan(keys.PAYMENT_MD5)) == list(chain.ledger.store.scan(keys.PAYMENT_REF)) == []
+    assert len(list(chain.ledger.store.scan(keys.PAYMENT_SHORT))) == 1
 
 
 def test_a_plain_transfer_is_found_by_its_full_hash_only(chain: Chain) -> None:
@@ -108,9 +111,12 @@ def test_a_transaction_without_a_transfer_is_no_payment(chain: Chain) -> None:
 def test_by_hash_prefers_the_referenced_transfer_of_a_transaction(chain: Chain) -> None:
     tx = chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "carol@abaa", KHR, "", "1.00"),
                   pay(reference="second"))
-    chain.run(tx)
+    other = chain.tx("alice@aclb", c.SetAccountDetail("alice@aclb", "note", "first in the block"))
+    chain.run(other, tx)
     found = payment_by_hash(chain.ledger.published(), tx.hash)
-    assert found is not None and (found.command_index, found.to_account, found.reference) == (1, "bob@aclb", "second")
+    assert found is not None
+    assert (found.index, found.command_index, found.to_account, found.reference) == (1, 1, "bob@aclb", "second")
+    assert payment_by_reference(chain.ledger.published(), "second") == found
 
 
 # ---- not a payment ----

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.metadata
 import json
 import os
 import stat
@@ -27,6 +28,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from node.api.app import build_app
+from node.api.listener import api_runner, listen
 from node.api.open_api import register_open_api
 from node.api.open_api_tokens import create_token, read_tokens, revoke_token, tokens_path
 from node.assembly import Node
@@ -38,6 +40,7 @@ from node.ledger.chain import Ledger
 from node.ledger.khqr import encode_khqr, khqr_md5
 from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from node.tools.testnet import init_testnet
+from tests.api.tls import self_signed
 from tests.integration.conftest import free_port
 
 ENVELOPE = {"responseCode", "responseMessage", "errorCode", "data"}
@@ -268,3 +271,70 @@ def test_api_token_cli_prints_the_token_once_and_keeps_only_its_hash(tmp_path: P
     assert read_tokens(stored) == []
     assert bakong(["api-token", "revoke", "--data-dir", str(tmp_path), "cafe"]) == 1
     assert "error: unknown_token:" in capsys.readouterr().err
+
+
+def test_the_bakong_khqr_package_sees_its_qr_unpaid_then_paid_through_our_node(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17, point 5: the public package, its base URL pointed at our node (HTTPS with a throwaway
+    certificate, trusted through SSL_CERT_FILE as the package uses Python's default SSL context),
+    generates a merchant's KHQR offline, finds it unpaid, and after ``bakong pay --khqr`` (submitted to
+    the same node; the test commits the block, standing in for consensus) reports it paid with the
+    right amount and accounts."""
+    khqr_package = pytest.importorskip("bakong_khqr")
+    nodes = init_testnet(tmp_path / "net", validators=1, observers=0, base_port=free_port(), p2p_base_port=free_port())
+    cert, key = self_signed(tmp_path / "tls")
+    loaded = load_config(nodes[0].config)
+    config = dataclasses.replace(loaded, api=dataclasses.replace(loaded.api, port=free_port(), tls_cert=cert,
+                                                                 tls_key=key))
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    node = Node(config)
+    token, _ = create_token(config.data_dir, "bob-coffee", 1)
+    base = f"https://127.0.0.1:{config.api.port}"
+
+    def client(bearer: str) -> Any:
+        khqr = khqr_package.KHQR(bearer)
+        khqr._KHQR__bakong_api = base + "/v1"  # the package hard-codes the production URL
+        return khqr
+
+    merchant = client(token)
+    qr = merchant.create_qr(account_id=MERCHANT, merchant_name="Bob Coffee", merchant_city="Phnom Penh",
+                            amount=1500, currency="KHR", bill_number="INV-9")
+    md5 = merchant.generate_md5(qr)
+
+    async def scenario() -> dict[str, Any]:
+        runner = api_runner(build_app(node), config.api)
+        await runner.setup()
+        server = await listen(runner, config.api, lambda reason: None)
+        seen: dict[str, Any] = {}
+        try:
+            seen["before"] = await asyncio.to_thread(merchant.check_payment, md5)
+            seen["pay"] = await asyncio.to_thread(bakong, ["pay", "--khqr", str(qr), "--from", CUSTOMER, "--key",
+                                                           str(tmp_path / "net" / "keys" / f"{CUSTOMER}.key"),
+                                                           "--node", base, "--no-wait"])
+            txs = node.mempool.peek(10)
+            block, execution = node.ledger.build_block(txs, int(time.time() * 1000), node.key.public_key)
+            node.ledger.commit(block, execution, b"")
+            seen["tx"] = [tx.hash.hex() for tx in txs]
+            seen["after"] = await asyncio.to_thread(merchant.check_payment, md5)
+            seen["payment"] = await asyncio.to_thread(merchant.get_payment, md5)
+            seen["bulk"] = await asyncio.to_thread(merchant.check_bulk_payments, [md5, "0" * 32])
+            seen["stranger"] = await asyncio.to_thread(client("bkn_not-a-token").get_payment, md5)
+        finally:
+            server.close()
+            await runner.cleanup()
+        return seen
+
+    try:
+        seen = asyncio.run(scenario())
+    finally:
+        node.close()
+    print(f"\nbakong-khqr {importlib.metadata.version('bakong-khqr')} against our node: md5 {md5}: {seen['before']} -> bakong pay exit "
+          f"{seen['pay']} -> {seen['after']}; get_payment {seen['payment']}; check_bulk_payments {seen['bulk']}")
+    assert seen["before"] == "UNPAID"
+    assert seen["pay"] == 0 and len(seen["tx"]) == 1, capsys.readouterr()
+    assert seen["after"] == "PAID"
+    payment = seen["payment"]
+    assert (payment["hash"], payment["fromAccountId"], payment["toAccountId"]) == (seen["tx"][0], CUSTOMER, MERCHANT)
+    assert (payment["amount"], payment["currency"], payment["externalRef"], payment["count"]) == (1500, "KHR", "INV-9", 1)
+    assert seen["bulk"] == [md5]
+    assert seen["stranger"] is None  # refused (401, errorCode 6): the package reads that as "not paid"

@@ -90,7 +90,7 @@ def asset_of(currency: str) -> str | None:
 
 
 def short_hash(tx_hash: bytes) -> str:
-    return tx_hash.hex()[:SHORT_HASH_HEX]
+    return tx_hash[:SHORT_HASH_HEX // 2].hex()
 
 
 # ---- look-ups ----

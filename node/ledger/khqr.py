@@ -56,8 +56,9 @@ _CRC_HEX = re.compile(r"[0-9A-F]{4}\Z")
 # Bakong account ids: one "@" between a name and a bank code, nothing a QR reader would trim.
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9._-]{1,32}@[A-Za-z0-9._-]{1,32}\Z")
 
-# Maximum value lengths per field (Bakong's limits); a longer value is BAD_LENGTH naming the tag.
-_ROOT_LIMITS = {"00": 2, "01": 2, "15": 99, "52": 4, "53": 3, "54": 13, "58": 2, "59": 25, "60": 15, "63": 4}
+# Maximum value lengths per field (Bakong's limits); a longer value is BAD_LENGTH naming the tag. (Tag 15's
+# 99 is the TLV format's own cap.)
+_ROOT_LIMITS = {"00": 2, "01": 2, "52": 4, "53": 3, "54": 13, "58": 2, "59": 25, "60": 15, "63": 4}
 _ACCOUNT_LIMITS = {"00": 32, "01": 32, "02": 32}
 _ADDITIONAL = {"01": "bill_number", "02": "mobile", "03": "store_label", "07": "terminal_label", "08": "purpose"}
 _ADDITIONAL_LIMIT = 25

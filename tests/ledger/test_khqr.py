@@ -148,8 +148,10 @@ def khqr_fields(draw: st.DrawFn) -> dict[str, object]:
     if kind == "merchant":
         fields["merchant_id"] = draw(ascii_text)
         fields["acquiring_bank"] = draw(ascii_text)
+        fields["account_information"] = None  # tag 30's 01 is the merchant id, never read as account information
     else:
         fields["account_information"] = draw(st.none() | ascii_text)
+        fields["merchant_id"] = None
     if draw(st.booleans()):
         fields["language"] = draw(st.sampled_from(["km", "zh", "en"]))
         fields["alt_merchant_name"] = draw(st.text(st.sampled_from("ហាងកាហ្វេ 文山金边"), min_size=1, max_size=25))
@@ -296,3 +298,121 @@ def test_mutations_of_valid_khqrs_get_a_khqr_error_or_a_khqr_and_nothing_else(da
     only_khqr_error(mutated)
     if data.draw(st.booleans()) and mutated.endswith(base[-8:-4]) is False and len(mutated) > 8:
         only_khqr_error(with_crc(mutated[:-8]))  # past the CRC check: the field checks themselves
+
+
+# ---- limits, exactly at and one past ----
+
+def padded_to(length: int) -> str:
+    """A valid KHQR exactly ``length`` characters long: unknown tag 80 (EMVCo's unreserved templates, read
+    past) fills the gap."""
+    body = body_of(**{"15": "U" * 99})
+    gap = length - len(body) - 8
+    fillers = []
+    while gap > 0:
+        size = min(gap - 4, 99)
+        fillers.append(tlv(str(80 + len(fillers)), "f" * size))
+        gap -= size + 4
+    assert gap == 0
+    return with_crc(body + "".join(fillers))
+
+
+def test_the_512_character_cap_is_emvco_s():
+    assert len(padded_to(512)) == 512 and decode_khqr(padded_to(512)).upi_merchant == "U" * 99
+    assert refused(padded_to(513)) == (k.TOO_LONG, None)
+
+
+LIMITS = [("54", 13), ("59", 25), ("60", 15), ("29.00", 32), ("29.01", 32), ("29.02", 32),
+          ("30.01", 32), ("30.02", 32), ("62.01", 25), ("62.02", 25), ("62.03", 25), ("62.07", 25), ("62.08", 25),
+          ("64.01", 25), ("64.02", 15)]
+
+
+def qr_with(field: str, length: int) -> str:
+    """VALID with ``field`` (a tag or tag.sub) holding a well-formed value of ``length`` characters."""
+    tag, _, sub = field.partition(".")
+    if field == "54":
+        value = "1" * (length - 3) + ".25"
+    elif sub == "00":
+        value = "a" * (length - 5) + "@aclb"
+    else:
+        value = "v" * length
+    if not sub:
+        return with_crc(body_of(**{tag: value}))
+    if tag == "29":
+        subs = {"00": "alice@aclb", sub: value}
+    elif tag == "30":
+        subs = {"00": "m@aclb", "01": "M1", "02": "BANK", sub: value}
+    elif tag == "64":
+        subs = {"00": "km", sub: value}
+    else:
+        subs = {sub: value}
+    template = "".join(tlv(s, v) for s, v in sorted(subs.items()))
+    overrides = {tag: template, "29": None} if tag == "30" else {tag: template}
+    return with_crc(body_of(**overrides))
+
+
+@pytest.mark.parametrize(("field", "limit"), LIMITS)
+def test_each_field_holds_its_limit_and_one_more_is_a_bad_length_naming_it(field, limit):
+    decode_khqr(qr_with(field, limit), now_ms=NOW_MS)
+    assert refused(qr_with(field, limit + 1), now_ms=NOW_MS) == (k.BAD_LENGTH, field)
+
+
+@pytest.mark.parametrize(("text", "code", "tag", "says"), [
+    pytest.param(with_crc(body_of(**{"52": "59A9"})), k.BAD_VALUE, "52", "four digits", id="mcc-letter"),
+    pytest.param(with_crc(body_of(**{"58": "kh"})), k.BAD_VALUE, "58", "upper-case", id="country-lower"),
+    pytest.param(with_crc(body_of(**{"64": tlv("00", "k1")})), k.BAD_VALUE, "64.00", "two-letter", id="language"),
+    pytest.param(with_crc(body_of(**{"64": tlv("01", "ហាង")})), k.MISSING_TAG, "64.00", "two-letter",
+                 id="language-missing"),
+    pytest.param(with_crc(body_of(**{"29": None, "30": tlv("00", "m@aclb") + tlv("01", "M1")})),
+                 k.MISSING_TAG, "30.02", "mandatory", id="merchant-without-acquiring-bank"),
+    pytest.param(with_crc(body_of(**{"99": tlv("00", str(NOW_MS)) + tlv("01", str(NOW_MS))})), k.BAD_VALUE,
+                 "99.01", "not after", id="expiry-equals-creation"),
+    pytest.param(with_crc(tlv("01", "12") + body_of(**{"01": None})), k.MISSING_TAG, "00", "first",
+                 id="format-not-first"),
+    pytest.param(VALID + "6500", k.BAD_CRC, "63", "last field", id="crc-not-last"),
+    pytest.param(VALID[:-8] + "6303ABC", k.BAD_CRC, "63", "four characters", id="crc-three-digits"),
+    pytest.param(VALID[:-4] + "abcd", k.BAD_CRC, "63", "upper-case hex", id="crc-lower-hex"),
+])
+def test_each_refusal_says_what_is_wrong(text, code, tag, says):
+    assert refused(text, now_ms=NOW_MS) == (code, tag)
+    with pytest.raises(KhqrError, match=says):
+        decode_khqr(text, now_ms=NOW_MS)
+
+
+def test_individual_and_merchant_fields_do_not_cross():
+    individual = decode_khqr(with_crc(body_of(**{"29": tlv("00", "a@b") + tlv("01", "INFO") + tlv("02", "BANK")})))
+    assert (individual.kind, individual.account_information, individual.merchant_id) == ("individual", "INFO", None)
+    merchant = decode_khqr(with_crc(body_of(**{"29": None, "30": tlv("00", "m@b") + tlv("01", "M1") + tlv("02", "B")})))
+    assert (merchant.kind, merchant.merchant_id, merchant.account_information, merchant.acquiring_bank) \
+        == ("merchant", "M1", None, "B")
+
+
+@pytest.mark.parametrize("fields", CORPUS[:1] + CORPUS[2:4])
+def test_encode_writes_what_the_package_writes_for_the_same_fields(fields):
+    qr = package_qr(**fields)
+    d = decode_khqr(qr)
+    again = encode_khqr(account_id=d.account_id, merchant_name=d.merchant_name, merchant_city=d.merchant_city,
+                        currency=d.currency, amount_minor=d.amount_minor, bill_number=d.bill_number,
+                        created_ms=d.created_ms, expires_ms=d.expires_ms)
+    assert again == qr
+
+
+def test_encode_refuses_a_bad_amount_kind_or_over_long_value():
+    base = {"account_id": "a@b", "merchant_name": "A", "merchant_city": "PP", "currency": "USD",
+            "created_ms": NOW_MS, "expires_ms": NOW_MS + 1}
+    for amount in (0, -1, True, 1.5):
+        with pytest.raises(KhqrError) as caught:
+            encode_khqr(**base, amount_minor=amount)
+        assert (caught.value.code, caught.value.tag) == (k.BAD_AMOUNT, "54")
+    with pytest.raises(KhqrError) as caught:
+        encode_khqr(**base, amount_minor=1, kind="bank")
+    assert (caught.value.code, caught.value.tag) == (k.BAD_VALUE, "29")
+    with pytest.raises(KhqrError) as caught:
+        encode_khqr(**base, amount_minor=1, upi_merchant="U" * 100)
+    assert (caught.value.code, caught.value.tag) == (k.BAD_LENGTH, "15")
+
+
+def test_a_payer_s_amount_text_of_any_length_is_a_typed_error():
+    assert k.parse_amount("1" * 40, "KHR") == int("1" * 40)
+    for text in ("1" * 41, "1" * 5000, ""):
+        with pytest.raises(KhqrError):
+            k.parse_amount(text, "KHR")

@@ -65,8 +65,13 @@ def test_a_committed_payment_is_found_by_md5_hash_short_hash_and_reference(chain
     assert payment_by_short_hash(view, tx.hash.hex()[:8].upper(), 1550, "khr") == by_md5
     assert payment_by_short_hash(view, tx.hash.hex()[:8], 1550, KHR) == by_md5
     assert payment_by_reference(view, "INV-2026-0001") == by_md5
-    # The money moved exactly as a plain transfer's would.
+    # The money moved exactly as a plain transfer's would, and both accounts' histories list it.
     assert chain.balance("alice@aclb") == 100_000 - 1550 and chain.balance("bob@aclb") == 1550
+    for account in ("alice@aclb", "bob@aclb"):
+        rows = [keys.position_of(k) for k, _v in chain.ledger.store.scan(keys.account_txs_prefix(account))]
+        assert (head.height, 0) in rows
+        rows = [keys.position_of(k) for k, _v in chain.ledger.store.scan(keys.account_asset_txs_prefix(account, KHR))]
+        assert (head.height, 0) in rows
 
 
 def test_a_short_hash_needs_the_same_amount_and_currency(chain: Chain) -> None:
@@ -232,8 +237,10 @@ def test_a_follower_indexes_what_the_proposer_indexed(chain: Chain, tmp_path: Pa
         for height in range(1, chain.ledger.head.height + 1):
             block = chain.ledger.block(height)
             assert block is not None
-            follow(follower.ledger, block)
+            follow(follower.ledger, block, certificate=b"certificate %d" % height)  # block sync holds one
         assert follower.ledger.head == chain.ledger.head  # same state root: the indexes are outside it
+        assert follower.ledger.certificate(2) == b"certificate 2"  # stored in the same batch
+        assert chain.ledger.certificate(2) is None  # an empty certificate (the test chain's) is not stored
         for ref in ("F1", "F2"):
             assert payment_by_reference(follower.ledger.published(), ref) == payment_by_reference(
                 chain.ledger.published(), ref)

@@ -2,24 +2,31 @@
 
 The workload is what a central bank would try first: a bank opens a customer account, the central
 bank issues KHR to it, customers pay each other in KHR and USD, and four things that must fail do
-fail with a code (an overdraft, a mint by a customer, a replayed payment, a forged signature).
+fail with a code (an overdraft, a mint by a customer, a replayed payment, a forged signature). Then a
+merchant's KHQR is paid by a customer and the merchant checks it by the QR's md5 through the Bakong Open
+API, as merchants' systems do, and an expired KHQR is refused before anything is signed.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from consensus.crypto import KeyPair
 from node.api.client import NodeClient
+from node.api.open_api_tokens import create_token
+from node.config import load_config
 from node.keyfile import read_key
 from node.ledger import commands as c
+from node.ledger.khqr import KhqrError, decode_khqr, encode_khqr
 from node.ledger.queries import GetAccountAssets
 from node.ledger.transactions import Transaction, TxPayload, build_transaction
-from node.tools.testnet import CUSTOMERS, write_manifest
+from node.tools.testnet import CUSTOMERS, TestnetNode, write_manifest
 from node.tools.testnet_control import stop, up
 
 
@@ -55,6 +62,51 @@ class Demo:
         self.unexpected += status != expect
         print(f"  [{mark}] {title:58} -> {status}{code}")
         return result
+
+
+def khqr_steps(demo: Demo, merchant_bank: TestnetNode) -> None:
+    """A merchant's dynamic KHQR paid by a customer (``bakong pay --khqr`` builds the same transaction),
+    then checked by the QR's md5 on the merchant bank's node (the last one: an observer in the default
+    network), the way a merchant's system asks Bakong; and an expired KHQR refused."""
+    from node.pay_cli import khqr_transfer
+
+    now = _now()
+    text = encode_khqr(account_id="bob@abaa", merchant_name="Bob Coffee", merchant_city="Phnom Penh",
+                       currency="KHR", amount_minor=12000, bill_number="INV-0042", created_ms=now,
+                       expires_ms=now + 10 * 60_000)
+    qr = decode_khqr(text, now_ms=now)
+    demo.run_step("chenda@wing pays bob@abaa's KHQR (12000 KHR, bill INV-0042)",
+                  demo.tx("chenda@wing", *khqr_transfer(qr, "chenda@wing", None)), "COMMITTED")
+    token, _record = create_token(load_config(merchant_bank.config).data_dir, f"demo-{now}", 1)
+    request = urllib.request.Request(merchant_bank.api_url + "/v1/check_transaction_by_md5",
+                                     data=json.dumps({"md5": qr.md5}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    deadline = time.monotonic() + 10
+    while True:  # the merchant bank's node may apply the block a moment after the central bank's
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            answer = json.loads(reply.read())
+        if answer.get("responseCode") == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    data = answer.get("data") or {}
+    ok = (answer.get("responseCode") == 0 and data.get("fromAccountId") == "chenda@wing"
+          and data.get("toAccountId") == "bob@abaa" and data.get("amount") == 12000)
+    demo.unexpected += not ok
+    title = f"bob checks it by md5 on {merchant_bank.name} (Open API)"
+    print(f"  [{'ok ' if ok else 'UNEXPECTED'}] {title:58} -> "
+          + (f"paid {data['amount']:g} {data['currency']} by {data['fromAccountId']}" if ok else str(answer)))
+    expired = encode_khqr(account_id="bob@abaa", merchant_name="Bob Coffee", merchant_city="Phnom Penh",
+                          currency="KHR", amount_minor=5000, created_ms=now - 20 * 60_000,
+                          expires_ms=now - 10 * 60_000)
+    try:
+        decode_khqr(expired, now_ms=_now())
+        refused = None
+    except KhqrError as exc:
+        refused = exc
+    ok = refused is not None and refused.code == "khqr_expired"
+    demo.unexpected += not ok
+    print(f"  [{'ok ' if ok else 'UNEXPECTED'}] {'an expired KHQR is refused before anything is signed':58} -> "
+          + (f"{refused.code} (tag {refused.tag})" if refused is not None else "accepted"))
 
 
 def run_demo(directory: Path, *, keep: bool = False, transfers: int = 200, api_port: int = 8100,
@@ -95,6 +147,8 @@ def run_demo(directory: Path, *, keep: bool = False, transfers: int = 200, api_p
         forged = Transaction(forged.payload, forged.payload_bytes,
                              ((forged.signatures[0][0], bytes(64)),), forged.hash)
         demo.run_step("a payment with a forged signature", forged, "STATELESS_VALIDATION_FAILED")
+
+        khqr_steps(demo, nodes[-1])
 
         print(f"Submitting {transfers} random customer payments, spread over all {len(nodes)} nodes ...")
         rng = random.Random(7)

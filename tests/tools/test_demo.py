@@ -26,3 +26,6 @@ def test_the_quick_start_demo_passes_every_step_and_a_resent_payment_is_not_paid
     assert proc.returncode == 0 and "UNEXPECTED" not in out, out[-3000:] + proc.stderr[-2000:]
     assert "[ok ] the same signed QR payment is resent (a retry)" in out
     assert "[ok ] a payment with a forged signature" in out and "10/10 final" in out
+    assert "[ok ] chenda@wing pays bob@abaa's KHQR" in out  # issue 17: a merchant's QR, paid,
+    assert "-> paid 12000 KHR by chenda@wing" in out  # checked by md5 through the Open API,
+    assert "-> khqr_expired (tag 99" in out  # and an expired one refused

@@ -178,10 +178,9 @@ def _check_text(name: str, value: str) -> None:
         raise KhqrError(BAD_ENCODING, name, "holds a character outside printable ASCII")
 
 
-def _limit(name: str, value: str, limit: int) -> str:
+def _limit(name: str, value: str, limit: int) -> None:
     if len(value) > limit:
         raise KhqrError(BAD_LENGTH, name, f"is {len(value)} characters long; at most {limit} allowed")
-    return value
 
 
 def _required(fields: Mapping[str, str], tag: str, name: str) -> str:

@@ -416,3 +416,19 @@ def test_a_payer_s_amount_text_of_any_length_is_a_typed_error():
     for text in ("1" * 41, "1" * 5000, ""):
         with pytest.raises(KhqrError):
             k.parse_amount(text, "KHR")
+
+
+def test_truncated_headers_empty_values_and_an_empty_string_each_say_so():
+    cut = VALID[:VALID.index("5910Alice") + 3]  # "591": the length itself is cut
+    assert refused(cut) == (k.BAD_LENGTH, "59")
+    with pytest.raises(KhqrError, match="is mandatory and empty"):
+        decode_khqr(with_crc(body_of(**{"59": ""})))
+    with pytest.raises(KhqrError, match="the KHQR is empty"):
+        decode_khqr("")
+
+
+def test_encode_writes_only_the_fields_it_is_given():
+    text = encode_khqr(account_id="a@b", merchant_name="A", merchant_city="PP", currency="KHR", upi_merchant="U" * 99)
+    fields = [tlv("00", "01"), tlv("01", "11"), tlv("15", "U" * 99), tlv("29", tlv("00", "a@b")), tlv("52", "5999"),
+              tlv("53", "116"), tlv("58", "KH"), tlv("59", "A"), tlv("60", "PP")]
+    assert text == with_crc("".join(fields))

@@ -397,7 +397,8 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
         duration=args.duration, rate=args.rate, accounts=args.accounts, validators=args.validators,
         observers=args.observers, invalid_share=args.invalid_share, json_path=args.json, directory=args.dir,
         keep=args.keep, api_port=args.api_port, p2p_port=args.p2p_port, batch=args.batch, drain=args.drain,
-        concurrency=args.concurrency, pool=args.pool, seed=args.seed, max_pending=args.max_pending))
+        concurrency=args.concurrency, pool=args.pool, seed=args.seed, max_pending=args.max_pending,
+        workload=args.workload, lookup_rate=args.lookup_rate, lookup_connections=args.lookup_connections))
 
 
 def cmd_bench_idle(args: argparse.Namespace) -> int:
@@ -459,6 +460,13 @@ def _bench_load_options(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--seed", type=int, default=1, help="workload random seed")
     sp.add_argument("--max-pending", type=int, default=20_000,
                     help="with --rate 0: at most this many accepted txs waiting for a block (0 = no bound)")
+    sp.add_argument("--workload", choices=("transfer", "khqr"), default="transfer",
+                    help="what is sent: plain transfers (default) or merchant KHQR payments")
+    sp.add_argument("--lookup-rate", type=float, default=0.0, metavar="N",
+                    help="with --workload khqr: check_transaction_by_md5 requests/s offered to the observer "
+                         "during the run (default 0 = none)")
+    sp.add_argument("--lookup-connections", type=int, default=32,
+                    help="keep-alive connections of the md5 look-up load (default 32)")
     sp.set_defaults(func=cmd_bench_load)
 
 

@@ -3,6 +3,9 @@
 - ``load``       ``bakong bench load``: the run itself (testnet up, submit, drain, report, tear down).
 - ``options``    its command line as one frozen record (``LoadOptions``).
 - ``workload``   what is sent: pre-signed KHR/USD transfers between the bench accounts, a share invalid.
+- ``khqr_workload`` ``--workload khqr``: the same draws as merchant KHQR payments, each with its QR's md5.
+- ``lookups``    ``--lookup-rate``: a merchant bank's ``check_transaction_by_md5`` load on one node, measured
+                 in a process of its own.
 - ``tracking``   the fate of every pre-signed transaction (sent, accepted, committed, rejected, refused).
 - ``client``     how it is sent: msgpack batches over HTTP, open-loop at a rate or as fast as accepted.
 - ``chain_watch`` what the chain says: the watched validator's block stream, the heads at the end, and

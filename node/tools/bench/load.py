@@ -24,6 +24,11 @@ Rules of measurement (also in the JSON, under ``method``):
   the bound (a flood).
 - CPU% is per node process over the measured window (100% = one core); RSS peak is sampled each second.
   The machine's total busy CPU is measured too, so a run skewed by other processes says so.
+- ``--workload khqr`` sends merchant KHQR payments (``khqr_workload``) instead of plain transfers, with
+  the same accounts, amounts and pacing. ``--lookup-rate N`` adds, during the submission, a merchant
+  bank's ``check_transaction_by_md5`` load on the observer (the last node without one) from a process
+  of its own (``lookups``); its figures are the JSON's ``md5_lookups``. The nodes' per-token Open API
+  rate limit is raised for that run so it does not cap the measurement.
 A benchmark, not a test: it asserts nothing about speed.
 """
 
@@ -42,9 +47,12 @@ from typing import Any
 
 import aiohttp
 
+from node.api.open_api_tokens import create_token
 from node.keyfile import read_key
 from node.tools.bench.chain_watch import BlockWatcher, agreed_head, rejection_reasons
 from node.tools.bench.client import LoadClient
+from node.tools.bench.khqr_workload import build_khqr_workload
+from node.tools.bench.lookups import LookupProcess
 from node.tools.bench.options import LoadOptions
 from node.tools.bench.report import print_table, summarize
 from node.tools.bench.sampler import ResourceSampler, dir_bytes
@@ -56,6 +64,18 @@ from node.tools.testnet_control import stop, up
 __all__ = ["LoadOptions", "run_load_bench"]
 
 POOL_RATE_FOR_MAX = 4000  # --rate 0 pre-signs duration x this many transfers (the target is 3,000 TPS)
+WORKLOADS = ("transfer", "khqr")
+UNLIMITED_OPEN_API = "\n[open_api]\nrate_per_s = 1000000\nburst = 1000000\n"
+PROGRESS_S = 0.25  # how often the look-up process hears how far the submission got
+
+
+async def _feed_progress(lookups: LookupProcess, client: LoadClient, done: asyncio.Event) -> None:
+    while not done.is_set():
+        await lookups.report(client.next_tx)
+        try:
+            await asyncio.wait_for(done.wait(), timeout=PROGRESS_S)
+        except TimeoutError:
+            pass
 
 
 def _batch_size(opts: LoadOptions) -> int:
@@ -108,11 +128,29 @@ async def _stop_watching(watcher: asyncio.Future[None]) -> None:
         print(f"  note: block stream ended early: {watcher.exception()!r}")
 
 
-async def _measure(opts: LoadOptions, directory: Path, nodes: list[TestnetNode], work: Workload) -> dict[str, Any]:
+async def _measure(opts: LoadOptions, directory: Path, nodes: list[TestnetNode], work: Workload,
+                   lookup_target: tuple[TestnetNode, str] | None = None) -> dict[str, Any]:
     batch = _batch_size(opts)
     track = Tracking(len(work))
     blocks = BlockWatcher(work, track)
-    sampler = ResourceSampler(load_pids(directory))
+    lookups: LookupProcess | None = None
+    pids = load_pids(directory)
+    if lookup_target is not None:
+        target, token = lookup_target
+        lookups = await LookupProcess.start(target.api_url, token, str(directory / "md5s.txt"), opts.lookup_rate,
+                                            opts.lookup_connections, opts.seed)
+        pids["lookups"] = lookups.pid
+    try:
+        return await _measure_with(opts, directory, nodes, work, batch, track, blocks,
+                                   ResourceSampler(pids), lookups)
+    finally:
+        if lookups is not None:
+            lookups.kill()
+
+
+async def _measure_with(opts: LoadOptions, directory: Path, nodes: list[TestnetNode], work: Workload, batch: int,
+                        track: Tracking, blocks: BlockWatcher, sampler: ResourceSampler,
+                        lookups: LookupProcess | None) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
     timeout = aiohttp.ClientTimeout(total=60)
     disk_before = {n.name: dir_bytes(directory / "data" / n.name) for n in nodes}
@@ -126,11 +164,19 @@ async def _measure(opts: LoadOptions, directory: Path, nodes: list[TestnetNode],
         sampler.begin()
         done = asyncio.Event()
         progress = asyncio.ensure_future(_progress(track, start, sampler, done))
+        sending = asyncio.Event()
+        feeder = asyncio.ensure_future(_feed_progress(lookups, client, sending)) if lookups else None
         if opts.rate:
             await client.run_open_loop(opts.rate, opts.duration)
         else:
             await client.run_max(opts.duration, opts.concurrency, opts.max_pending)
         sent_end = time.time()
+        looked_up: dict[str, Any] | None = None
+        if lookups is not None and feeder is not None:
+            sending.set()
+            await feeder
+            sampler.freeze("lookups")  # it exits when stopped
+            looked_up = await lookups.finish()
         unsent = client.give_up_retries()
         await _drain(track, opts.drain)
         sampler.end()
@@ -142,12 +188,29 @@ async def _measure(opts: LoadOptions, directory: Path, nodes: list[TestnetNode],
             track.refusals["NOT_RECEIVED/mempool_full"] += unsent
         reasons = await rejection_reasons(session, watched.api_url, [work.hashes[i] for i in track.rejected_in_block])
     disk = {n.name: (disk_before[n.name], dir_bytes(directory / "data" / n.name)) for n in nodes}
-    return summarize(opts, work, track, sampler, (start, sent_end), nodes, head, reasons, disk, batch, unsent)
+    result = summarize(opts, work, track, sampler, (start, sent_end), nodes, head, reasons, disk, batch, unsent)
+    if looked_up is not None:
+        result["md5_lookups"] = {**looked_up, "node_url": lookups.url if lookups else None}
+    return result
+
+
+def _lookup_target(opts: LoadOptions, directory: Path, nodes: list[TestnetNode]) -> tuple[TestnetNode, str] | None:
+    """The node a merchant bank asks (the observer, else the last node) and an Open API token for it; the
+    md5s of the pool are written to ``md5s.txt`` for the look-up process."""
+    if not opts.lookup_rate:
+        return None
+    target = next((n for n in nodes if n.role == "observer"), nodes[-1])
+    token, _record = create_token(directory / "data" / target.name, "bench-lookups", 1)
+    return target, token
 
 
 def run_load_bench(opts: LoadOptions) -> int:
     if opts.accounts < 2:
         raise ValueError("--accounts must be at least 2")
+    if opts.workload not in WORKLOADS:
+        raise ValueError(f"--workload {opts.workload!r}: one of {', '.join(WORKLOADS)}")
+    if opts.lookup_rate and opts.workload != "khqr":
+        raise ValueError("--lookup-rate asks for KHQR md5s: use it with --workload khqr")
     temp = opts.directory is None
     directory = Path(opts.directory or tempfile.mkdtemp(prefix="bakong-bench-load-"))
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -156,16 +219,25 @@ def run_load_bench(opts: LoadOptions) -> int:
               f"{opts.accounts:,} funded accounts", flush=True)
         init_testnet(directory, validators=opts.validators, observers=opts.observers, base_port=opts.api_port,
                      p2p_base_port=opts.p2p_port, extra_accounts=opts.accounts)
+        if opts.lookup_rate:  # the Open API's per-token limit (20/s by default) must not cap the measurement
+            for config in sorted((directory / "nodes").glob("*.toml")):
+                with config.open("a") as f:
+                    f.write(UNLIMITED_OPEN_API)
         nodes, procs = up(directory, validators=opts.validators, observers=opts.observers, api_port=opts.api_port,
                           p2p_port=opts.p2p_port)
         accounts = bench_accounts(directory)
         n = opts.pool or math.ceil(opts.duration * (opts.rate or POOL_RATE_FOR_MAX))
         t0 = time.perf_counter()
-        work = build_workload(n, accounts, read_key(directory / "keys" / "bench.key"), opts.invalid_share, opts.seed,
-                              int(time.time() * 1000))
-        print(f"pre-signed {n:,} transfers in {time.perf_counter() - t0:.1f} s; "
+        build = build_khqr_workload if opts.workload == "khqr" else build_workload
+        work = build(n, accounts, read_key(directory / "keys" / "bench.key"), opts.invalid_share, opts.seed,
+                     int(time.time() * 1000))
+        what = "KHQR payments" if opts.workload == "khqr" else "transfers"
+        print(f"pre-signed {n:,} {what} in {time.perf_counter() - t0:.1f} s; "
               f"submitting for {opts.duration:g} s ...", flush=True)
-        result = asyncio.run(_measure(opts, directory, nodes, work))
+        lookup_target = _lookup_target(opts, directory, nodes)
+        if lookup_target is not None and work.md5s is not None:
+            (directory / "md5s.txt").write_text("\n".join(work.md5s) + "\n")
+        result = asyncio.run(_measure(opts, directory, nodes, work, lookup_target))
         for entry in result["nodes"]:
             entry["exit_code"] = procs[entry["name"]].poll()  # None: still running, as it should be
         print_table(result)

@@ -32,3 +32,8 @@ class LoadOptions:
     """Transfers to pre-sign; 0 = duration x rate (x ``POOL_RATE_FOR_MAX`` with ``--rate 0``)."""
     seed: int = 1
     max_pending: int = 20_000
+    workload: str = "transfer"
+    """``transfer`` (plain transfers) or ``khqr`` (merchant KHQR payments, ``khqr_workload``)."""
+    lookup_rate: float = 0.0
+    """With ``khqr``: ``check_transaction_by_md5`` requests per second offered to one node (0 = none)."""
+    lookup_connections: int = 32

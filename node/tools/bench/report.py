@@ -74,7 +74,8 @@ def summarize(opts: LoadOptions, work: Workload, track: Tracking, sampler: Resou
         "benchmark": "bakong bench load",
         "command": " ".join(["bakong", *sys.argv[1:]]),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
-        "options": {"duration_s": opts.duration, "rate": opts.rate, "accounts": opts.accounts,
+        "options": {"workload": opts.workload, "lookup_rate": opts.lookup_rate, "duration_s": opts.duration,
+                    "rate": opts.rate, "accounts": opts.accounts,
                     "validators": opts.validators, "observers": opts.observers, "invalid_share": opts.invalid_share,
                     "batch": batch, "drain_s": opts.drain, "concurrency": opts.concurrency if not opts.rate else None,
                     "max_pending": opts.max_pending if not opts.rate else None},
@@ -127,12 +128,34 @@ def summarize(opts: LoadOptions, work: Workload, track: Tracking, sampler: Resou
     }
 
 
+def print_lookups(k: dict[str, Any]) -> None:
+    """The ``--lookup-rate`` figures: what the asked node answered while the network was under load."""
+    print(f"  check_transaction_by_md5 on {k['node_url']}, {k['offered_rps']:,.0f}/s offered over "
+          f"{k['connections']} connections for {k['window_s']:.1f} s:")
+    found, asked = k["found"], k["asked"]
+    rows = [
+        ("  answered requests/s", f"{k['answered_rps']:,.1f}"),
+        ("  sent / answered (late sends)", f"{k['sent']:,} / {k['answered']:,} ({k['sent_late']:,})"),
+        ("  latency p50 / p99 / max (ms)",
+         f"{k['latency_p50_ms']:.2f} / {k['latency_p99_ms']:.2f} / {k['latency_max_ms']:.2f}"),
+        ("  found: submitted md5s / unpaid md5s",
+         f"{found.get('submitted', 0):,} of {asked.get('submitted', 0):,} / "
+         f"{found.get('unpaid', 0):,} of {asked.get('unpaid', 0):,}"),
+        ("  look-up client CPU %", f"{k['cpu_percent']:.0f}"),
+    ]
+    if k["errors"]:
+        rows.append(("  errors", json.dumps(k["errors"])))
+    for label, value in rows:
+        print(f"  {label:46} {value:>28}")
+
+
 def print_table(r: dict[str, Any]) -> None:
     o = r["options"]
     rate = f"{o['rate']:,.0f} TPS offered" if o["rate"] else \
         f"as fast as accepted (at most {o['max_pending']:,} waiting for a block)" if o["max_pending"] else \
         "as fast as accepted (no bound on txs waiting for a block)"
-    print(f"\nbakong bench load: {o['validators']} validators + {o['observers']} observers, "
+    what = "KHQR payments" if o.get("workload") == "khqr" else "transfers"
+    print(f"\nbakong bench load ({what}): {o['validators']} validators + {o['observers']} observers, "
           f"{o['accounts']:,} accounts, {o['duration_s']:g} s at {rate}, batches of {o['batch']}")
     rows = [
         ("offered TPS", f"{r['offered_tps']:,.1f}"),
@@ -156,6 +179,8 @@ def print_table(r: dict[str, Any]) -> None:
         rows.append(("http errors", json.dumps(r["http_errors"])))
     for label, value in rows:
         print(f"  {label:46} {value:>28}")
+    if "md5_lookups" in r:
+        print_lookups(r["md5_lookups"])
     per_minute = r["committed_tps_per_minute"]
     if len(per_minute) >= 2:
         print("  committed TPS, minute by minute:")

@@ -60,6 +60,10 @@ class ResourceSampler:
         self.cpu0 = {name: self._cpu(name) for name in self.procs}
         self.sample_rss()
 
+    def freeze(self, name: str) -> None:
+        """Read a process's CPU time now, before it exits: its reading stands at ``end``."""
+        self.cpu1[name] = self._cpu(name)
+
     def end(self) -> None:
         self.t1 = time.monotonic()
         self.busy1 = self._machine_busy()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class Workload:
     """Hex tx hashes, as the block stream reports them."""
     kinds: list[int]
     """``VALID``, ``OVERDRAFT`` or ``BAD_SIGNATURE`` per transaction."""
+    md5s: list[str] | None = None
+    """With ``--workload khqr``: the md5 of the KHQR each transaction pays (what a merchant looks up)."""
 
     def __len__(self) -> int:
         return len(self.encoded)
@@ -56,48 +59,71 @@ def bench_accounts(directory: Path) -> list[str]:
     return found
 
 
-def build_workload(n: int, accounts: list[str], key: KeyPair, invalid_share: float, seed: int,
-                   now_ms: int) -> Workload:
-    """``n`` random KHR/USD transfers between ``accounts``; a share of them overdrafts or badly signed.
+def _draws(n: int, accounts: list[str], invalid_share: float, seed: int,
+           quantum: dict[str, int] | None = None) -> Iterator[tuple[int, int, int, str, int | None]]:
+    """The workload's random choices, per transaction: ``(kind, sender, receiver, asset, minor)``, with
+    ``minor`` None for an overdraft. Shared by every workload so a KHQR run moves the same amounts between
+    the same accounts as a transfer run. ``quantum`` rounds an asset's valid amounts up to a multiple
+    (a KHQR's riel has no cents) before they are budgeted.
 
     Valid amounts are small and each sender's debits are budgeted against its opening balance (credits
-    are ignored, since commit order is not ours), so a valid transfer never overdraws. Each tx gets its
-    own ``created_ms`` (counting back from now) so that every payload, hence every hash, is distinct."""
+    are ignored, since commit order is not ours), so a valid transfer never overdraws."""
     rng = random.Random(seed)
     budget = {asset: [int(CUSTOMER_BALANCES[asset].replace(".", ""))] * len(accounts) for asset in ASSETS}
-    encoded: list[bytes] = []
-    hashes: list[str] = []
-    kinds: list[int] = []
-    for i in range(n):
+    for _ in range(n):
         draw = rng.random()
         kind = VALID if draw >= invalid_share else OVERDRAFT if draw < invalid_share / 2 else BAD_SIGNATURE
         a, b = rng.sample(range(len(accounts)), 2)
         asset = ASSETS[1] if rng.random() < 0.25 else ASSETS[0]
         if kind == OVERDRAFT:
-            amount = OVERDRAFT_AMOUNT
-        else:
-            minor = rng.randint(1, MAX_VALID_MINOR[asset])
-            tries = 0
-            while budget[asset][a] < minor:  # this sender is spent in this asset: another sender
-                tries += 1
-                if tries == SPENT_SEARCH:
-                    # (Nearly) every sender has spent this asset: a pool of millions over few accounts
-                    # empties the USD balances (~2,000 transfers each). Pay in KHR; when that is spent too,
-                    # say so instead of searching forever.
-                    if asset == ASSETS[0]:
-                        raise ValueError(f"{len(accounts):,} accounts' balances cannot fund {n:,} valid transfers; "
-                                         "use a smaller --pool or more --accounts")
-                    asset, minor, tries = ASSETS[0], rng.randint(1, MAX_VALID_MINOR[ASSETS[0]]), 0
-                a = rng.randrange(len(accounts))
-                if a == b:
-                    b = (b + 1) % len(accounts)
-            budget[asset][a] -= minor
-            amount = _amount(minor)
+            yield kind, a, b, asset, None
+            continue
+        minor = _rounded(rng.randint(1, MAX_VALID_MINOR[asset]), asset, quantum)
+        tries = 0
+        while budget[asset][a] < minor:  # this sender is spent in this asset: another sender
+            tries += 1
+            if tries == SPENT_SEARCH:
+                # (Nearly) every sender has spent this asset: a pool of millions over few accounts
+                # empties the USD balances (~2,000 transfers each). Pay in KHR; when that is spent too,
+                # say so instead of searching forever.
+                if asset == ASSETS[0]:
+                    raise ValueError(f"{len(accounts):,} accounts' balances cannot fund {n:,} valid transfers; "
+                                     "use a smaller --pool or more --accounts")
+                asset, tries = ASSETS[0], 0
+                minor = _rounded(rng.randint(1, MAX_VALID_MINOR[ASSETS[0]]), ASSETS[0], quantum)
+            a = rng.randrange(len(accounts))
+            if a == b:
+                b = (b + 1) % len(accounts)
+        budget[asset][a] -= minor
+        yield kind, a, b, asset, minor
+
+
+def _rounded(minor: int, asset: str, quantum: dict[str, int] | None) -> int:
+    step = quantum.get(asset, 1) if quantum else 1
+    return -(-minor // step) * step
+
+
+def signed(payload: TxPayload, key: KeyPair, kind: int) -> Transaction:
+    """The transaction of ``payload``; with ``BAD_SIGNATURE``, its signature zeroed (refused at submission)."""
+    tx = build_transaction(payload, key)
+    if kind == BAD_SIGNATURE:
+        tx = Transaction(tx.payload, tx.payload_bytes, ((tx.signatures[0][0], bytes(64)),), tx.hash)
+    return tx
+
+
+def build_workload(n: int, accounts: list[str], key: KeyPair, invalid_share: float, seed: int,
+                   now_ms: int) -> Workload:
+    """``n`` random KHR/USD transfers between ``accounts``; a share of them overdrafts or badly signed
+    (see ``_draws``). Each tx gets its own ``created_ms`` (counting back from now) so that every payload,
+    hence every hash, is distinct."""
+    encoded: list[bytes] = []
+    hashes: list[str] = []
+    kinds: list[int] = []
+    for i, (kind, a, b, asset, minor) in enumerate(_draws(n, accounts, invalid_share, seed)):
+        amount = OVERDRAFT_AMOUNT if minor is None else _amount(minor)
         payload = TxPayload(CHAIN_ID, accounts[a], now_ms - i, 1,
                             (c.TransferAsset(accounts[a], accounts[b], asset, "", amount),))
-        tx = build_transaction(payload, key)
-        if kind == BAD_SIGNATURE:
-            tx = Transaction(tx.payload, tx.payload_bytes, ((tx.signatures[0][0], bytes(64)),), tx.hash)
+        tx = signed(payload, key, kind)
         encoded.append(tx.encode())
         hashes.append(tx.hash.hex())
         kinds.append(kind)

@@ -15,24 +15,10 @@ import argparse
 import time
 from typing import Any
 
-from node.ledger import commands as c
-from node.ledger.khqr import Khqr, KhqrError, decode_khqr, format_amount, parse_amount
-from node.ledger.payments import CURRENCY_ASSETS
+from node.ledger.khqr import KhqrError, decode_khqr, format_amount, parse_amount
+from node.ledger.payments import khqr_transfer
 
-
-def khqr_transfer(qr: Khqr, src: str, amount_minor: int | None, description: str = "",
-                  reference: str | None = None) -> list[c.Command]:
-    """The commands that pay ``qr`` from ``src``: the QR's own amount, else ``amount_minor`` (the payer's,
-    for a static QR). ``reference`` defaults to the QR's bill number (tag 62.01), the merchant's invoice."""
-    amount = qr.amount_minor if qr.amount_minor is not None else amount_minor
-    if amount is None:
-        raise ValueError("a static KHQR needs the payer's amount")  # the CLI asks before it gets here
-    return [c.TransferWithReference(
-        src_account_id=c.check_account(src), dest_account_id=c.check_account(qr.account_id),
-        asset_id=CURRENCY_ASSETS[qr.currency], description=c.check_description(description),
-        amount=c.check_amount(format_amount(amount, qr.decimals)), qr_md5=c.check_md5(qr.md5),
-        reference=c.check_reference((qr.bill_number or "") if reference is None else reference),
-    )]
+__all__ = ["khqr_transfer", "register"]  # khqr_transfer lives in the ledger: the HTTP API builds the same payment
 
 
 def cmd_pay(args: argparse.Namespace) -> int:

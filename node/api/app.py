@@ -10,6 +10,7 @@ Routes:
   GET  /v1/transactions/{hash}     current status
   GET  /v1/transactions/{hash}/ws  WebSocket: current status, then each change until final
   POST /v1/queries                 {"query": hex}
+  POST /v1/khqr/payment            {"khqr", "from", "amount"?}: the payment to sign (node.api.khqr_payment)
   GET  /v1/chain                   chain id, height, version: what a client needs to sign (public)
   GET  /healthz                    liveness: the process serves (public)
   GET  /readyz                     readiness: 200, or 503 naming each failing check (public)
@@ -37,6 +38,7 @@ from consensus import codec
 from consensus.crypto import KeyPair
 from consensus.evidence import Evidence
 from node.api.backup import admin_backup
+from node.api.khqr_payment import khqr_payment
 from node.api.observe import observe_requests
 from node.api.open_api import register_open_api
 from node.api.operator import operator_guard
@@ -531,6 +533,7 @@ def build_app(node: ApiHost) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/v1/admin/backup", admin_backup(node))  # operator route: node.api.backup
     register_open_api(app, node)  # /v1/check_transaction_by_md5, ...: node.api.open_api
+    app.router.add_post("/v1/khqr/payment", khqr_payment)  # prepares a KHQR payment to sign: node.api.khqr_payment
     if node.config.testing.fault_injection:
         app.router.add_post("/v1/testing/isolate", testing_isolate)
         app.router.add_post("/v1/testing/crash-at-commit", testing_crash_at_commit)

@@ -27,6 +27,7 @@ from node.ledger import commands as c
 from node.ledger import ids
 from node.ledger.blocks import decode_header
 from node.ledger.errors import StatelessError
+from node.ledger.khqr import Khqr, format_amount
 from node.ledger.records import Asset
 from node.ledger.statuses import TxStatus
 from node.ledger.transactions import Transaction, decode_transaction
@@ -237,3 +238,18 @@ __all__ = [
     "payment_by_reference",
     "payment_by_short_hash",
 ]
+
+
+def khqr_transfer(qr: Khqr, src: str, amount_minor: int | None, description: str = "",
+                  reference: str | None = None) -> list[c.Command]:
+    """The commands that pay ``qr`` from ``src``: the QR's own amount, else ``amount_minor`` (the payer's,
+    for a static QR). ``reference`` defaults to the QR's bill number (tag 62.01), the merchant's invoice."""
+    amount = qr.amount_minor if qr.amount_minor is not None else amount_minor
+    if amount is None:
+        raise ValueError("a static KHQR needs the payer's amount")  # the CLI asks before it gets here
+    return [c.TransferWithReference(
+        src_account_id=c.check_account(src), dest_account_id=c.check_account(qr.account_id),
+        asset_id=CURRENCY_ASSETS[qr.currency], description=c.check_description(description),
+        amount=c.check_amount(format_amount(amount, qr.decimals)), qr_md5=c.check_md5(qr.md5),
+        reference=c.check_reference((qr.bill_number or "") if reference is None else reference),
+    )]

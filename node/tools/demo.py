@@ -24,6 +24,7 @@ from node.config import load_config
 from node.keyfile import read_key
 from node.ledger import commands as c
 from node.ledger.khqr import KhqrError, decode_khqr, encode_khqr
+from node.ledger.payments import khqr_transfer
 from node.ledger.queries import GetAccountAssets
 from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from node.tools.testnet import CUSTOMERS, TestnetNode, write_manifest
@@ -68,8 +69,6 @@ def khqr_steps(demo: Demo, merchant_bank: TestnetNode) -> None:
     """A merchant's dynamic KHQR paid by a customer (``bakong pay --khqr`` builds the same transaction),
     then checked by the QR's md5 on the merchant bank's node (the last one: an observer in the default
     network), the way a merchant's system asks Bakong; and an expired KHQR refused."""
-    from node.pay_cli import khqr_transfer
-
     now = _now()
     text = encode_khqr(account_id="bob@abaa", merchant_name="Bob Coffee", merchant_city="Phnom Penh",
                        currency="KHR", amount_minor=12000, bill_number="INV-0042", created_ms=now,

@@ -204,7 +204,7 @@ def assert_serving(api: LiveApi) -> None:
 
 # ---- strategies ----
 
-POST_PATHS = ["/v1/transactions", "/v1/queries", *OPEN_API_PATHS]
+POST_PATHS = ["/v1/transactions", "/v1/queries", "/v1/khqr/payment", *OPEN_API_PATHS]
 CONTENT_TYPES = ["application/json", "application/msgpack", "text/plain", "application/octet-stream",
                  "application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz",
                  "application/json; charset=latin-1",

@@ -184,8 +184,11 @@ class LookupProcess:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.close()
         out = await asyncio.wait_for(self.proc.stdout.read(), timeout=60)
-        await self.proc.wait()
-        result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        code = await self.proc.wait()
+        lines = out.decode(errors="replace").strip().splitlines()
+        if code != 0 or not lines:
+            raise RuntimeError(f"the look-up process ended without its figures (exit status {code}; see above)")
+        result: dict[str, Any] = json.loads(lines[-1])
         return result
 
     def kill(self) -> None:

@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from node.keyfile import read_key
 from node.ledger.commands import command_from_json
 from node.ledger.khqr import encode_khqr, khqr_md5

@@ -128,11 +128,19 @@ class RunningNet:
 
 @pytest.fixture
 def single_node(tmp_path: Path) -> Iterator[RunningNet]:
-    api, p2p = free_port(), free_port()
-    nodes = init_testnet(tmp_path / "net", validators=1, base_port=api, p2p_base_port=p2p,
-                         block={"batch_wait_ms": 20, "max_block_interval_ms": 500})
-    net = RunningNet(tmp_path / "net", nodes)
-    net.start(nodes[0])
+    for attempt in range(3):  # a free port can be taken before the node binds it (CI saw it): fresh ports
+        api, p2p = free_port(), free_port()
+        nodes = init_testnet(tmp_path / "net", validators=1, base_port=api, p2p_base_port=p2p,
+                             block={"batch_wait_ms": 20, "max_block_interval_ms": 500})
+        net = RunningNet(tmp_path / "net", nodes)
+        try:
+            net.start(nodes[0])
+            break
+        except NodeExited as exc:
+            net.stop_all()
+            if "address already in use" not in exc.log or attempt == 2:
+                raise
+            shutil.rmtree(tmp_path / "net")
     try:
         yield net
     finally:

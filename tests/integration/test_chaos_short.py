@@ -47,12 +47,13 @@ def test_short_chaos_campaign_keeps_every_invariant(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("enabled", [False, True])
-def test_isolate_endpoint_exists_only_with_fault_injection(enabled: bool) -> None:
+def test_isolate_endpoint_exists_only_with_fault_injection(enabled: bool, tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from node.metrics import NodeMetrics
 
-    node = SimpleNamespace(config=SimpleNamespace(api=cfg.ApiConfig(), testing=cfg.TestingConfig(fault_injection=enabled)),
+    node = SimpleNamespace(config=SimpleNamespace(api=cfg.ApiConfig(), testing=cfg.TestingConfig(fault_injection=enabled),
+                                                  open_api=cfg.OpenApiConfig(), data_dir=tmp_path),
                            metrics=NodeMetrics())
     app = build_app(node)  # type: ignore[arg-type]
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}

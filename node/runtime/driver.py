@@ -155,11 +155,11 @@ class ConsensusDriver:
         self.events.put_nowait(StartHeight(height, validators))
 
     def stop_signing(self) -> None:
-        """Never sign again in this process (the signing guard saw this key sign elsewhere): the engine
-        is replaced by a follower's at the next height start, which happens now."""
-        if self.may_sign:
-            self.may_sign = False
-            self.start_next_height()
+        """Never sign again in this process (the signing guard saw this key sign elsewhere). The engine is
+        replaced by a follower's at the next height start, which both commit paths run right after the
+        commit fan-out that calls this (``_commit`` after ``on_commit``, block sync via
+        ``committed_by_sync``), with no await in between: nothing is signed meanwhile."""
+        self.may_sign = False
 
     @property
     def validators(self) -> ValidatorSet | None:

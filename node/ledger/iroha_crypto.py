@@ -1,0 +1,191 @@
+"""Iroha 1's two signature schemes: parse its key and signature strings, verify at libsodium speed.
+
+An Iroha 1 public key travels as a hex string in one of two forms (docs/iroha.md, "Signatures"):
+
+- **standard** Ed25519, ``"ed0120" + 64 hex``: a multihash (code 0xed = ed25519-pub as the varint
+  ``ed 01``, length 0x20) around the 32-byte key. RFC 8032 Ed25519 over the RAW payload bytes;
+  libsodium verifies it (PyNaCl's ``crypto_sign_open``).
+- **legacy**, ``64 hex``: Ed25519 with SHA3-512 wherever RFC 8032 uses SHA-512 (key expansion, nonce,
+  challenge), over the 32-byte ``sha3_256(payload)`` (the transaction's hash), never the payload
+  itself. libsodium has no such variant, so the equation is checked here with libsodium's point
+  arithmetic (``[S]B - [k]A == R``); the official client's pure-Python verifier takes milliseconds.
+
+Hex is accepted in either case, as Iroha's validators do (``[A-Fa-f0-9]``), and a key's ``text`` is
+lower-case, the form the official client emits and Iroha stores (``lower(:pubkey)``), so one key
+always names one signatory.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+
+import nacl.bindings
+import nacl.exceptions
+import nacl.signing
+
+from node.ledger.errors import StatelessError
+
+BAD_PUBLIC_KEY = "bad_public_key"
+BAD_SIGNATURE = "bad_signature"
+
+KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+SEED_BYTES = 32
+# The multihash header of a standard key: varint 0xed (ed25519-pub) = ed 01, then the length 0x20.
+STANDARD_PREFIX = bytes.fromhex("ed0120")
+# The order of the prime-order subgroup of edwards25519 (RFC 8032's L).
+GROUP_ORDER = 2**252 + 27742317777372353535851937790883648493
+# The canonical encoding of the neutral element (x = 0, y = 1).
+IDENTITY = (1).to_bytes(32, "little")
+
+
+class KeyKind(Enum):
+    """Which Ed25519 an Iroha key signs with; the value is the name Iroha's crypto providers use."""
+
+    STANDARD = "ed25519_sha2"
+    LEGACY = "ed25519_sha3"
+
+
+@dataclass(frozen=True, slots=True)
+class IrohaPublicKey:
+    """A parsed Iroha public key: its kind and the 32-byte Ed25519 point encoding."""
+
+    kind: KeyKind
+    raw: bytes
+
+    @property
+    def text(self) -> str:
+        """The key as Iroha writes it (lower-case hex, the multihash prefix for a standard key)."""
+        prefix = STANDARD_PREFIX if self.kind is KeyKind.STANDARD else b""
+        return (prefix + self.raw).hex()
+
+
+def _unhex(text: object) -> bytes | None:
+    """The bytes of a hex string in either case; None for anything else (odd length, non-hex, not str)."""
+    if not isinstance(text, str) or not text.isascii():
+        return None
+    try:
+        return binascii.unhexlify(text)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def parse_iroha_public_key(text: str) -> IrohaPublicKey:
+    """``"ed0120" + 64 hex`` -> a standard key, ``64 hex`` -> a legacy key; StatelessError otherwise.
+
+    Only the form is checked here, as Iroha's stateless validation does; a 32-byte string that is no
+    usable curve point parses, and every signature under it fails to verify.
+    """
+    raw = _unhex(text)
+    if raw is not None and len(raw) == KEY_BYTES:
+        return IrohaPublicKey(KeyKind.LEGACY, raw)
+    if raw is not None and len(raw) == len(STANDARD_PREFIX) + KEY_BYTES and raw.startswith(STANDARD_PREFIX):
+        return IrohaPublicKey(KeyKind.STANDARD, raw[len(STANDARD_PREFIX):])
+    raise StatelessError(
+        BAD_PUBLIC_KEY,
+        f"bad public key {text!r}: expected 64 hex digits (legacy ed25519/sha3) or 'ed0120' + 64 hex (ed25519)",
+    )
+
+
+def parse_iroha_signature(text: str) -> bytes:
+    """The 64 raw bytes of a signature as Iroha's protobuf ``Signature.signature`` carries it (hex)."""
+    raw = _unhex(text)
+    if raw is None or len(raw) != SIGNATURE_BYTES:
+        raise StatelessError(BAD_SIGNATURE, f"bad signature {text!r}: expected 128 hex digits")
+    return raw
+
+
+def verify_iroha_signature(key: IrohaPublicKey, payload: bytes, signature: bytes) -> bool:
+    """True when ``signature`` (64 raw bytes) is ``key``'s signature of the payload bytes."""
+    if len(signature) != SIGNATURE_BYTES:
+        return False
+    if key.kind is KeyKind.STANDARD:
+        try:  # libsodium's verify: S < L, A canonical and not small order, R not small order
+            nacl.bindings.crypto_sign_open(signature + payload, key.raw)
+        except nacl.exceptions.BadSignatureError:
+            return False
+        return True
+    return _verify_legacy(key.raw, hashlib.sha3_256(payload).digest(), signature)
+
+
+def _verify_legacy(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """RFC 8032's cofactorless check with SHA3-512, as strict as libsodium's own Ed25519 verify.
+
+    The checks, and what each rejects (the official client's ``ed25519.checkvalid`` accepts all of them;
+    no honest signer produces any, see docs/iroha.md):
+
+    1. S < L: otherwise S + L, S + 2L ... verify too (malleable signatures, a second tx id per payload).
+    2. R is not the neutral element: a signature "with nonce 0" (S = k * a) says nothing about the
+       message's freshness; libsodium refuses small-order R, and the identity is the only small-order
+       point the equation below can yield.
+    3. A is a canonical encoding of a point of order L (not small order, no torsion component):
+       ``crypto_scalarmult_ed25519_noclamp`` refuses any other A by raising; so does it when S or k is
+       0 (a zero scalar), which no one can produce (a SHA3-512 output that is 0 mod L) and rejecting
+       loses nothing.
+    4. ``encode([S]B - [k]A) == R`` byte for byte, k = SHA3-512(R || A || message) mod L: the encoding
+       is canonical, so a non-canonical R never matches.
+    """
+    r_bytes, s_bytes = signature[:32], signature[32:]
+    if int.from_bytes(s_bytes, "little") >= GROUP_ORDER or r_bytes == IDENTITY:
+        return False
+    challenge = int.from_bytes(hashlib.sha3_512(r_bytes + public_key + message).digest(), "little") % GROUP_ORDER
+    try:
+        s_b = nacl.bindings.crypto_scalarmult_ed25519_base_noclamp(s_bytes)
+        k_a = nacl.bindings.crypto_scalarmult_ed25519_noclamp(challenge.to_bytes(32, "little"), public_key)
+    except nacl.exceptions.RuntimeError:  # a zero scalar, or A not a point of order L (see above)
+        return False
+    expected_r: bytes = nacl.bindings.crypto_core_ed25519_sub(s_b, k_a)
+    return expected_r == r_bytes
+
+
+# -- signing, for tests, the benchmark and clients written in Python ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyKeyPair:
+    """A legacy (ed25519/sha3) key: the 32-byte seed (Iroha's hex "private key"), its expansion, its key."""
+
+    seed: bytes
+    scalar: int
+    prefix: bytes
+    public_key: IrohaPublicKey
+
+
+def legacy_keypair_from_seed(seed: bytes) -> LegacyKeyPair:
+    """Expand a 32-byte seed as RFC 8032 does, with SHA3-512: clamp the first half into the scalar a."""
+    if len(seed) != SEED_BYTES:
+        raise ValueError(f"a seed is {SEED_BYTES} bytes, not {len(seed)}")
+    expanded = hashlib.sha3_512(seed).digest()
+    clamped = bytearray(expanded[:32])
+    clamped[0] &= 248  # a multiple of the cofactor 8
+    clamped[31] &= 127  # below 2^255 ...
+    clamped[31] |= 64  # ... with bit 254 set
+    point = nacl.bindings.crypto_scalarmult_ed25519_base_noclamp(bytes(clamped))
+    return LegacyKeyPair(seed, int.from_bytes(clamped, "little"), expanded[32:], IrohaPublicKey(KeyKind.LEGACY, point))
+
+
+def legacy_public_key(seed: bytes) -> IrohaPublicKey:
+    return legacy_keypair_from_seed(seed).public_key
+
+
+def legacy_sign(seed: bytes, payload: bytes) -> bytes:
+    """The legacy signature of ``payload``: Ed25519 with SHA3-512 over ``sha3_256(payload)``."""
+    pair = legacy_keypair_from_seed(seed)
+    message = hashlib.sha3_256(payload).digest()
+    nonce = int.from_bytes(hashlib.sha3_512(pair.prefix + message).digest(), "little") % GROUP_ORDER
+    r_bytes = nacl.bindings.crypto_scalarmult_ed25519_base_noclamp(nonce.to_bytes(32, "little"))
+    digest = hashlib.sha3_512(r_bytes + pair.public_key.raw + message).digest()
+    s = (nonce + int.from_bytes(digest, "little") * pair.scalar) % GROUP_ORDER
+    return bytes(r_bytes) + s.to_bytes(32, "little")
+
+
+def standard_public_key(seed: bytes) -> IrohaPublicKey:
+    return IrohaPublicKey(KeyKind.STANDARD, bytes(nacl.signing.SigningKey(seed).verify_key))
+
+
+def standard_sign(seed: bytes, payload: bytes) -> bytes:
+    """The standard Ed25519 signature of the raw payload bytes."""
+    return bytes(nacl.signing.SigningKey(seed).sign(payload).signature)

@@ -26,9 +26,8 @@ TX_INDEX = b"T"       # tx hash -> [height, index, status, command index, error 
 ACCOUNT_TXS = b"h"    # account, height, index -> b"" (every tx the account created or took part in)
 ACCOUNT_ASSET_TXS = b"t"  # account, asset, height, index -> b""
 PAYMENT = b"p"        # height, index, command index -> a referenced payment's record (node.ledger.payments)
-PAYMENT_MD5 = b"Y"    # KHQR md5 (16 bytes) -> [height, index, command index, count]: first payment, how many
-PAYMENT_SHORT = b"S"  # 8 hex of tx hash \0 asset \0 minor units -> [height, index, command index, count]
-PAYMENT_REF = b"F"    # external / instruction reference -> [height, index, command index, count]
+PAYMENT_MD5 = b"Y"    # KHQR md5 (16 bytes), height, index, command index -> b"" (one row per payment)
+PAYMENT_REF = b"F"    # reference length, reference, height, index, command index -> b""
 CONSENSUS = b"V"      # consensus records kept by this node (equivocation evidence)
 ACCEPTED = b"q"       # tx hash -> tx bytes this node accepted from a client and has not yet seen in a block
 
@@ -163,13 +162,25 @@ def payments_of(position: bytes) -> bytes:
     return PAYMENT + position
 
 
-def payment_md5(md5: bytes) -> bytes:
+def payment_md5(md5: bytes, position: bytes, command_index: int) -> bytes:
+    """One payment of a KHQR: the md5's rows sort in commit order, so the first is the first payment."""
+    return PAYMENT_MD5 + md5 + position + command_index.to_bytes(2, "big")
+
+
+def payments_by_md5(md5: bytes) -> bytes:
     return PAYMENT_MD5 + md5
 
 
-def payment_short(short_hash: str, asset_id: str, minor_units: int) -> bytes:
-    return PAYMENT_SHORT + _join(short_hash, asset_id, str(minor_units))
+def payment_reference(reference: str, position: bytes, command_index: int) -> bytes:
+    return payments_by_reference(reference) + position + command_index.to_bytes(2, "big")
 
 
-def payment_reference(reference: str) -> bytes:
-    return PAYMENT_REF + reference.encode()
+def payments_by_reference(reference: str) -> bytes:
+    """Length first, so the prefix of "INV-1" is not also the prefix of "INV-10"'s rows."""
+    raw = reference.encode()
+    return PAYMENT_REF + len(raw).to_bytes(1, "big") + raw
+
+
+def tx_index_by_prefix(hash_prefix: bytes) -> bytes:
+    """The tx-index rows of every transaction whose hash starts with ``hash_prefix`` (a short hash)."""
+    return TX_INDEX + hash_prefix

@@ -407,7 +407,7 @@ class Ledger(ChainReader):
             if result.status == TxStatus.COMMITTED:
                 self._index_history(writes, tx, height, index)
                 committed.append((index, tx))
-        index_payments(writes, self.store.get_sorted, committed, height, block.header.created_ms, precision_of)
+        index_payments(writes, committed, height, block.header.created_ms, precision_of)
         if extra:
             writes.update(extra)
         self.store.commit(writes, Head(height, block.hash, execution.state_root))

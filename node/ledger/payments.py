@@ -6,9 +6,15 @@ commits, ``index_payments`` adds, in the block's own batch (so they exist exactl
 
 - ``p`` + position + command index -> the payment's record (everything an answer shows, so a look-up
   never reads a whole block);
-- ``Y`` + md5, ``S`` + short hash + asset + minor units, ``F`` + reference -> ``[height, index, command
-  index, count]``: the FIRST committed payment under that key, and how many committed payments share it.
-  A QR paid twice keeps its first payment and counts 2: a merchant sees the double payment.
+- ``Y`` + md5 + position + command index and ``F`` + reference + position + command index -> nothing:
+  one row per payment, in commit order, so the first row under an md5 is its FIRST committed payment and
+  the number of rows is how many committed payments share it (a QR paid twice counts 2).
+A short hash needs no row of its own: it is the first 4 bytes of a transaction hash, so its candidates
+are the tx-index rows under that prefix (``keys.tx_index_by_prefix``).
+
+Every row is written without reading anything first: the commit of a block of KHQR payments costs a
+transfer's plus three appended rows each (docs/benchmarks.md, issue 17: a read-modify-write count per
+key had doubled the commit's cost).
 
 Only COMMITTED transactions are indexed: a REJECTED one paid nothing. The rows are derived from the
 block's transactions, like the tx-status index, and are not part of the state root (docs/ledger.md,
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from consensus import codec
 from node.ledger import commands as c
@@ -36,6 +42,12 @@ from storage import keys
 if TYPE_CHECKING:
     from node.ledger.chain import ChainReader
 
+MAX_COUNTED = 1_000
+"""How many payments of one md5 or reference a look-up counts: a static QR (no amount, no timestamp: the
+same md5 for every payer) can be paid millions of times, and a look-up must stay a few reads."""
+MAX_SHORT_CANDIDATES = 1_000
+"""How many transactions sharing a short hash's 32 bits a look-up examines (hashes are random: at Bakong's
+600M a year, a handful; more only if someone grinds hashes to collide, which this bounds)."""
 SHORT_HASH_HEX = 8
 """A short hash is the first 8 hex digits of the transaction hash (Bakong's ``check_transaction_by_short_hash``)."""
 CURRENCY_ASSETS = {"KHR": "khr#nbc", "USD": "usd#nbc"}
@@ -99,12 +111,13 @@ def short_hash(tx_hash: bytes) -> str:
 
 def payment_by_md5(view: ChainReader, md5_hex: str) -> PaymentMatch | None:
     """The first committed payment of the KHQR whose md5 this is, with ``count`` payments of it."""
-    return _by_index(view, keys.payment_md5(bytes.fromhex(check_md5_hex(md5_hex))))
+    return _first_of(view, keys.payments_by_md5(bytes.fromhex(check_md5_hex(md5_hex))))
 
 
 def payment_by_reference(view: ChainReader, reference: str) -> PaymentMatch | None:
     """The first committed payment carrying this external / instruction reference."""
-    return _by_index(view, keys.payment_reference(c.check_reference(reference)))  # "" is never indexed
+    reference = c.check_reference(reference)
+    return _first_of(view, keys.payments_by_reference(reference)) if reference else None  # "" is never indexed
 
 
 def payment_by_short_hash(view: ChainReader, short: str, amount_minor: int, currency: str) -> PaymentMatch | None:
@@ -114,8 +127,21 @@ def payment_by_short_hash(view: ChainReader, short: str, amount_minor: int, curr
     if len(short) != SHORT_HASH_HEX or not _is_hex(short):
         raise StatelessError("bad_short_hash", f"a short hash is the first {SHORT_HASH_HEX} hex digits of a hash")
     asset = asset_of(currency)
-    # An amount that no payment can have (0, negative) simply matches no key.
-    return None if asset is None else _by_index(view, keys.payment_short(short, asset, amount_minor))
+    if asset is None:
+        return None
+    matches: list[tuple[int, int, int, bytes]] = []
+    for _key, status in view.store.scan(keys.tx_index_by_prefix(bytes.fromhex(short)), limit=MAX_SHORT_CANDIDATES):
+        height, index, outcome, *_rest = codec.decode_trusted(status)
+        if outcome != TxStatus.COMMITTED:
+            continue
+        for key, record in view.store.scan(keys.payments_of(keys.tx_position(height, index))):
+            fields = codec.decode_trusted(record)
+            if fields[4] == asset and fields[5] == amount_minor:  # an amount no payment has matches nothing
+                matches.append((height, index, int.from_bytes(key[-2:], "big"), record))
+    if not matches:
+        return None
+    height, index, _command_index, record = min(matches)
+    return _match(height, index, len(matches), record)
 
 
 def payment_by_hash(view: ChainReader, tx_hash: bytes) -> PaymentMatch | None:
@@ -136,13 +162,19 @@ def check_md5_hex(md5_hex: str) -> str:
     return md5_hex.lower()
 
 
-def _by_index(view: ChainReader, index_key: bytes) -> PaymentMatch | None:
-    raw = view.store.get(index_key)
-    if raw is None:
+def _first_of(view: ChainReader, prefix: bytes) -> PaymentMatch | None:
+    """The first payment row under ``prefix`` (rows sort in commit order) and how many there are."""
+    first = b""
+    count = 0
+    for key, _empty in view.store.scan(prefix, limit=MAX_COUNTED):
+        first = first or key
+        count += 1
+    if not first:
         return None
-    height, index, command_index, count = codec.decode_trusted(raw)
-    record = view.store.get(keys.payment_at(keys.tx_position(height, index), command_index))
-    assert record is not None, f"payment index row without its record at {height}/{index}/{command_index}"
+    position, command_index = first[-14:-2], int.from_bytes(first[-2:], "big")
+    record = view.store.get(keys.payment_at(position, command_index))
+    assert record is not None, f"payment index row without its record at {position.hex()}/{command_index}"
+    height, index = keys.position_of(position)
     return _match(height, index, count, record)
 
 
@@ -188,17 +220,11 @@ def payment_record(tx: Transaction, command_index: int, cmd: c.TransferAsset, un
                                  units, precision, cmd.description, tx.payload.created_ms, block_ms, md5, reference])
 
 
-def index_payments(writes: dict[bytes, bytes | None], get_sorted: Callable[[list[bytes]], list[bytes | None]],
-                   committed: list[tuple[int, Transaction]], height: int, block_ms: int,
-                   precision_of: Callable[[str], int]) -> None:
+def index_payments(writes: dict[bytes, bytes | None], committed: list[tuple[int, Transaction]], height: int,
+                   block_ms: int, precision_of: Callable[[str], int]) -> None:
     """Add the payment rows of a block's COMMITTED transactions (``(index, tx)`` in block order) to its
-    batch ``writes``.
-
-    The index rows' committed values are read in one ascending pass (``get_sorted``): most keys are new
-    (a QR is paid once), and absent keys read one ``get`` at a time cost LevelDB seek compactions
-    (docs/ledger.md, "Storage"). Payments are folded in block order, so the first payment under a key
-    is the lowest (height, index, command index) and two payments of one QR in one block count 2."""
-    rows: list[tuple[bytes, int, int]] = []
+    batch ``writes``: per payment its record, an md5 row and a reference row (when it has them). Nothing is
+    read: the rows' keys end with the payment's position, so commit order is key order."""
     for index, tx in committed:
         position = b""
         for command_index, cmd in enumerate(tx.payload.commands):
@@ -208,26 +234,12 @@ def index_payments(writes: dict[bytes, bytes | None], get_sorted: Callable[[list
             precision = precision_of(cmd.asset_id)
             units = ids.to_minor_units(cmd.amount, precision)
             assert units is not None, "a committed transfer's amount fits its asset's precision"
-            record = payment_record(tx, command_index, cmd, units, precision, block_ms)
-            writes[keys.payment_at(position, command_index)] = record
-            rows.append((keys.payment_short(short_hash(tx.hash), cmd.asset_id, units), index, command_index))
+            writes[keys.payment_at(position, command_index)] = payment_record(
+                tx, command_index, cmd, units, precision, block_ms)
             if cmd.qr_md5:
-                rows.append((keys.payment_md5(bytes.fromhex(cmd.qr_md5)), index, command_index))
+                writes[keys.payment_md5(bytes.fromhex(cmd.qr_md5), position, command_index)] = b""
             if cmd.reference:
-                rows.append((keys.payment_reference(cmd.reference), index, command_index))
-    wanted = sorted({key for key, _index, _command in rows})
-    current = dict(zip(wanted, get_sorted(wanted), strict=True))
-    for key, index, command_index in rows:
-        current[key] = codec.encode_trusted(_counted(current[key], height, index, command_index))
-    writes.update(current)
-
-
-def _counted(row: bytes | None, height: int, index: int, command_index: int) -> list[Any]:
-    """The index row after one more payment: the first payment stays, the count goes up."""
-    if row is None:
-        return [height, index, command_index, 1]
-    first_height, first_index, first_command, count = codec.decode_trusted(row)
-    return [first_height, first_index, first_command, count + 1]
+                writes[keys.payment_reference(cmd.reference, position, command_index)] = b""
 
 
 __all__ = [

@@ -88,9 +88,34 @@ def test_a_short_hash_needs_the_same_amount_and_currency(chain: Chain) -> None:
     other = "0" * 8 if short != "0" * 8 else "1" * 8
     assert payment_by_short_hash(view, other, 250, "USD") is None
     assert payment_by_reference(view, "") is None  # no reference given: nothing indexed under ""
-    # Only the short hash is indexed for a payment without md5 and reference: no row under an empty key.
+    # A payment without md5 and reference has its record only (a short hash needs no row): nothing is
+    # indexed under an empty key.
     assert list(chain.ledger.store.scan(keys.PAYMENT_MD5)) == list(chain.ledger.store.scan(keys.PAYMENT_REF)) == []
-    assert len(list(chain.ledger.store.scan(keys.PAYMENT_SHORT))) == 1
+    assert len(list(chain.ledger.store.scan(keys.PAYMENT))) == 1
+
+
+def test_a_reference_is_not_found_by_its_prefix_nor_a_longer_one_by_it(chain: Chain) -> None:
+    ten = chain.tx("alice@aclb", pay(reference="INV-10", md5=""))
+    chain.run(ten)
+    view = chain.ledger.published()
+    assert payment_by_reference(view, "INV-1") is None
+    found = payment_by_reference(view, "INV-10")
+    assert found is not None and (found.tx_hash, found.count) == (ten.hash, 1)
+    one = chain.tx("alice@aclb", pay(reference="INV-1", md5="", amount="1.00"))
+    chain.run(one)
+    view = chain.ledger.published()
+    found_one, found_ten = payment_by_reference(view, "INV-1"), payment_by_reference(view, "INV-10")
+    assert found_one is not None and (found_one.tx_hash, found_one.count) == (one.hash, 1)
+    assert found_ten is not None and (found_ten.tx_hash, found_ten.count) == (ten.hash, 1)
+
+
+def test_a_static_qr_paid_more_often_than_counted_stops_at_the_cap(chain: Chain,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("node.ledger.payments.MAX_COUNTED", 2)
+    txs = [chain.tx("alice@aclb", pay(amount=f"{n}.00")) for n in (1, 2, 3)]
+    chain.run(*txs)
+    found = payment_by_md5(chain.ledger.published(), MD5)
+    assert found is not None and (found.tx_hash, found.count) == (txs[0].hash, 2)
 
 
 def test_a_plain_transfer_is_found_by_its_full_hash_only(chain: Chain) -> None:
@@ -218,7 +243,7 @@ def test_a_block_that_fails_to_commit_leaves_no_index_rows(chain: Chain) -> None
         chain.run(tx)
     chain.ledger.store.commit_hook = None
     chain.reopen()
-    for family in (keys.PAYMENT, keys.PAYMENT_MD5, keys.PAYMENT_SHORT, keys.PAYMENT_REF):
+    for family in (keys.PAYMENT, keys.PAYMENT_MD5, keys.PAYMENT_REF):
         assert list(chain.ledger.store.scan(family)) == []
     view = chain.ledger.published()
     assert payment_by_md5(view, MD5) is None and payment_by_reference(view, "CRASH") is None

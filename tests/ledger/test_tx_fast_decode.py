@@ -105,6 +105,45 @@ def test_a_command_field_replaced_by_a_hostile_value(index: int, value: Any) -> 
     check_same(raw_tx(fields))
 
 
+MD5 = "0123456789abcdef" * 2
+
+
+def khqr_fields() -> list[Any]:
+    """A KHQR payment (``TransferWithReference``, tag 21): a transfer's fields, the QR's md5, a reference."""
+    return [2, 1, CHAIN, "alice@aclb", 1_700_000_000_000, 1,
+            [[21, "alice@aclb", "bob@wing", "khr#nbc", "", "1500", MD5, "INV-7"]]]
+
+
+def test_a_khqr_payment_takes_the_fast_path_and_matches() -> None:
+    payload = TxPayload(CHAIN, "alice@aclb", 1_700_000_000_000, 1,
+                        (c.TransferWithReference("alice@aclb", "bob@wing", "khr#nbc", "", "1500", MD5, "INV-7"),
+                         c.TransferAsset("alice@aclb", "bob@wing", "usd#nbc", "tip", "1.00")))
+    data = build_transaction(payload, SIGNER).encode()
+    fast = _decode_payment(data)
+    assert fast is not None
+    assert [type(cmd) for cmd in fast.payload.commands] == [c.TransferWithReference, c.TransferAsset]
+    check_same(data)
+
+
+md5s = st.sampled_from(["", MD5, MD5.upper(), MD5[:31], MD5 + "0", "g" * 32, " " * 32])
+references = st.sampled_from(["", "INV-1", "x" * 64, "x" * 200, "tab\there", "riel\u17db", " "])
+
+
+@given(st.integers(0, 7), hostile)
+def test_a_khqr_command_field_replaced_by_a_hostile_value(index: int, value: Any) -> None:
+    fields = khqr_fields()
+    fields[6][0][index] = value
+    check_same(raw_tx(fields))
+
+
+@given(md5s, references, st.sampled_from([6, 7, 8, 9]))
+def test_khqr_md5_reference_and_field_count(md5: str, reference: str, width: int) -> None:
+    fields = khqr_fields()
+    command = fields[6][0][:6] + [md5, reference]
+    fields[6][0] = (command + ["extra"])[:width]
+    check_same(raw_tx(fields))
+
+
 @given(st.integers(0, 3), hostile)
 def test_an_envelope_field_replaced_by_a_hostile_value(index: int, value: Any) -> None:
     payload_bytes = msgpack.packb(good_fields(), use_bin_type=True)

@@ -99,8 +99,7 @@ def test_the_md5_lookup_load_reports_answered_rate_latencies_and_what_it_found(
 
     async def scenario() -> dict[str, Any]:
         async with TestClient(TestServer(build_app(node))) as client:
-            lookups = Md5Lookups(client.session, str(client.make_url("")), token, work.md5s or [], rate=400,
-                                 connections=4)
+            lookups = Md5Lookups(str(client.make_url("")), token, work.md5s or [], rate=400, connections=4)
             lookups.submitted = COMMITTED  # the older half of these is committed; the rest is unpaid
             stop = asyncio.Event()
             asyncio.get_running_loop().call_later(0.5, stop.set)

@@ -32,7 +32,8 @@ READY = VENV / "ready"
 BASE_REQUIREMENTS = ("protobuf==3.20.1", "grpcio", "pynacl")
 CLIENT_REQUIREMENT = "iroha==1.6.0.2"
 # pip's words when the registry is out of reach (DNS, refused, timeouts, proxies), as opposed to a
-# package or version that does not exist, which must fail loudly.
+# package or version that does not exist, which must fail loudly. pip prints them in its warnings
+# before each retry (5 by default), so a configuration with no retries at all would fail, not skip.
 _UNREACHABLE_MARKERS = (
     "NewConnectionError",
     "Max retries exceeded",

@@ -92,6 +92,7 @@ TEST_MAP: dict[str, list[str]] = {
                              "tests/storage/test_storage.py", "tests/ledger/test_payments.py"],
     "node/ledger/payments.py": ["tests/ledger/test_payments.py"],
     "node/ledger/iroha_crypto.py": ["tests/ledger/test_iroha_crypto.py"],
+    "node/ledger/iroha_commands.py": ["tests/ledger/test_iroha_commands.py"],
     "node/ledger/commands.py": ["tests/ledger/test_payments.py", "tests/ledger/test_codec.py"],
     "node/ledger/state.py": ["tests/ledger/test_state_root_formula.py", "tests/ledger/test_execution.py", "tests/ledger/test_prefetch.py"],
 }

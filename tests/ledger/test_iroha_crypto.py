@@ -126,6 +126,21 @@ def _torsion_forgery(seed: bytes | None, torsion: bytes, payload: bytes) -> tupl
     raise AssertionError("no torsion forgery found")
 
 
+def _standard_torsion_forgery(payload: bytes) -> tuple[bytes, bytes]:
+    """As _torsion_forgery for RFC 8032's Ed25519 (SHA-512 over the raw payload, challenge reduced mod L)."""
+    scalar = 12345
+    public_key = nacl.bindings.crypto_core_ed25519_add(
+        nacl.bindings.crypto_scalarmult_ed25519_base_noclamp(scalar.to_bytes(32, "little")), ORDER_8_POINT)
+    for r in range(1, 100):
+        r_b = nacl.bindings.crypto_scalarmult_ed25519_base_noclamp(r.to_bytes(32, "little"))
+        for j in range(8):
+            r_point = nacl.bindings.crypto_core_ed25519_add(r_b, _times(ORDER_8_POINT, j))
+            k = int.from_bytes(hashlib.sha512(r_point + public_key + payload).digest(), "little") % GROUP_ORDER
+            if (j + k) % 8 == 0:
+                return public_key, r_point + ((r + k * scalar) % GROUP_ORDER).to_bytes(32, "little")
+    raise AssertionError("no torsion forgery found")
+
+
 def _nonce_zero_signature(seed: bytes, payload: bytes) -> bytes:
     """R = the neutral element, S = k * a: passes the bare equation, refused by libsodium's rules."""
     pair = legacy_keypair_from_seed(seed)
@@ -241,6 +256,14 @@ def test_degenerate_signatures_the_official_client_accepts_are_refused_as_libsod
         assert official["checked"][name] == [True], name
         assert not verify_iroha_signature(parse_iroha_public_key(key), bytes.fromhex(payload),
                                           bytes.fromhex(signature)), name
+
+
+def test_the_standard_kind_is_libsodiums_verify_which_unlike_our_legacy_check_takes_a_key_with_a_torsion_part() -> None:
+    """The one place the legacy check is stricter than libsodium (docs/iroha.md, "Signatures")."""
+    public_key, signature = _standard_torsion_forgery(b"p")
+    assert verify_iroha_signature(IrohaPublicKey(KeyKind.STANDARD, public_key), b"p", signature)
+    legacy_key, legacy_signature = _torsion_forgery(LEGACY_SEED, ORDER_8_POINT, b"p")
+    assert not verify_iroha_signature(IrohaPublicKey(KeyKind.LEGACY, legacy_key), b"p", legacy_signature)
 
 
 # -- parsing -----------------------------------------------------------------------------------------------

@@ -270,7 +270,7 @@ class Admission:
         refused = self._check(tx, now_ms, source, published, creators, budget)
         if refused is not None:
             return refused
-        merged = Transaction(queued.payload, queued.payload_bytes, queued.signatures + extra, queued.hash)
+        merged = queued.merged_with(tx)  # keeps the format (an Iroha copy keeps its signatures' kinds)
         size = len(merged.encode())
         if len(merged.signatures) <= MAX_SIGNATURES and size <= MAX_TX_BYTES and self.mempool.replace(merged, size):
             self.ledger.verified.remember(merged)  # every signature of it was verified, on one copy or the other

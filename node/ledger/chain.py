@@ -358,7 +358,7 @@ class Ledger(ChainReader):
         if h.created_ms < self._head_time():
             raise InvalidBlock("time_went_back", "block time is before its parent's")
         for tx in block.transactions:
-            if tx.payload.chain_id != self.chain_id:
+            if tx.binds_chain and tx.payload.chain_id != self.chain_id:
                 raise InvalidBlock("wrong_chain", "block holds a transaction for another chain")
             if not verify_signatures:
                 continue

@@ -57,12 +57,12 @@ GRANTABLE_PERMISSION_NAMES: Mapping[int, str] = {
 
 
 def signatory_key(text: str) -> bytes:
-    """The signatory our records store for an Iroha public key (hex, either kind).
+    """The signatory our records store for an Iroha public key (hex, either kind): its 32-byte point.
 
-    TODO(issue 18, open decision): our signatories are bare 32-byte Ed25519 keys, while an Iroha key
-    has a kind (``ed0120`` + hex: standard Ed25519; 64 hex: legacy Ed25519/SHA3-512) that decides how
-    its signatures verify. Until the ledger decides how a signatory records its kind, this returns the
-    raw 32 bytes and the kind is lost (the same bytes under the two kinds are different keys in Iroha).
+    A signatory is the key, not the scheme: both of Iroha's kinds are Schnorr signatures over the same
+    group, so a signature in either needs the key's secret scalar, and one account's native and Iroha
+    transactions share its signatories and quorum. Each signature's kind travels with the transaction
+    (``node.ledger.iroha_tx``) and decides how it verifies (docs/iroha.md, "Signatories").
     """
     return parse_iroha_public_key(text).raw
 

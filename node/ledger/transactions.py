@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import msgpack
 
 from consensus import codec
-from consensus.crypto import Domain, KeyPair, hash_bytes, signing_digest
+from consensus.crypto import Domain, KeyPair, hash_bytes, signing_digest, verify
 from node.ledger import ids
 from node.ledger.commands import (
     Command,
@@ -88,6 +88,39 @@ class Transaction:
     def signing_digest(self) -> bytes:
         return signing_digest(Domain.TRANSACTION, self.payload.chain_id, self.payload_bytes)
 
+    # ---- what differs between formats (node.ledger.iroha_tx overrides these) ----
+
+    @property
+    def binds_chain(self) -> bool:
+        """Whether the payload names the chain it is for (an Iroha payload names none)."""
+        return True
+
+    @property
+    def verification_id(self) -> object:
+        """What a signature check of this copy checked: the remembered outcome's key with the hash."""
+        return self.signatures
+
+    def first_bad_signature(self) -> tuple[int, bytes | None]:
+        """(verifications made, the key of the first signature that does not verify, or None)."""
+        digest = self.signing_digest()
+        made = 0
+        for public_key, signature in self.signatures:
+            made += 1
+            if not verify(public_key, digest, signature):
+                return made, public_key
+        return made, None
+
+    def merged_with(self, other: Transaction) -> Transaction:
+        """This transaction with ``other``'s signatures by keys not yet signed here (same payload)."""
+        have = {public_key for public_key, _sig in self.signatures}
+        extra = tuple(pair for pair in other.signatures if pair[0] not in have)
+        if not extra or type(other) is not type(self):
+            return self
+        return Transaction(self.payload, self.payload_bytes, self.signatures + extra, self.hash)
+
+    def signature_json(self) -> list[dict[str, str]]:
+        return [{"public_key": k.hex(), "signature": s.hex()} for k, s in self.signatures]
+
     def with_signature(self, key: KeyPair) -> Transaction:
         sig = key.sign(self.signing_digest())
         return Transaction(self.payload, self.payload_bytes, (*self.signatures, (key.public_key, sig)), self.hash)
@@ -101,7 +134,7 @@ class Transaction:
             "created_ms": p.created_ms,
             "quorum": p.quorum,
             "commands": [c.to_json() for c in p.commands],
-            "signatures": [{"public_key": k.hex(), "signature": s.hex()} for k, s in self.signatures],
+            "signatures": self.signature_json(),
         }
 
 
@@ -134,6 +167,9 @@ def decode_payload(payload_bytes: bytes) -> TxPayload:
 def decode_transaction(data: bytes) -> Transaction:
     """Decode and syntax-check a transaction (signatures are checked by ``node.validation``)."""
     tx = _decode_payment(data) if len(data) <= MAX_TX_BYTES else None
+    if tx is None and data[:2] == b"\x93\x03":  # an Iroha transaction's envelope (node.ledger.iroha_tx)
+        from node.ledger.iroha_tx import decode_iroha_envelope  # it builds on this module
+        return decode_iroha_envelope(data)
     return tx if tx is not None else decode_general(data)  # which names the error of a bad one
 
 

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Final
 
-from consensus.crypto import hash_bytes, verify
+from consensus.crypto import hash_bytes
 from node.ledger import errors as e
 from node.ledger.errors import StatelessError
 from node.ledger.records import Account
@@ -63,7 +63,7 @@ class VerifiedSignatures:
 
     def __init__(self, capacity: int = 200_000, failure_capacity: int = 16_384) -> None:
         self._capacity = capacity
-        self._seen: OrderedDict[tuple[bytes, tuple[tuple[bytes, bytes], ...]], None] = OrderedDict()
+        self._seen: OrderedDict[tuple[bytes, object], None] = OrderedDict()
         self._failure_capacity = failure_capacity
         self._failed: OrderedDict[bytes, StatelessError] = OrderedDict()  # 32-byte key: ~200 B an entry
         self.verifications = 0
@@ -78,23 +78,23 @@ class VerifiedSignatures:
         ~470 bytes an entry once the transaction itself is gone, ~90 MB at the 200,000 bound."""
         seen = self._seen
         for tx in txs:
-            seen.pop((tx.hash, tx.signatures), None)
+            seen.pop((tx.hash, tx.verification_id), None)
 
     def cost(self, tx: Transaction) -> int:
         """How many verifications ``check`` would make now: 0 when the outcome is remembered."""
-        if (tx.hash, tx.signatures) in self._seen or (self._failed and _failure_key(tx) in self._failed):
+        if (tx.hash, tx.verification_id) in self._seen or (self._failed and _failure_key(tx) in self._failed):
             return 0
         return len(tx.signatures)
 
     def remember(self, tx: Transaction) -> None:
         """``tx``'s signatures are known good (each was verified on another copy of the payload)."""
-        self._seen[(tx.hash, tx.signatures)] = None
+        self._seen[(tx.hash, tx.verification_id)] = None
         if len(self._seen) > self._capacity:
             self._seen.popitem(last=False)
 
     def check(self, tx: Transaction) -> None:
         """Raise StatelessError unless every signature is valid (the outcome is remembered either way)."""
-        key = (tx.hash, tx.signatures)
+        key = (tx.hash, tx.verification_id)
         if key in self._seen:
             return
         if not tx.signatures:
@@ -105,20 +105,19 @@ class VerifiedSignatures:
             failed = self._failed.get(_failure_key(tx))
             if failed is not None:
                 raise StatelessError(failed.code, failed.message)
-        digest = tx.signing_digest()
-        for public_key, signature in tx.signatures:
-            self.verifications += 1
-            if not verify(public_key, digest, signature):
-                error = StatelessError("bad_signature", f"signature by {public_key.hex()[:16]}... does not verify")
-                self._failed[_failure_key(tx)] = error
-                if len(self._failed) > self._failure_capacity:
-                    self._failed.popitem(last=False)
-                raise error
+        made, bad_key = tx.first_bad_signature()
+        self.verifications += made
+        if bad_key is not None:
+            error = StatelessError("bad_signature", f"signature by {bad_key.hex()[:16]}... does not verify")
+            self._failed[_failure_key(tx)] = error
+            if len(self._failed) > self._failure_capacity:
+                self._failed.popitem(last=False)
+            raise error
         self.remember(tx)
 
 
 def _failure_key(tx: Transaction) -> bytes:
-    return hash_bytes(tx.hash + b"".join(public_key + signature for public_key, signature in tx.signatures))
+    return hash_bytes(tx.hash + repr(tx.verification_id).encode())
 
 
 def check_signers(tx: Transaction, account: Account | None) -> None:
@@ -149,7 +148,7 @@ def check_time_window(created_ms: int, reference_ms: int) -> None:
 
 def check_payload(tx: Transaction, chain_id: str, now_ms: int) -> None:
     """The checks of ``tx`` that need neither state nor signature verification: chain, time, quorum."""
-    if tx.payload.chain_id != chain_id:
+    if tx.binds_chain and tx.payload.chain_id != chain_id:
         raise StatelessError("wrong_chain", f"transaction is for chain {tx.payload.chain_id!r}, not {chain_id!r}")
     check_time_window(tx.payload.created_ms, now_ms)
     if len(tx.signatures) < tx.payload.quorum:

@@ -1,6 +1,6 @@
 """Issue 14, findings 1, 3 and 6, through the HTTP submit route of a real in-process node (real LevelDB,
 real aiohttp app; no consensus runs, so nothing commits). Signature work is counted by wrapping the
-validation module's ``verify``; nothing is timed."""
+transactions module's ``verify``; nothing is timed."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-import node.ledger.validation as validation
+import node.ledger.transactions as transactions
 from consensus.crypto import KeyPair
 from node.api.app import build_app
 from node.assembly import Node
@@ -68,13 +68,13 @@ def one_node(tmp_path: Path) -> OneNode:
 @pytest.fixture
 def verifications(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     count = [0]
-    real: Callable[[bytes, bytes, bytes], bool] = validation.verify
+    real: Callable[[bytes, bytes, bytes], bool] = transactions.verify
 
     def counting(public_key: bytes, digest: bytes, signature: bytes) -> bool:
         count[0] += 1
         return real(public_key, digest, signature)
 
-    monkeypatch.setattr(validation, "verify", counting)
+    monkeypatch.setattr(transactions, "verify", counting)
     yield count
 
 

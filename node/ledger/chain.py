@@ -21,6 +21,7 @@ from consensus import codec
 from consensus.crypto import hash_bytes
 from node.ledger import commands as c
 from node.ledger import errors as e
+from node.ledger.batches import apply_units, batch_of, split_block, units_of, whole_batches
 from node.ledger.blocks import (
     ZERO_HASH,
     Block,
@@ -299,9 +300,13 @@ class Ledger(ChainReader):
         reads_before = self.committed.reads
         if not genesis and self._store_reads_last_block >= PREFETCH_MIN_READS:
             self.committed.prefetch(payment_keys(txs))
+        units = split_block(txs)  # InvalidBlock unless every batch is whole and in order
         view = StateView(self.committed)
         executor = Executor(view, created_ms, genesis=genesis, height=height)
-        results = [executor.apply(tx) for tx in txs]
+        if len(units) == len(txs):  # no batch of two or more: the common case, straight through
+            results = [executor.apply(tx) for tx in txs]
+        else:
+            results = apply_units(units, executor.apply, view.begin_batch, view.end_batch)
         if not genesis:
             self._store_reads_last_block = self.committed.reads - reads_before
         world_writes = view.write_set()
@@ -320,19 +325,26 @@ class Ledger(ChainReader):
         # A candidate list may repeat a transaction (e.g. resubmitted with other signatures): keep the first.
         unique: dict[bytes, Transaction] = {}
         known = self.known_among(tx.hash for tx in txs)
-        budget = max_bytes - BLOCK_FIXED_BYTES
         for tx in txs:
             if tx.hash not in unique and tx.hash not in known:
-                budget -= len(tx.encode()) + TX_OVERHEAD_BYTES
-                if budget < 0:
-                    break
                 unique[tx.hash] = tx
-        fresh = list(unique.values())
+        # A batch goes in whole or waits (node.ledger.batches), so the byte budget counts units.
+        budget = max_bytes - BLOCK_FIXED_BYTES
+        fresh: list[Transaction] = []
+        candidates = list(unique.values())
+        units = units_of(whole_batches(candidates)) if any(map(batch_of, candidates)) else [[tx] for tx in candidates]
+        for unit in units:
+            budget -= sum(len(tx.encode()) + TX_OVERHEAD_BYTES for tx in unit)
+            if budget < 0:
+                break
+            fresh += unit
         execution = self.execute(head.height + 1, created_ms, fresh, replays_checked=True)
         left_out = {tx.hash for tx, r in zip(fresh, execution.results, strict=True) if unsigned(r)}
         if left_out:  # rare: intake checks signers; the state changed since (e.g. a signatory removed)
             # A transaction refused by the signature check applied nothing, so leaving it out changes no
-            # other outcome: one more execution without them gives the block's results.
+            # other outcome: one more execution without them gives the block's results. A batch with
+            # such a member is left out whole (the others' results would differ without it).
+            left_out = {tx.hash for unit in units_of(fresh) if any(t.hash in left_out for t in unit) for tx in unit}
             fresh = [tx for tx in fresh if tx.hash not in left_out]
             execution = self.execute(head.height + 1, created_ms, fresh, replays_checked=True)
             execution.left_out = tuple(tx.hash for tx in unique.values() if tx.hash in left_out)

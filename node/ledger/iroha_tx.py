@@ -31,6 +31,7 @@ from google.protobuf.message import DecodeError
 
 from consensus import codec
 from node.ledger import ids
+from node.ledger.batches import BatchMeta, BatchType
 from node.ledger.errors import StatelessError
 from node.ledger.iroha_commands import commands_from_iroha
 from node.ledger.iroha_crypto import (
@@ -59,8 +60,10 @@ class IrohaTransaction(Transaction):
 
     kinds: tuple[KeyKind, ...] = ()
     """Each signature's key kind, in ``signatures``' order: how it verifies and how it is re-encoded."""
-    batch: transaction_pb2.Transaction.Payload.BatchMeta | None = None
-    """The batch meta the payload carries (None for a lone transaction)."""
+    batch_meta: BatchMeta | None = None
+    """The batch the payload binds it to (None for a lone transaction): ``node.ledger.batches``."""
+    reduced_hash: bytes = b""
+    """sha3_256 of the reduced payload's bytes: what a batch meta lists (Iroha's reduced hash)."""
 
     @property
     def binds_chain(self) -> bool:
@@ -102,7 +105,8 @@ class IrohaTransaction(Transaction):
         if not extra:
             return self
         return IrohaTransaction(self.payload, self.payload_bytes, self.signatures + tuple(p for p, _k in extra),
-                                self.hash, self.kinds + tuple(k for _p, k in extra), self.batch)
+                                self.hash, self.kinds + tuple(k for _p, k in extra), self.batch_meta,
+                                self.reduced_hash)
 
     def signature_json(self) -> list[dict[str, str]]:
         return [{"public_key": IrohaPublicKey(kind, key).text, "signature": sig.hex()}
@@ -169,13 +173,37 @@ def decode_iroha_transaction(message: bytes) -> IrohaTransaction:
         pairs.append((key.raw, parse_iroha_signature(signature.signature)))
         kinds.append(key.kind)
     commands = commands_from_iroha(reduced.commands)
-    batch = payload.batch if payload.HasField("batch") else None
-    if batch is not None:
-        # Refused until batches are a ledger feature (issue 18, point 1): executing one member alone
-        # would break the very promise of an ATOMIC batch.
-        raise StatelessError("batch_not_supported", "batches are not supported yet; send the transactions alone")
+    reduced_hash = iroha_hash(_reduced_payload_bytes(payload_bytes))
+    meta = None
+    if payload.HasField("batch"):
+        meta = BatchMeta(BatchType(payload.batch.type), tuple(_hex_hash(h) for h in payload.batch.reduced_hashes))
+        meta.check_member(reduced_hash)
     return IrohaTransaction(TxPayload(IROHA_CHAIN, creator, reduced.created_time, reduced.quorum, commands),
-                            payload_bytes, tuple(pairs), iroha_hash(payload_bytes), tuple(kinds), batch)
+                            payload_bytes, tuple(pairs), iroha_hash(payload_bytes), tuple(kinds), meta, reduced_hash)
+
+
+def _reduced_payload_bytes(payload_bytes: bytes) -> bytes:
+    """The reduced payload's own bytes inside the payload (field 1), as the client serialized them."""
+    at = 0
+    while at < len(payload_bytes):
+        tag = payload_bytes[at]
+        length, at = _varint(payload_bytes, at + 1)
+        if tag & 0x07 != 2 or at + length > len(payload_bytes):
+            raise StatelessError("bad_protobuf", "a payload holds its reduced payload and batch meta, nothing else")
+        if tag == 0x0A:
+            return payload_bytes[at:at + length]
+        at += length
+    return b""  # absent: an empty reduced payload (whose creator check has refused it already)
+
+
+def _hex_hash(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise StatelessError("bad_batch", "a batch's reduced hashes are 64 hex digits each")
+    return raw
 
 
 def _split(message: bytes) -> tuple[bytes, list[bytes]]:

@@ -83,6 +83,8 @@ class StateView:
         self._committed = committed
         self._block: dict[bytes, Any] = {}
         self._tx: dict[bytes, Any] = {}
+        self._undo: dict[bytes, Any] | None = None
+        """Inside an atomic batch: each key's block value before the batch first wrote it."""
 
     def get(self, key: bytes) -> Any:
         value = self._tx.get(key, _ABSENT)
@@ -111,11 +113,32 @@ class StateView:
 
     def commit_tx(self) -> None:
         if self._tx:
+            if self._undo is not None:
+                for key in self._tx:
+                    if key not in self._undo:
+                        self._undo[key] = self._block.get(key, _ABSENT)
             self._block.update(self._tx)
             self._tx = {}
 
     def rollback_tx(self) -> None:
         self._tx = {}
+
+    # ---- batch scope (node.ledger.batches): committed transactions that may still be undone ----
+
+    def begin_batch(self) -> None:
+        self._undo = {}
+
+    def end_batch(self, keep: bool) -> None:
+        """Close the batch; unless ``keep``, undo what its committed transactions wrote (an undo log,
+        not a copy of the block's writes: a block of many small batches stays linear)."""
+        undo, self._undo = self._undo, None
+        if keep or not undo:
+            return
+        for key, before in undo.items():
+            if before is _ABSENT:
+                del self._block[key]
+            else:
+                self._block[key] = before
 
     # ---- results ----
 

@@ -181,12 +181,12 @@ def test_bad_fields_of_an_official_transaction_are_typed_errors(chain: LegacyCha
     assert codes == ["no_commands", "bad_amount", "bad_account_id", "unsupported_command"]
 
 
-def test_a_batch_member_is_refused_until_batches_are_a_ledger_feature(chain: LegacyChain) -> None:
+def test_a_batch_member_carries_its_meta_and_reduced_hash(chain: LegacyChain) -> None:
     [(raw, _hash)] = official({"creator": "alice@aclb", "created": chain.now, "commands": [transfer()],
                                "keys": [["std", ALICE_SEED.hex()]], "batch": True})
-    with pytest.raises(StatelessError) as refused:
-        decode_iroha_transaction(raw)
-    assert refused.value.code == "batch_not_supported"
+    tx = decode_iroha_transaction(raw)
+    assert tx.batch_meta is not None and len(tx.batch_meta.reduced_hashes) == 2
+    assert tx.batch_meta.reduced_hashes[0] == tx.reduced_hash != tx.hash  # the hash covers the meta too
 
 
 def test_the_envelope_is_checked_like_any_encoding() -> None:

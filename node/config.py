@@ -118,6 +118,20 @@ class OpenApiConfig:
 
 
 @dataclass(frozen=True)
+class ToriiConfig:
+    """Iroha 1's gRPC API (``node.api.torii``); ``enabled`` is false when ``[torii] listen = ""``."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    enabled: bool = True
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_streams: int = 1000
+    max_streams_per_client: int = 100
+    not_received_ms: int = 10_000
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     name: str
     role: str
@@ -136,6 +150,7 @@ class NodeConfig:
     health: HealthConfig = field(default_factory=HealthConfig)
     open_api: OpenApiConfig = field(default_factory=OpenApiConfig)
     key_passphrase_file: Path | None = None
+    torii: ToriiConfig = field(default_factory=ToriiConfig)
 
 
 # ---- the schema: what a config file may hold ----
@@ -173,6 +188,8 @@ PATH = Kind("string", "a path (relative to the config file's directory)", lambda
 OPTIONAL_PATH = Kind("string", 'a path (relative to the config file\'s directory), or "" for none',
                      lambda v: isinstance(v, str))
 ADDRESS = Kind("string", '"host:port" with a port from 1 to 65535', _is_address)
+OPTIONAL_ADDRESS = Kind("string", '"host:port" with a port from 1 to 65535, or "" for none',
+                        lambda v: v == "" or _is_address(v))
 
 REQUIRED: Any = object()
 """Default of a key the file must give."""
@@ -301,6 +318,20 @@ SCHEMA: tuple[Section, ...] = (
             "`Retry-After`."),
         Key("burst", POSITIVE, "Requests one token may make at once before `rate_per_s` applies."),
     ), OpenApiConfig),
+    Section("torii", "Torii, Iroha 1's gRPC API (`iroha.protocol` CommandService_v1 and QueryService_v1), so "
+            "Iroha clients work against this node unchanged (docs/iroha.md).", (
+        Key("listen", OPTIONAL_ADDRESS, 'Address Torii listens on (Iroha\'s port is 50051); "" serves no Torii.',
+            "127.0.0.1:50051"),
+        Key("tls_cert", OPTIONAL_PATH, 'PEM certificate (chain) for gRPC over TLS on `listen`; give `tls_key` too. '
+            '"" (with `tls_key = ""`) serves plain gRPC.', ""),
+        Key("tls_key", OPTIONAL_PATH, 'PEM private key of `tls_cert`. "" for none.', ""),
+        Key("max_streams", POSITIVE, "StatusStream calls open at once; past it a new one fails with "
+            "RESOURCE_EXHAUSTED."),
+        Key("max_streams_per_client", POSITIVE, "StatusStream calls open from one source address (its share of "
+            "`max_streams`)."),
+        Key("not_received_ms", POSITIVE, "A StatusStream for a hash this node has not seen waits this long for "
+            "it, then sends NOT_RECEIVED and ends (as Iroha does)."),
+    ), ToriiConfig),
     Section("testing", "Test-only behaviour, never on in production.", (
         Key("byzantine", _one_of(BYZANTINE_MODES),
             "Make this validator misuse its own key around its honest engine (`node/runtime/byzantine.py` "
@@ -414,11 +445,12 @@ def operator_token(file: Path | None, environ: Mapping[str, str] = os.environ) -
     return token
 
 
-def _tls(base: Path, api: Mapping[str, Any]) -> tuple[Path | None, Path | None]:
+def _tls(base: Path, api: Mapping[str, Any], section: str = "api") -> tuple[Path | None, Path | None]:
     cert, key = _path(base, api["tls_cert"]), _path(base, api["tls_key"])
     if (cert is None) != (key is None):
-        raise ConfigError("api.tls_cert and api.tls_key: give both (HTTPS) or neither (plain HTTP)")
-    for name, path in (("api.tls_cert", cert), ("api.tls_key", key)):
+        kinds = "(HTTPS) or neither (plain HTTP)" if section == "api" else "(gRPC over TLS) or neither (plain gRPC)"
+        raise ConfigError(f"{section}.tls_cert and {section}.tls_key: give both {kinds}")
+    for name, path in ((f"{section}.tls_cert", cert), (f"{section}.tls_key", key)):
         if path is not None and not path.is_file():
             raise ConfigError(f"{name} {path} does not exist")
     return cert, key
@@ -451,8 +483,18 @@ def parse_config(doc: Mapping[str, Any], base: Path, source: Path | None = None,
         log=LogConfig(**v["log"]),
         health=HealthConfig(**v["health"]),
         open_api=OpenApiConfig(**v["open_api"]),
+        torii=_torii(base, v["torii"]),
         source=source,
     )
+
+
+def _torii(base: Path, torii: Mapping[str, Any]) -> ToriiConfig:
+    cert, key = _tls(base, torii, "torii")
+    limits = {k: torii[k] for k in ("max_streams", "max_streams_per_client", "not_received_ms")}
+    if not torii["listen"]:
+        return ToriiConfig(enabled=False, tls_cert=cert, tls_key=key, **limits)
+    host, port = _address(torii["listen"])
+    return ToriiConfig(host=host, port=port, tls_cert=cert, tls_key=key, **limits)
 
 
 def load_config(path: str | Path) -> NodeConfig:

@@ -44,10 +44,11 @@ from node.api.open_api import register_open_api
 from node.api.operator import operator_guard
 from node.api.query_replay import AnsweredQueries
 from node.api.shares import Refusal, Seats
+from node.api.submission import StorageUnavailable, submit
 from node.clock import now_ms
 from node.config import NodeConfig
 from node.intake import statuses as st
-from node.intake.admission import SLICE, Admission, Source, Verdict, VerificationBudget
+from node.intake.admission import Admission, Verdict
 from node.intake.journal import IntakeJournal
 from node.intake.mempool import AccountLimit, Mempool, MempoolFull
 from node.intake.statuses import StatusHub, status_json
@@ -217,38 +218,19 @@ _SINGLE_STATUS = {Verdict.QUEUED: 202, Verdict.ALREADY_QUEUED: 202, Verdict.INVA
 
 
 async def submit_transactions(request: web.Request) -> web.Response:
-    """HTTP only: parse, admit through ``node.intake.admission`` slice by slice, journal what is new
-    (before answering: "accepted" must survive a crash), gossip it, answer."""
+    """HTTP only: parse, then ``node.api.submission.submit`` (admit slice by slice, gossip, journal
+    before answering: "accepted" must survive a crash), answer."""
     node = request.app[NODE_KEY]
     items, batch = await _body_items(request, "transaction", "transactions")
     if len(items) > node.config.api.max_batch:
         raise ApiError(413, "batch_too_large", f"at most {node.config.api.max_batch} transactions per request")
     if not items:
         raise ApiError(400, "bad_request", "no transactions in the request")
-    now = now_ms()
-    outcomes = []
-    accepted: list[tuple[bytes, bytes]] = []
-    budget = VerificationBudget.for_items(len(items))  # one for the whole request, not one per slice
-    for start in range(0, len(items), SLICE):
-        if start:
-            await asyncio.sleep(0)  # a big batch must not starve consensus on this loop
-        chunk = items[start:start + SLICE]
-        for data, outcome in zip(chunk, node.admission.admit(chunk, now, Source.CLIENT, budget), strict=True):
-            outcomes.append(outcome)
-            if outcome.verdict is Verdict.QUEUED and outcome.tx_hash is not None:
-                accepted.append((outcome.tx_hash, data))
-                node.gossip(data)
-                if node.hub.wants(outcome.tx_hash):
-                    node.hub.publish(outcome.tx_hash, status_json(outcome.tx_hash, st.STATELESS_VALIDATION_SUCCESS))
-    if accepted:
-        node.tx_arrived.set()
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, node.journal.record, accepted)
-        except Exception as exc:  # noqa: BLE001 (the disk refused the write: full, failing; say so, do not claim "accepted")
-            node.storage_written(f"{exc.__class__.__name__}: {exc}")  # logged there, once per outage
-            raise ApiError(503, "storage_unavailable", "the node cannot record transactions now; retry shortly",
-                           {"Retry-After": "1"}) from None
-        node.storage_written(None)
+    try:
+        outcomes = await submit(node, items)
+    except StorageUnavailable:
+        raise ApiError(503, "storage_unavailable", "the node cannot record transactions now; retry shortly",
+                       {"Retry-After": "1"}) from None
     if batch:
         return web.json_response({"results": [o.as_json() for o in outcomes]}, status=202)
     outcome = outcomes[0]

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import plyvel
+from grpc import aio
 
 from consensus import codec
 from consensus.certificate import CommitCertificate
@@ -40,6 +41,7 @@ from node import packing
 from node.api.app import build_app
 from node.api.listener import api_runner, listen
 from node.api.query_replay import AnsweredQueries
+from node.api.torii.server import start_torii, stop_torii
 from node.clock import now_ms
 from node.config import ConfigError, NodeConfig
 from node.intake.admission import Admission, IntakeCounters
@@ -536,6 +538,7 @@ async def serve(config: NodeConfig, accept_restored_safety: bool = False) -> Non
     pid_file.write_text(f"{os.getpid()}\n")
     runner = api_runner(build_app(node), config.api, access_log=config.log.access_log)
     api_server: asyncio.Server | None = None
+    torii: aio.Server | None = None  # the Torii gRPC server, when [torii] listen names an address
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -545,6 +548,8 @@ async def serve(config: NodeConfig, accept_restored_safety: bool = False) -> Non
         await runner.setup()
         api_server = await listen(runner, config.api,
                                   lambda reason: node.metrics.api_connections_refused.labels(reason).inc())
+        if config.torii.enabled:
+            torii = await start_torii(node)  # a taken port: ToriiBindError, exit 69 like the API's
         await network.start()
         scheme = "https" if config.api.tls_cert is not None else "http"
         log.info("node %s (%s, bakong %s) serving API on %s://%s:%d, p2p on %s:%d, height %d, event loop %s",
@@ -560,6 +565,8 @@ async def serve(config: NodeConfig, accept_restored_safety: bool = False) -> Non
                 task.cancel()
     finally:
         await network.close()
+        if torii is not None:
+            await stop_torii(torii)
         if api_server is not None:
             api_server.close()
         await runner.cleanup()

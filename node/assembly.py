@@ -47,6 +47,7 @@ from node.config import ConfigError, NodeConfig
 from node.intake.admission import Admission, IntakeCounters
 from node.intake.journal import IntakeJournal
 from node.intake.mempool import Mempool
+from node.intake.pending import PendingPool, restore_pending
 from node.intake.statuses import StatusHub, status_json
 from node.keyfile import KeyFileError, passphrase_from, read_key
 from node.ledger.blocks import Block
@@ -99,9 +100,15 @@ class Node:
                                    IntakeCounters(received=m.txs_received.inc,
                                                   refused=lambda code: m.txs_refused.labels(code).inc(),
                                                   bad_from_peer=m.p2p_bad_messages.inc, pool_full=self._pool_full),
-                                   remember_failure=self.hub.record_failure)
+                                   remember_failure=self.hub.record_failure,
+                                   pending=PendingPool(self.store, max_txs=config.mempool.pending_max_txs,
+                                                       max_bytes=config.mempool.pending_max_bytes,
+                                                       max_per_account=config.mempool.pending_max_per_account,
+                                                       expiry_ms=config.mempool.pending_expiry_minutes * 60_000))
+        self.pending = self.admission.pending
         self.journal = IntakeJournal(self.store)
         self.journal.restore(self.admission, now_ms())
+        restore_pending(self.admission, now_ms())
         self.queries = QueryService(self.ledger, self.mempool.pending_for)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         # Signed queries read LevelDB and decode stored transactions (a page of history can be 1,000 of
@@ -189,6 +196,12 @@ class Node:
         self._check_own_signatures(block.height)
         self.mempool.committed(block.transactions)
         self.journal.settled(hashes)
+        if self.pending is not None:
+            self.pending.settled(hashes)  # a complete copy reached a block through another node
+            for tx in self.pending.expire(block.header.created_ms):  # the chain's time: alike on every node
+                expired = status_json(tx.hash, TxStatus.MST_EXPIRED)
+                self.hub.record_failure(tx.hash, expired)
+                self.hub.publish(tx.hash, expired)
         m = self.metrics
         m.blocks.inc()
         m.height.set(block.height)

@@ -91,6 +91,10 @@ class MempoolConfig:
     max_txs: int = 100_000
     max_bytes: int = 64 * 1024 * 1024
     max_per_account: int = 2_000
+    pending_max_txs: int = 10_000
+    pending_max_bytes: int = 64 * 1024 * 1024
+    pending_max_per_account: int = 100
+    pending_expiry_minutes: int = 1_440
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -289,6 +293,14 @@ SCHEMA: tuple[Section, ...] = (
         Key("max_per_account", POSITIVE,
             "Transactions one creator account may have waiting (fairness: a flood from one account fills at "
             "most this much of the pool). A bank that batches more at once gets 429 and retries."),
+        Key("pending_max_txs", POSITIVE,
+            "Multi-signature transactions waiting for signatures (MST_PENDING) at most; past it: 503 pending_full."),
+        Key("pending_max_bytes", POSITIVE, "Encoded bytes of the pending transactions at most (503 pending_full)."),
+        Key("pending_max_per_account", POSITIVE,
+            "Pending transactions one creator may have (429 pending_account_limit): only its signatories can "
+            "open one, and this bounds what one account's keys can make every node keep."),
+        Key("pending_expiry_minutes", POSITIVE,
+            "A pending transaction expires (MST_EXPIRED) this long after its creation time; Iroha's default."),
     ), MempoolConfig),
     Section("consensus", "Timeouts of the BFT rounds (ms); every validator should use the same values.", (
         Key("propose_timeout_ms", NON_NEGATIVE,

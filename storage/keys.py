@@ -30,6 +30,7 @@ PAYMENT_MD5 = b"Y"    # KHQR md5 (16 bytes), height, index, command index -> b""
 PAYMENT_REF = b"F"    # reference length, reference, height, index, command index -> b""
 CONSENSUS = b"V"      # consensus records kept by this node (equivocation evidence)
 ACCEPTED = b"q"       # tx hash -> tx bytes this node accepted from a client and has not yet seen in a block
+PENDING = b"w"        # tx hash -> tx bytes waiting here for more signatures (node.intake.pending)
 
 DOMAIN = b"D"         # domain -> [default role]
 ACCOUNT = b"A"        # account -> [quorum, roles, signatories]
@@ -80,6 +81,10 @@ def evidence(height: int, round_: int, kind: int, validator: bytes) -> bytes:
 
 def accepted_tx(tx_hash: bytes) -> bytes:
     return ACCEPTED + tx_hash
+
+
+def pending_tx(tx_hash: bytes) -> bytes:
+    return PENDING + tx_hash
 
 
 POSITION_BYTES = 12

@@ -51,7 +51,7 @@ from node.intake import statuses as st
 from node.intake.admission import Admission, Verdict
 from node.intake.journal import IntakeJournal
 from node.intake.mempool import AccountLimit, Mempool, MempoolFull
-from node.intake.statuses import StatusHub, status_json
+from node.intake.statuses import StatusHub, TxStatus, status_json
 from node.ledger.chain import Ledger
 from node.ledger.errors import LedgerError, QueryError, StatelessError
 from node.ledger.genesis import Genesis
@@ -205,6 +205,9 @@ def _status_of(node: ApiHost, tx_hash: bytes) -> dict[str, Any]:
         return status_json(tx_hash, record.result.status, record.height, record.index, record.result)
     if tx_hash in node.mempool:
         return status_json(tx_hash, st.STATELESS_VALIDATION_SUCCESS)
+    pending = node.admission.pending
+    if pending is not None and tx_hash in pending:
+        return status_json(tx_hash, TxStatus.MST_PENDING)
     failure = node.hub.failure(tx_hash)
     return failure if failure is not None else status_json(tx_hash, st.NOT_RECEIVED)
 
@@ -214,7 +217,7 @@ def _status_of(node: ApiHost, tx_hash: bytes) -> dict[str, Any]:
 # published), so a retrying client never reads "failed" for a paid payment.
 _SINGLE_STATUS = {Verdict.QUEUED: 202, Verdict.ALREADY_QUEUED: 202, Verdict.INVALID: 400, Verdict.REPLAY: 200,
                   Verdict.ACCOUNT_LIMIT: AccountLimit.http_status, Verdict.POOL_FULL: MempoolFull.http_status,
-                  Verdict.OVER_BUDGET: 429}
+                  Verdict.OVER_BUDGET: 429, Verdict.PENDING: 202, Verdict.COLLECTED: 202}
 
 
 async def submit_transactions(request: web.Request) -> web.Response:

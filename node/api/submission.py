@@ -54,11 +54,22 @@ async def submit(node: SubmissionHost, items: Sequence[bytes]) -> list[Outcome]:
         chunk = items[start:start + SLICE]
         for data, outcome in zip(chunk, node.admission.admit(chunk, now, Source.CLIENT, budget), strict=True):
             outcomes.append(outcome)
-            if outcome.verdict is Verdict.QUEUED and outcome.tx_hash is not None:
+            if outcome.tx_hash is None:
+                continue
+            if outcome.verdict is Verdict.QUEUED:
                 accepted.append((outcome.tx_hash, data))
                 node.gossip(data)
                 if node.hub.wants(outcome.tx_hash):
                     node.hub.publish(outcome.tx_hash, status_json(outcome.tx_hash, st.STATELESS_VALIDATION_SUCCESS))
+            elif outcome.verdict in (Verdict.PENDING, Verdict.COLLECTED):
+                # Multisig (node.intake.pending): every node merges the copies gossip brings it. A copy that
+                # completed its transaction is journaled as the merged transaction now queued.
+                node.gossip(data)
+                queued = node.admission.mempool.get(outcome.tx_hash) if outcome.verdict is Verdict.COLLECTED else None
+                if queued is not None:
+                    accepted.append((outcome.tx_hash, queued.encode()))
+                if node.hub.wants(outcome.tx_hash):
+                    node.hub.publish(outcome.tx_hash, status_json(outcome.tx_hash, outcome.status))
     if accepted:
         node.tx_arrived.set()
         try:

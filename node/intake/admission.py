@@ -38,9 +38,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from node.intake.mempool import AccountLimit, Mempool, MempoolFull
-from node.intake.statuses import NOT_RECEIVED, STATELESS_VALIDATION_FAILED, STATELESS_VALIDATION_SUCCESS, status_json
+from node.intake.pending import PendingAccountLimit, PendingFull, PendingPool
+from node.intake.statuses import (
+    NOT_RECEIVED,
+    STATELESS_VALIDATION_FAILED,
+    STATELESS_VALIDATION_SUCCESS,
+    TxStatus,
+    status_json,
+)
 from node.ledger.chain import Ledger, PublishedChain, TxStatusRecord
-from node.ledger.errors import NOT_A_SIGNATORY, StatelessError
+from node.ledger.errors import NOT_A_SIGNATORY, QUORUM_NOT_MET, StatelessError
 from node.ledger.records import Account, get_account
 from node.ledger.transactions import MAX_SIGNATURES, MAX_TX_BYTES, Transaction, decode_transaction
 from node.ledger.validation import check_payload, check_signers
@@ -95,6 +102,8 @@ class Verdict(enum.Enum):
     ACCOUNT_LIMIT = "account_limit"
     POOL_FULL = "pool_full"
     OVER_BUDGET = "over_budget"  # the request spent its signature verifications: retry later
+    PENDING = "pending"        # valid, signed by signatories, below quorum: waits for more (node.intake.pending)
+    COLLECTED = "collected"    # this copy's signatures completed a pending transaction: now in the mempool
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +121,10 @@ class Outcome:
         v = self.verdict
         if v in (Verdict.QUEUED, Verdict.ALREADY_QUEUED):
             return STATELESS_VALIDATION_SUCCESS
+        if v is Verdict.PENDING:
+            return TxStatus.MST_PENDING
+        if v is Verdict.COLLECTED:
+            return TxStatus.ENOUGH_SIGNATURES_COLLECTED
         if v is Verdict.INVALID:
             return STATELESS_VALIDATION_FAILED
         if v is Verdict.REPLAY:
@@ -144,9 +157,12 @@ class IntakeCounters:
 
 class Admission:
     def __init__(self, ledger: Ledger, mempool: Mempool, chain_id: str, counters: IntakeCounters | None = None,
-                 remember_failure: Callable[[bytes, dict[str, object]], None] | None = None) -> None:
+                 remember_failure: Callable[[bytes, dict[str, object]], None] | None = None,
+                 pending: PendingPool | None = None) -> None:
         self.ledger = ledger
         self.mempool = mempool
+        self.pending = pending
+        """Where a transaction below its quorum waits for signatures; None: refused (quorum_not_met)."""
         self.chain_id = chain_id
         self.counters = counters or IntakeCounters()
         self.remember_failure = remember_failure  # clients polling by hash learn why (node.intake.statuses)
@@ -212,10 +228,17 @@ class Admission:
             if full:
                 outcomes.append(Outcome(Verdict.POOL_FULL, tx.hash, MempoolFull.code, POOL_FULL_MESSAGE))
                 continue
-            refused = self._check(tx, now_ms, source, published, creators, budget)
+            waiting = self.pending.get(tx.hash) if self.pending is not None else None
+            refused, short = self._check(tx, now_ms, source, published, creators, budget)
             if refused is not None:
                 outcomes.append(refused)
                 continue
+            if waiting is not None or short:
+                tx = tx if waiting is None else waiting.merged_with(tx)
+                if self._short_of_quorum(tx, now_ms, creators):
+                    outcomes.append(self._keep_pending(tx))
+                    continue
+                data = tx.encode()  # complete: the merged copy goes on, as a new transaction would
             try:
                 mempool.add(tx, len(data))
             except AccountLimit as exc:
@@ -227,8 +250,34 @@ class Admission:
                 full = True
                 outcomes.append(Outcome(Verdict.POOL_FULL, tx.hash, MempoolFull.code, POOL_FULL_MESSAGE))
                 continue
+            if self.pending is not None and tx.hash in self.pending:
+                self.pending.take(tx.hash)
+                self.ledger.verified.remember(tx)  # each signature was verified on the copy that brought it
+                outcomes.append(Outcome(Verdict.COLLECTED, tx.hash))
+                continue
             outcomes.append(Outcome(Verdict.QUEUED, tx.hash))
         return outcomes
+
+    def _short_of_quorum(self, tx: Transaction, now_ms: int, creators: dict[str, Account | None]) -> bool:
+        try:
+            check_payload(tx, self.chain_id, now_ms)
+            check_signers(tx, creators[tx.payload.creator])
+        except StatelessError:
+            return True  # (only the quorum can fail here: every other check passed on each copy)
+        return False
+
+    def _keep_pending(self, tx: Transaction) -> Outcome:
+        assert self.pending is not None
+        size = len(tx.encode())
+        if len(tx.signatures) > MAX_SIGNATURES or size > MAX_TX_BYTES:
+            return Outcome(Verdict.INVALID, tx.hash, "tx_too_large", "the merged signatures make it too large")
+        try:
+            self.pending.put(tx, size)
+        except PendingAccountLimit as exc:
+            return Outcome(Verdict.ACCOUNT_LIMIT, tx.hash, PendingAccountLimit.code, str(exc))
+        except PendingFull as exc:
+            return Outcome(Verdict.POOL_FULL, tx.hash, PendingFull.code, str(exc))
+        return Outcome(Verdict.PENDING, tx.hash)
 
     def _creators_for(self, published: PublishedChain) -> dict[str, Account | None]:
         """The account cache for ``published``'s head (emptied when the head moves, bounded in size)."""
@@ -239,24 +288,34 @@ class Admission:
         return self._creators
 
     def _check(self, tx: Transaction, now_ms: int, source: Source, published: PublishedChain,
-               creators: dict[str, Account | None], budget: VerificationBudget) -> Outcome | None:
-        """Steps 4-6 for one decoded transaction: None when it may be queued, else the refusal."""
+               creators: dict[str, Account | None], budget: VerificationBudget) -> tuple[Outcome | None, bool]:
+        """Steps 4-6 for one decoded transaction: (the refusal or None, whether it is short of its quorum).
+
+        Short of its quorum and otherwise valid (each signature verifies and is by a signatory of the
+        creator) is not a refusal when there is a pending pool: the transaction waits there (MST)."""
         creator = tx.payload.creator
         if creator not in creators:
             creators[creator] = get_account(published.world, creator)
         verified = self.ledger.verified
+        short = False
         try:
-            check_payload(tx, self.chain_id, now_ms)
-            check_signers(tx, creators[creator])
+            try:  # both raise quorum_not_met only after their other checks passed
+                check_payload(tx, self.chain_id, now_ms)
+                check_signers(tx, creators[creator])
+            except StatelessError as exc:
+                if exc.code != QUORUM_NOT_MET or self.pending is None or not tx.signatures:
+                    raise
+                short = True
+                check_signers(tx, creators[creator], quorum=False)  # the creator and signer checks, if skipped
             if not budget.spend(verified.cost(tx)):
                 if source is Source.CLIENT:
                     self.counters.refused(OVER_BUDGET_CODE)
                 return Outcome(Verdict.OVER_BUDGET, tx.hash, OVER_BUDGET_CODE,
-                               "this request spent its signature verifications; retry the rest shortly")
+                               "this request spent its signature verifications; retry the rest shortly"), False
             verified.check(tx)
         except StatelessError as exc:
-            return self._invalid(tx.hash, exc, source)
-        return None
+            return self._invalid(tx.hash, exc, source), False
+        return None, short
 
     def _another_copy(self, queued: Transaction, tx: Transaction, now_ms: int, source: Source,
                       published: PublishedChain, creators: dict[str, Account | None],
@@ -267,7 +326,7 @@ class Admission:
         extra = tuple(pair for pair in tx.signatures if pair[0] not in have)
         if not extra:  # the same signers (the usual case: a client's resend): nothing to verify
             return Outcome(Verdict.ALREADY_QUEUED, tx.hash)
-        refused = self._check(tx, now_ms, source, published, creators, budget)
+        refused, _short = self._check(tx, now_ms, source, published, creators, budget)
         if refused is not None:
             return refused
         merged = queued.merged_with(tx)  # keeps the format (an Iroha copy keeps its signatures' kinds)

@@ -21,9 +21,15 @@ class TxStatus(enum.StrEnum):
     COMMITTED = "COMMITTED"
     REJECTED = "REJECTED"
     NOT_RECEIVED = "NOT_RECEIVED"
+    MST_PENDING = "MST_PENDING"
+    """Valid signatures by the creator's signatories, fewer than its quorum: waiting for more."""
+    ENOUGH_SIGNATURES_COLLECTED = "ENOUGH_SIGNATURES_COLLECTED"
+    """A pending transaction reached its quorum and went on to the mempool."""
+    MST_EXPIRED = "MST_EXPIRED"
+    """A pending transaction's signatures did not come in time: dropped."""
 
 
 FINAL: Final[frozenset[TxStatus]] = frozenset(
-    {TxStatus.COMMITTED, TxStatus.REJECTED, TxStatus.STATELESS_VALIDATION_FAILED}
+    {TxStatus.COMMITTED, TxStatus.REJECTED, TxStatus.STATELESS_VALIDATION_FAILED, TxStatus.MST_EXPIRED}
 )
 """Statuses that never change again: a client waiting on a transaction can stop at one of these."""

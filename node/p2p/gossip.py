@@ -112,7 +112,7 @@ class TxGossiper:
     def _admit(self, txs: tuple[bytes, ...]) -> int:
         assert self.admission is not None
         outcomes = self.admission.admit(txs, self.clock_ms(), Source.PEER)
-        added = sum(1 for o in outcomes if o.verdict is Verdict.QUEUED)
+        added = sum(1 for o in outcomes if o.verdict is Verdict.QUEUED or o.verdict is Verdict.COLLECTED)
         if added:
             self.on_admitted()
         return added

@@ -68,4 +68,4 @@ def test_a_ledger_error_names_the_http_status_an_api_answers_it_with(error: Ledg
 def test_a_status_is_its_iroha_name_in_every_encoding() -> None:
     assert TxStatus.COMMITTED == "COMMITTED"
     assert codec.encode_trusted([TxStatus.REJECTED]) == codec.encode_trusted(["REJECTED"])
-    assert sorted(FINAL) == ["COMMITTED", "REJECTED", "STATELESS_VALIDATION_FAILED"]
+    assert sorted(FINAL) == ["COMMITTED", "MST_EXPIRED", "REJECTED", "STATELESS_VALIDATION_FAILED"]

@@ -30,6 +30,9 @@ CUSTOMERS = [("alice", "aclb"), ("bob", "abaa"), ("chenda", "wing"), ("dara", "a
 CHAIN_ID = "bakong-testnet"
 # Opening balances: KHR and USD, precision 2 (minor units are riel and cents).
 CUSTOMER_BALANCES = {"khr#nbc": "4000000.00", "usd#nbc": "1000.00"}
+DEFAULT_API_PORT = 8100
+TORII_PORT = 50051
+"""Iroha's Torii port: the first node's in a testnet on the default ports."""
 CENTRAL_BANK_BALANCES = {"khr#nbc": "100000000000.00", "usd#nbc": "50000000.00"}
 
 
@@ -40,12 +43,17 @@ class TestnetNode:
     config: Path
     api_url: str
     p2p_address: str
+    torii: str = ""
+    """Torii's (Iroha 1 gRPC) "host:port"; "" for a testnet written before it had one."""
 
 
-def init_testnet(directory: str | Path, *, validators: int = 1, observers: int = 0, base_port: int = 8100,
+def init_testnet(directory: str | Path, *, validators: int = 1, observers: int = 0, base_port: int = DEFAULT_API_PORT,
                  p2p_base_port: int = 7100, customers: int = len(CUSTOMERS), extra_accounts: int = 0,
-                 block: dict[str, int] | None = None) -> list[TestnetNode]:
-    """Write keys, genesis and node configs for ``validators`` + ``observers`` banks into ``directory``."""
+                 block: dict[str, int] | None = None, torii_base_port: int | None = None) -> list[TestnetNode]:
+    """Write keys, genesis and node configs for ``validators`` + ``observers`` banks into ``directory``.
+
+    Torii ports: ``torii_base_port`` + i; by default Iroha's 50051 + i for a testnet on the default API
+    port, else ports free now (a test or tool that picked its API ports must not collide on 50051)."""
     root = Path(directory)
     if (root / "genesis.json").exists():
         raise FileExistsError(f"{root} already holds a testnet (genesis.json exists)")
@@ -79,6 +87,9 @@ def init_testnet(directory: str | Path, *, validators: int = 1, observers: int =
     if extra_accounts:
         bulk = {"count": extra_accounts, "name_prefix": "c", "domains": banks[1:],
                 "public_key": new_key("bench").public_key.hex(), "role": "customer", "balances": CUSTOMER_BALANCES}
+    if torii_base_port is None:
+        count = validators + observers
+        torii_base_port = TORII_PORT if base_port == DEFAULT_API_PORT else free_port_base(count)
     peers = []
     nodes = []
     for i, bank in enumerate(node_banks):
@@ -91,9 +102,10 @@ def init_testnet(directory: str | Path, *, validators: int = 1, observers: int =
         config.write_text(
             f'name = "{bank}"\nrole = "{role}"\ngenesis = "../genesis.json"\nkey_file = "../keys/node-{bank}.key"\n'
             f'data_dir = "../data/{bank}"\n\n[api]\nlisten = "127.0.0.1:{base_port + i}"\n\n'
-            f'[p2p]\nlisten = "{p2p}"\n\n[block]\n{block_lines}'
+            f'[p2p]\nlisten = "{p2p}"\n\n[torii]\nlisten = "127.0.0.1:{torii_base_port + i}"\n\n[block]\n{block_lines}'
         )
-        nodes.append(TestnetNode(bank, role, config, f"http://127.0.0.1:{base_port + i}", p2p))
+        nodes.append(TestnetNode(bank, role, config, f"http://127.0.0.1:{base_port + i}", p2p,
+                                 f"127.0.0.1:{torii_base_port + i}"))
     genesis = {
         "chain_id": CHAIN_ID,
         "created_ms": int(time.time() * 1000) - 60_000,
@@ -113,7 +125,7 @@ def init_testnet(directory: str | Path, *, validators: int = 1, observers: int =
 def write_manifest(directory: Path, nodes: list[TestnetNode], pids: dict[str, int]) -> None:
     """``testnet.json``: how tools and people find and drive every node of the network."""
     doc = {"chain_id": CHAIN_ID, "nodes": [
-        {"name": n.name, "role": n.role, "api_url": n.api_url, "p2p_address": n.p2p_address,
+        {"name": n.name, "role": n.role, "api_url": n.api_url, "p2p_address": n.p2p_address, "torii": n.torii,
          "config": str(n.config.resolve()), "pid": pids.get(n.name),
          "log": str((directory / "logs" / f"{n.name}.log").resolve()),
          "restart": " ".join(node_command(n.config.resolve()))} for n in nodes]}
@@ -124,7 +136,8 @@ def write_manifest(directory: Path, nodes: list[TestnetNode], pids: dict[str, in
 
 def load_nodes(directory: str | Path) -> list[TestnetNode]:
     doc = json.loads((Path(directory) / "testnet.json").read_text())
-    return [TestnetNode(n["name"], n["role"], Path(n["config"]), n["api_url"], n["p2p_address"]) for n in doc["nodes"]]
+    return [TestnetNode(n["name"], n["role"], Path(n["config"]), n["api_url"], n["p2p_address"], n.get("torii", ""))
+            for n in doc["nodes"]]
 
 
 def load_pids(directory: str | Path) -> dict[str, int]:

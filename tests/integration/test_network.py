@@ -118,6 +118,7 @@ def extra_node(net: RunningNet, name: str, role: str = "validator") -> tuple[Nod
         f'name = "{name}"\nrole = "{role}"\ngenesis = "../genesis.json"\n'
         f'key_file = "../keys/node-{name}.key"\n'
         f'data_dir = "../data/{name}"\n\n[api]\nlisten = "{api}"\n\n[p2p]\nlisten = "{p2p}"\n\n'
+        f'[torii]\nlisten = ""\n\n'  # no Torii on a node added by hand: Iroha's default port is shared
         f'[block]\nbatch_wait_ms = 20\nmax_block_interval_ms = 500\n'
     )
     add_consensus_section(config, FAST_CONSENSUS)

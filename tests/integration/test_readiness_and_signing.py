@@ -58,6 +58,7 @@ def start_copy_of(net: RunningNet, name: str) -> testnet.TestnetNode:
     text = re.sub(rf'(?m)^data_dir = "(.*)/{name}"$', rf'data_dir = "\1/{name}_copy"', text)
     text = re.sub(r'(?ms)(\[api\]\s*listen = )"[^"]*"', rf'\1"127.0.0.1:{api}"', text)
     text = re.sub(r'(?ms)(\[p2p\]\s*listen = )"[^"]*"', rf'\1"127.0.0.1:{p2p}"', text)
+    text = re.sub(r'(?ms)(\[torii\]\s*listen = )"[^"]*"', r'\1""', text)  # no Torii: its port is the original's
     text += '\n[log]\nformat = "json"\n'  # and its log is JSON lines, as a log shipper reads them
     config = original.config.with_name(f"{name}_copy.toml")
     config.write_text(text)

@@ -47,6 +47,7 @@ def twin_net(tmp_path: Path) -> Iterator[RunningNet]:
         text = re.sub(r'(?m)^data_dir = "(.*)/wing"$', r'data_dir = "\1/wing_twin"', text)
         text = re.sub(r'(?ms)(\[api\]\s*listen = )"[^"]*"', rf'\1"127.0.0.1:{api}"', text)
         text = re.sub(r'(?ms)(\[p2p\]\s*listen = )"[^"]*"', rf'\1"127.0.0.1:{p2p}"', text)
+        text = re.sub(r'(?ms)(\[torii\]\s*listen = )"[^"]*"', r'\1""', text)  # no Torii: its port is the original's
         assert "twin = true" in text
         config = wing.config.with_name("wing_twin.toml")
         config.write_text(text)

@@ -73,7 +73,11 @@ def test_a_bank_joins_a_running_network_and_a_backup_of_the_validator_restores_a
     assert added["status"] == "COMMITTED"
 
     # 3. The new node starts, syncs from genesis, and the validator sees it.
-    prasac = testnet.TestnetNode("prasac", "observer", bank / "node.toml", f"http://{api}", p2p)
+    torii = f"127.0.0.1:{free_port()}"  # not Iroha's 50051, which `bakong init` writes: tests run side by side
+    config_text = (bank / "node.toml").read_text()
+    assert 'listen = "127.0.0.1:50051"' in config_text
+    (bank / "node.toml").write_text(config_text.replace('listen = "127.0.0.1:50051"', f'listen = "{torii}"'))
+    prasac = testnet.TestnetNode("prasac", "observer", bank / "node.toml", f"http://{api}", p2p, torii)
     net.nodes.append(prasac)
     net.start(prasac)
     observer = net.client("prasac")

@@ -27,11 +27,12 @@ from node.api.torii.endpoint_pb2_grpc import QueryService_v1Stub
 from node.api.torii.queries import query_handlers
 from node.assembly import Node
 from node.config import load_config
+from node.intake.admission import Source
 from node.keyfile import read_key
 from node.ledger import commands as c
 from node.ledger.iroha_crypto import legacy_public_key, legacy_sign, standard_public_key, standard_sign
 from node.ledger.iroha_proto import commands_pb2, primitive_pb2, qry_responses_pb2, queries_pb2, transaction_pb2
-from node.ledger.iroha_tx import IrohaTransaction, decode_iroha_transaction
+from node.ledger.iroha_tx import IrohaTransaction, decode_iroha_transaction, wrap_iroha
 from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from node.tools.testnet import init_testnet
 from tests.integration.conftest import free_port
@@ -288,6 +289,42 @@ def test_assets_details_roles_peers_and_pending(world: World) -> None:
     assert pending.WhichOneof("response") == "pending_transactions_page_response"
     assert pending.pending_transactions_page_response.all_transactions_size == 0
     assert detail.account_detail_response.detail == "{}"
+
+
+def test_pending_transactions_list_what_waits_for_the_accounts_signatures(world: World) -> None:
+    dara, second = "dara@aclb", KeyPair.generate()
+    world.commit(world.native(dara, c.AddSignatory(dara, second.public_key)))
+    world.commit(world.native(dara, c.SetAccountQuorum(dara, 2)))
+    waiting = [iroha_transfer(world.key(dara).seed, dara, BOB, f"{n}.00", world.now()) for n in (1, 2, 3)]
+    waiting = [set_quorum(w, 2, world.key(dara).seed) for w in waiting]
+    outcomes = world.node.admission.admit([wrap_iroha(w) for w in waiting], world.now(), Source.CLIENT)
+    assert [o.verdict.name for o in outcomes] == ["PENDING"] * 3, outcomes
+    first, second_page, alices, stale = find(
+        world,
+        query(world, dara, get_pending_transactions={"pagination_meta": {"page_size": 2}}),
+        query(world, dara, get_pending_transactions={"pagination_meta": {
+            "page_size": 2, "first_tx_hash": decode_iroha_transaction(waiting[2]).hash.hex()}}),
+        query(world, ALICE, get_pending_transactions={"pagination_meta": {"page_size": 2}}),
+        query(world, dara, get_pending_transactions={"pagination_meta": {"page_size": 2, "first_tx_hash": "ab" * 32}}),
+    )
+    page = first.pending_transactions_page_response
+    assert page.all_transactions_size == 3
+    assert [t.SerializeToString() for t in page.transactions] == waiting[:2]  # as signed so far
+    assert page.next_batch_info.first_tx_hash == decode_iroha_transaction(waiting[2]).hash.hex()
+    assert page.next_batch_info.batch_size == 1
+    assert [t.SerializeToString() for t in second_page.pending_transactions_page_response.transactions] == waiting[2:]
+    assert alices.pending_transactions_page_response.all_transactions_size == 0
+    assert error(stale) == ("STATEFUL_INVALID", 4)
+
+
+def set_quorum(tx_bytes: bytes, quorum: int, seed: bytes) -> bytes:
+    """The transaction re-made with ``quorum`` in its payload, signed again by ``seed`` alone."""
+    tx = transaction_pb2.Transaction.FromString(tx_bytes)
+    tx.payload.reduced_payload.quorum = quorum
+    del tx.signatures[:]
+    raw = tx.payload.SerializeToString()
+    tx.signatures.add(public_key=standard_public_key(seed).text, signature=standard_sign(seed, raw).hex())
+    return tx.SerializeToString()
 
 
 def test_fetch_commits_streams_each_new_block_and_refuses_without_can_get_blocks(world: World) -> None:

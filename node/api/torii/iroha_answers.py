@@ -87,13 +87,35 @@ def _ms(stamp: Any) -> int:
     return int(stamp.seconds) * 1000 + int(stamp.nanos) // 1_000_000
 
 
+def _batches(txs: list[Transaction]) -> list[list[Transaction]]:
+    """Waiting transactions grouped as Iroha pages them: the members of one batch together (in the
+    order of the first one's arrival), every other transaction alone."""
+    groups: list[list[Transaction]] = []
+    by_batch: dict[tuple[str, ...], list[Transaction]] = {}
+    for tx in txs:
+        batch = getattr(tx, "batch", None)
+        if batch is None:
+            groups.append([tx])
+            continue
+        members = tuple(batch.reduced_hashes)
+        group = by_batch.get(members)
+        if group is None:
+            group = by_batch[members] = []
+            groups.append(group)
+        group.append(tx)
+    return groups
+
+
 class IrohaAnswers:
     """The answers to one creator's queries, read from one published state of the chain."""
 
-    def __init__(self, chain: PublishedChain, creator: str) -> None:
+    def __init__(self, chain: PublishedChain, creator: str,
+                 pending: Callable[[str], list[Transaction]] = lambda _creator: []) -> None:
         self.chain = chain
         self.world = chain.world
         self.creator = creator
+        self.pending = pending
+        """The transactions an account created that wait for signatures on this node, oldest first."""
 
     def answer(self, payload: queries_pb2.Query.Payload) -> qry_responses_pb2.QueryResponse:
         which = payload.WhichOneof("query")
@@ -353,16 +375,39 @@ class IrohaAnswers:
         return out
 
     def get_pending_transactions(self, q: queries_pb2.GetPendingTransactions) -> qry_responses_pb2.QueryResponse:
-        # Pending multi-signature transactions are not held yet (issue 18, point 2): nothing waits.
+        """What the querier's account created that waits for signatures (Iroha: the pending batches of
+        which it is a creator), oldest first, whole batches only on a page."""
+        waiting = self.pending(self.creator)
+        in_chain = self.chain.known_among(tx.hash for tx in waiting)  # answered as of the published state
+        waiting = [tx for tx in waiting if tx.hash not in in_chain]
         out = qry_responses_pb2.QueryResponse()
         if not q.HasField("pagination_meta"):  # Iroha's deprecated form answers a plain list
-            out.transactions_response.SetInParent()
+            out.transactions_response.transactions.extend(transaction_message(tx) for tx in waiting)
             return out
-        _page_size(q.pagination_meta.page_size)
-        if q.pagination_meta.HasField("opt_first_tx_hash"):
-            raise stateful(BAD_CURSOR, "The batch with specified first transaction hash not found, the hash: "
-                           + q.pagination_meta.first_tx_hash)
-        out.pending_transactions_page_response.all_transactions_size = 0
+        meta = q.pagination_meta
+        page_size = _page_size(meta.page_size)
+        first_t = _ms(meta.first_tx_time) if meta.HasField("opt_first_tx_time") else None
+        last_t = _ms(meta.last_tx_time) if meta.HasField("opt_last_tx_time") else None
+        waiting = [tx for tx in waiting if (first_t is None or tx.payload.created_ms >= first_t)
+                   and (last_t is None or tx.payload.created_ms <= last_t)]
+        groups = _batches(waiting)
+        start = 0
+        if meta.HasField("opt_first_tx_hash"):
+            found = [i for i, group in enumerate(groups) if group[0].hash.hex() == meta.first_tx_hash.lower()]
+            if not found:
+                raise stateful(BAD_CURSOR, "The batch with specified first transaction hash not found, the hash: "
+                               + meta.first_tx_hash)
+            start = found[0]
+        r = out.pending_transactions_page_response
+        r.all_transactions_size = len(waiting)
+        taken = 0
+        for group in groups[start:]:
+            if taken + len(group) > page_size:  # a batch is never split over two pages
+                r.next_batch_info.first_tx_hash = group[0].hash.hex()
+                r.next_batch_info.batch_size = len(group)
+                break
+            r.transactions.extend(transaction_message(tx) for tx in group)
+            taken += len(group)
         return out
 
     # ---- assets, roles, blocks, peers ----

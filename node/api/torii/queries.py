@@ -32,10 +32,12 @@ from node.api.torii.iroha_answers import IrohaAnswers, Refusal, stateful
 from node.api.torii.iroha_render import block_message, iroha_height
 from node.api.torii.query_auth import check_signatory, parse_blocks_query, parse_query
 from node.clock import now_ms
+from node.intake.pending import PendingPool
 from node.ledger.chain import Ledger
 from node.ledger.iroha_proto import qry_responses_pb2
 from node.ledger.permissions import has_permission
 from node.ledger.records import get_account
+from node.ledger.transactions import Transaction
 from node.metrics import NodeMetrics
 from node.runtime.health import Check
 
@@ -61,6 +63,8 @@ class QueryHost(Protocol):
     def block_listeners(self) -> set[asyncio.Queue[dict[str, Any]]]: ...
     @property
     def metrics(self) -> NodeMetrics: ...
+    @property
+    def pending(self) -> PendingPool | None: ...
     def health_checks(self) -> list[Check]: ...
     def sync_status(self) -> dict[str, Any] | None: ...
 
@@ -74,7 +78,7 @@ def answer_query(node: QueryHost, request: bytes, now: int) -> qry_responses_pb2
         chain = node.ledger.published()  # one state for the signatory check and every read of the answer
         creator = payload.meta.creator_account_id
         check_signatory(chain, creator, key)
-        answer = IrohaAnswers(chain, creator).answer(payload)
+        answer = IrohaAnswers(chain, creator, partial(waiting_for, node)).answer(payload)
     except Refusal as refusal:
         answer = refusal.response()
     except Exception:  # our bug: log it, answer as Iroha does for a query it could not execute
@@ -82,6 +86,12 @@ def answer_query(node: QueryHost, request: bytes, now: int) -> qry_responses_pb2
         answer = stateful(INTERNAL, "the query could not be executed; see the node log").response()
     answer.query_hash = query_hash
     return answer
+
+
+def waiting_for(node: QueryHost, creator: str) -> list[Transaction]:
+    """What ``creator`` created that waits for signatures on this node (pending multisig)."""
+    pool = node.pending
+    return [] if pool is None else [tx for tx in pool.waiting() if tx.creator == creator]
 
 
 def open_block_stream(node: QueryHost, request: bytes, now: int) -> int:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -204,6 +205,21 @@ def _lookup_target(opts: LoadOptions, directory: Path, nodes: list[TestnetNode])
     return target, token
 
 
+def _give_own_core(pid: int, others: list[int]) -> None:
+    """``--lookup-own-core``: each bank runs its node on its own machine; on this shared bench host the
+    looked-up node gets the last core to itself and every other process (the other nodes, this bench,
+    the look-up client it starts later) the rest. Every thread of a process is pinned (a node's LevelDB
+    and worker threads exist already), and threads started later inherit their creator's set."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise ValueError("--lookup-own-core needs at least 2 CPU cores")
+    own, rest = {cores[-1]}, set(cores[:-1])
+    for target, allowed in [(pid, own), *((other, rest) for other in others), (os.getpid(), rest)]:
+        for task in Path(f"/proc/{target}/task").iterdir():
+            os.sched_setaffinity(int(task.name), allowed)
+    print(f"  pinned: the looked-up node to core {cores[-1]}, everything else to {sorted(rest)}", flush=True)
+
+
 def run_load_bench(opts: LoadOptions) -> int:
     if opts.accounts < 2:
         raise ValueError("--accounts must be at least 2")
@@ -237,6 +253,9 @@ def run_load_bench(opts: LoadOptions) -> int:
         lookup_target = _lookup_target(opts, directory, nodes)
         if lookup_target is not None and work.md5s is not None:
             (directory / "md5s.txt").write_text("\n".join(work.md5s) + "\n")
+        if lookup_target is not None and opts.lookup_own_core:
+            _give_own_core(procs[lookup_target[0].name].pid, [p.pid for name, p in procs.items()
+                                                             if name != lookup_target[0].name])
         result = asyncio.run(_measure(opts, directory, nodes, work, lookup_target))
         for entry in result["nodes"]:
             entry["exit_code"] = procs[entry["name"]].poll()  # None: still running, as it should be

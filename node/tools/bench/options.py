@@ -37,3 +37,5 @@ class LoadOptions:
     lookup_rate: float = 0.0
     """With ``khqr``: ``check_transaction_by_md5`` requests per second offered to one node (0 = none)."""
     lookup_connections: int = 32
+    lookup_own_core: bool = False
+    """Pin the looked-up node to the last core and the rest of the bench to the others (Linux)."""

@@ -266,6 +266,27 @@ def test_asset_transactions_show_others_transactions_only_where_they_name_the_qu
     from_bob = [t for t in txs if t.payload.reduced_payload.creator_account_id == BOB]
     assert len(from_bob) == 1 and not from_bob[0].signatures  # a redacted rendering carries no signature
     assert from_bob[0].payload.reduced_payload.commands[0].transfer_asset.dest_account_id == ALICE
+    walked, cursor = [], None
+    while True:  # one a page, newest first: the same four, read a page at a time
+        meta: dict[str, Any] = {"page_size": 1, "ordering": {"sequence": [
+            {"field": queries_pb2.kPosition, "direction": queries_pb2.kDescending}]}}
+        if cursor:
+            meta["first_tx_hash"] = cursor
+        page, = find(world, query(world, ALICE, get_account_asset_transactions={
+            "account_id": ALICE, "asset_id": "khr#nbc", "pagination_meta": meta}))
+        walked += [t.payload.reduced_payload.creator_account_id for t in page.transactions_page_response.transactions]
+        cursor = page.transactions_page_response.next_tx_hash
+        if not cursor:
+            break
+    assert walked == [BOB, ALICE, ALICE, ALICE]
+
+
+def test_get_transactions_serves_ones_own_and_hides_others(world: World) -> None:
+    mine, bobs = find(world, query(world, ALICE, get_transactions={"tx_hashes": [world.iroha_by_alice.hash.hex()]}),
+                      query(world, ALICE, get_transactions={"tx_hashes": [world.native_by_bob.hash.hex()]}))
+    assert [t.SerializeToString() for t in mine.transactions_response.transactions] == [
+        world.iroha_by_alice.protobuf_bytes()]
+    assert error(bobs) == ("STATEFUL_INVALID", 4)  # as an unknown hash: no existence oracle
 
 
 def test_assets_details_roles_peers_and_pending(world: World) -> None:

@@ -43,6 +43,8 @@ BAD_CURSOR = 4
 """GetTransactions: a hash unknown or not visible; pages: a first hash / asset / record not there."""
 NO_ACCOUNT_ID = 5
 NO_ASSET_ID = 6
+Position = tuple[int, int]
+"""(height, index) of a committed transaction."""
 
 
 @dataclass
@@ -293,13 +295,15 @@ class IrohaAnswers:
                 return stateful(NO_ASSET_ID, f"no asset with such id found: {asset_id}")
             return False
 
-        history = self._history(keys.account_asset_txs_prefix(account_id, asset_id), meta, lambda tx: True)
+        history = self._history(keys.account_asset_txs_prefix(account_id, asset_id), meta, None)
         return self._page(history, meta, page_size, shown, missing)
 
     def _history(self, prefix: bytes, meta: queries_pb2.TxPaginationMeta,
-                 keep: Callable[[Transaction], bool]) -> list[tuple[tuple[int, int], Transaction]]:
-        """The history rows under ``prefix`` within the meta's height and time ranges, in Iroha's order:
-        the client's ordering, then position ascending (Iroha appends it)."""
+                 keep: Callable[[Transaction], bool] | None) -> tuple[list[Position], dict[Position, Transaction]]:
+        """The positions of the history rows under ``prefix`` that ``keep`` keeps within the meta's height
+        and time ranges, in Iroha's order (the client's ordering, then position ascending, which Iroha
+        appends), and the transactions it had to read to know that. Only a creator filter, a time range
+        or an ordering by created time needs the transactions; otherwise a page reads its own alone."""
         first_h = ledger_height(meta.first_tx_height) if meta.HasField("opt_first_tx_height") else None
         last_h = ledger_height(meta.last_tx_height) if meta.HasField("opt_last_tx_height") else None
         positions = [keys.position_of(k) for k, _v in self.chain.store.scan(prefix)]
@@ -307,48 +311,61 @@ class IrohaAnswers:
                      if (first_h is None or p[0] >= first_h) and (last_h is None or p[0] <= last_h)]
         first_t = _ms(meta.first_tx_time) if meta.HasField("opt_first_tx_time") else None
         last_t = _ms(meta.last_tx_time) if meta.HasField("opt_last_tx_time") else None
-        rows = [(p, tx) for p, tx in zip(positions, self.chain.transactions_at(positions), strict=True)
-                if keep(tx) and (first_t is None or tx.payload.created_ms >= first_t)
-                and (last_t is None or tx.payload.created_ms <= last_t)]
         order: list[tuple[int, int]] = []
         for entry in meta.ordering.sequence:
             if all(field != entry.field for field, _d in order):
                 order.append((entry.field, entry.direction))
         if all(field != queries_pb2.kPosition for field, _d in order):
             order.append((queries_pb2.kPosition, queries_pb2.kAscending))
+        known: dict[Position, Transaction] = {}
+        needs_txs = keep is not None or first_t is not None or last_t is not None or any(
+            field == queries_pb2.kCreatedTime for field, _d in order)
+        if needs_txs:
+            for p, tx in zip(positions, self.chain.transactions_at(positions), strict=True):
+                if (keep is None or keep(tx)) and (first_t is None or tx.payload.created_ms >= first_t) \
+                        and (last_t is None or tx.payload.created_ms <= last_t):
+                    known[p] = tx
+            positions = [p for p in positions if p in known]
 
-        def sort_key(row: tuple[tuple[int, int], Transaction]) -> tuple[int, ...]:
-            (height, index), tx = row
+        def sort_key(position: Position) -> tuple[int, ...]:
+            height, index = position
             out: list[int] = []
             for field, direction in order:
                 sign = -1 if direction == queries_pb2.kDescending else 1
-                out.extend([sign * tx.payload.created_ms] if field == queries_pb2.kCreatedTime
+                out.extend([sign * known[position].payload.created_ms] if field == queries_pb2.kCreatedTime
                            else [sign * height, sign * index])
             return (*out, index)
 
-        rows.sort(key=sort_key)
-        return rows
+        positions.sort(key=sort_key)
+        return positions, known
 
-    def _page(self, rows: list[tuple[tuple[int, int], Transaction]], meta: queries_pb2.TxPaginationMeta,
-              page_size: int, shown: Callable[[Transaction], Any],
+    def _page(self, history: tuple[list[Position], dict[Position, Transaction]],
+              meta: queries_pb2.TxPaginationMeta, page_size: int, shown: Callable[[Transaction], Any],
               missing: Callable[[], Refusal | bool]) -> qry_responses_pb2.QueryResponse:
+        rows, known = history
         start = 0
         if meta.HasField("opt_first_tx_hash"):
-            first = meta.first_tx_hash.lower()
-            found = [i for i, (_p, tx) in enumerate(rows) if tx.hash.hex() == first]
-            if not found:
+            try:
+                status = self.chain.tx_status(bytes.fromhex(meta.first_tx_hash))
+            except ValueError:
+                status = None
+            at = {p: i for i, p in enumerate(rows)}.get((status.height, status.index)) if status else None
+            if at is None:
                 raise stateful(BAD_CURSOR, f"invalid pagination hash: {meta.first_tx_hash}")
-            start = found[0]
+            start = at
         elif not rows:
             refusal = missing()
             if isinstance(refusal, Refusal):
                 raise refusal
+        window = rows[start:start + page_size + 1]
+        unread = [p for p in window if p not in known]
+        known.update(zip(unread, self.chain.transactions_at(unread), strict=True))
         out = qry_responses_pb2.QueryResponse()
         r = out.transactions_page_response
-        r.transactions.extend(shown(tx) for _p, tx in rows[start:start + page_size])
+        r.transactions.extend(shown(known[p]) for p in window[:page_size])
         r.all_transactions_size = len(rows)
-        if start + page_size < len(rows):
-            r.next_tx_hash = rows[start + page_size][1].hash.hex()
+        if len(window) > page_size:
+            r.next_tx_hash = known[window[page_size]].hash.hex()
         return out
 
     def get_transactions(self, q: queries_pb2.GetTransactions) -> qry_responses_pb2.QueryResponse:

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from node.config import load_config
+from node.keyfile import read_key
 from node.ledger import commands as c
 from node.ledger.transactions import TxPayload, build_transaction
 from tests.integration.conftest import RunningNet
@@ -67,6 +69,8 @@ out['get_signatories'] = list(ask(alice, alice_key, 'GetSignatories', account_id
 block = ask(admin, admin_key, 'GetBlock', height=1).block_response.block.block_v1
 out['get_block_1'] = {'height': block.payload.height, 'tx_number': block.payload.tx_number,
                       'prev_block_hash': block.payload.prev_block_hash[:16]}
+block = ask(admin, admin_key, 'GetBlock', height=2).block_response.block.block_v1
+out['get_block_2_signers'] = [s.public_key for s in block.signatures]  # the commit certificate's precommits
 
 pages, cursor = [], None
 while True:
@@ -115,6 +119,8 @@ def test_official_client_queries_history_blocks_and_fetch_commits(single_node: R
     assert set(out["get_account_assets"]) == {"khr#nbc", "usd#nbc"}
     assert out["get_signatories"] == ["ed0120" + net.key("alice@aclb").public_key.hex()]
     assert out["get_block_1"]["height"] == 1 and out["get_block_1"]["prev_block_hash"] == "0" * 16
+    validator = read_key(load_config(net.nodes[0].config).key_path).public_key.hex()
+    assert out["get_block_2_signers"] == ["ed0120" + validator]
     pages = out["get_account_transactions_pages"]
     walked = [h for p in pages for h in p["hashes"]]
     creators = {who for p in pages for who in p["creators"]}

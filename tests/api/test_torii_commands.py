@@ -23,7 +23,7 @@ from google.protobuf import empty_pb2
 from node.api.torii.endpoint_pb2_grpc import CommandService_v1Stub
 from node.api.torii.server import ToriiBindError, bound_port, start_torii, stop_torii
 from node.api.torii.statuses import command_failure, torii_response, transaction_failure
-from node.assembly import Node
+from node.assembly import EXIT_NETWORK, Node, node_failure
 from node.config import ConfigError, load_config, parse_config
 from node.keyfile import read_key
 from node.ledger import commands as c
@@ -275,6 +275,8 @@ def test_a_taken_port_is_a_typed_start_up_error(world: World) -> None:
 
     error = asyncio.run(scenario())
     assert error.errno == errno.EADDRINUSE and "address already in use" in str(error)
+    failure = node_failure(error)  # how the node process ends on it: one line, the network exit status
+    assert (failure.code, failure.exit_code) == ("torii_address_unavailable", EXIT_NETWORK)
 
 
 def test_error_numbers_follow_iroha_per_command() -> None:

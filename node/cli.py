@@ -399,7 +399,7 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
         keep=args.keep, api_port=args.api_port, p2p_port=args.p2p_port, batch=args.batch, drain=args.drain,
         concurrency=args.concurrency, pool=args.pool, seed=args.seed, max_pending=args.max_pending,
         workload=args.workload, lookup_rate=args.lookup_rate, lookup_connections=args.lookup_connections,
-        lookup_own_core=args.lookup_own_core))
+        lookup_own_core=args.lookup_own_core, tx_format=args.tx_format))
 
 
 def cmd_bench_idle(args: argparse.Namespace) -> int:
@@ -468,6 +468,9 @@ def _bench_load_options(sp: argparse.ArgumentParser) -> None:
                          "during the run (default 0 = none)")
     sp.add_argument("--lookup-connections", type=int, default=32,
                     help="keep-alive connections of the md5 look-up load (default 32)")
+    sp.add_argument("--format", choices=("native", "iroha"), default="native", dest="tx_format",
+                    help="with --workload transfer: native transactions (default) or Iroha 1 protobuf ones, "
+                         "half signed with standard, half with legacy (ed25519/sha3) signatures")
     sp.add_argument("--lookup-own-core", action="store_true",
                     help="with --lookup-rate: pin the looked-up node to the last CPU core and every other "
                          "process of the bench to the others, as if that bank's node had its own machine")

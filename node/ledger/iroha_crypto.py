@@ -173,13 +173,30 @@ def legacy_public_key(seed: bytes) -> IrohaPublicKey:
 
 def legacy_sign(seed: bytes, payload: bytes) -> bytes:
     """The legacy signature of ``payload``: Ed25519 with SHA3-512 over ``sha3_256(payload)``."""
-    pair = legacy_keypair_from_seed(seed)
+    return legacy_sign_expanded(legacy_keypair_from_seed(seed), payload)
+
+
+def legacy_sign_expanded(pair: LegacyKeyPair, payload: bytes) -> bytes:
+    """The legacy signature of ``payload`` by an expanded key (its scalar, nonce prefix and point)."""
     message = hashlib.sha3_256(payload).digest()
     nonce = int.from_bytes(hashlib.sha3_512(pair.prefix + message).digest(), "little") % GROUP_ORDER
     r_bytes = nacl.bindings.crypto_scalarmult_ed25519_base_noclamp(nonce.to_bytes(32, "little"))
     digest = hashlib.sha3_512(r_bytes + pair.public_key.raw + message).digest()
     s = (nonce + int.from_bytes(digest, "little") * pair.scalar) % GROUP_ORDER
     return bytes(r_bytes) + s.to_bytes(32, "little")
+
+
+def legacy_pair_of_standard_seed(seed: bytes) -> LegacyKeyPair:
+    """The expanded key of a STANDARD seed (SHA-512 expansion, RFC 8032), for signing in the legacy scheme
+    with the same point: a signatory is the point, so one key can sign in either scheme (docs/iroha.md,
+    "Signatories"). The benchmark uses it to sign legacy-kind transactions for accounts with one key."""
+    expanded = hashlib.sha512(seed).digest()
+    clamped = bytearray(expanded[:32])
+    clamped[0] &= 248
+    clamped[31] &= 127
+    clamped[31] |= 64
+    point = nacl.bindings.crypto_scalarmult_ed25519_base_noclamp(bytes(clamped))
+    return LegacyKeyPair(seed, int.from_bytes(clamped, "little"), expanded[32:], IrohaPublicKey(KeyKind.LEGACY, point))
 
 
 def standard_public_key(seed: bytes) -> IrohaPublicKey:

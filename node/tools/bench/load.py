@@ -24,6 +24,8 @@ Rules of measurement (also in the JSON, under ``method``):
   the bound (a flood).
 - CPU% is per node process over the measured window (100% = one core); RSS peak is sampled each second.
   The machine's total busy CPU is measured too, so a run skewed by other processes says so.
+- ``--format iroha`` sends the transfer pool as Iroha 1 protobuf transactions (``iroha_workload``), half of
+  them legacy-signed (issue 18's performance target: within 70% of native).
 - ``--workload khqr`` sends merchant KHQR payments (``khqr_workload``) instead of plain transfers, with
   the same accounts, amounts and pacing. ``--lookup-rate N`` adds, during the submission, a merchant
   bank's ``check_transaction_by_md5`` load on the observer (the last node without one) from a process
@@ -52,6 +54,7 @@ from node.api.open_api_tokens import create_token
 from node.keyfile import read_key
 from node.tools.bench.chain_watch import BlockWatcher, agreed_head, rejection_reasons
 from node.tools.bench.client import LoadClient
+from node.tools.bench.iroha_workload import build_iroha_workload
 from node.tools.bench.khqr_workload import build_khqr_workload
 from node.tools.bench.lookups import LookupProcess
 from node.tools.bench.options import LoadOptions
@@ -225,6 +228,8 @@ def run_load_bench(opts: LoadOptions) -> int:
         raise ValueError("--accounts must be at least 2")
     if opts.workload not in WORKLOADS:
         raise ValueError(f"--workload {opts.workload!r}: one of {', '.join(WORKLOADS)}")
+    if opts.tx_format not in ("native", "iroha") or (opts.tx_format == "iroha" and opts.workload != "transfer"):
+        raise ValueError("--format iroha sends transfers: use it with --workload transfer")
     if opts.lookup_rate and opts.workload != "khqr":
         raise ValueError("--lookup-rate asks for KHQR md5s: use it with --workload khqr")
     temp = opts.directory is None
@@ -245,6 +250,8 @@ def run_load_bench(opts: LoadOptions) -> int:
         n = opts.pool or math.ceil(opts.duration * (opts.rate or POOL_RATE_FOR_MAX))
         t0 = time.perf_counter()
         build = build_khqr_workload if opts.workload == "khqr" else build_workload
+        if opts.tx_format == "iroha":
+            build = build_iroha_workload
         work = build(n, accounts, read_key(directory / "keys" / "bench.key"), opts.invalid_share, opts.seed,
                      int(time.time() * 1000))
         what = "KHQR payments" if opts.workload == "khqr" else "transfers"

@@ -38,4 +38,6 @@ class LoadOptions:
     """With ``khqr``: ``check_transaction_by_md5`` requests per second offered to one node (0 = none)."""
     lookup_connections: int = 32
     lookup_own_core: bool = False
+    tx_format: str = "native"
+    """``native`` or ``iroha`` (the transfer pool as Iroha 1 protobuf transactions: ``iroha_workload``)."""
     """Pin the looked-up node to the last core and the rest of the bench to the others (Linux)."""

@@ -74,7 +74,8 @@ def summarize(opts: LoadOptions, work: Workload, track: Tracking, sampler: Resou
         "benchmark": "bakong bench load",
         "command": " ".join(["bakong", *sys.argv[1:]]),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
-        "options": {"workload": opts.workload, "lookup_rate": opts.lookup_rate, "duration_s": opts.duration,
+        "options": {"workload": opts.workload, "format": opts.tx_format, "lookup_rate": opts.lookup_rate,
+                    "duration_s": opts.duration,
                     "rate": opts.rate, "accounts": opts.accounts,
                     "validators": opts.validators, "observers": opts.observers, "invalid_share": opts.invalid_share,
                     "batch": batch, "drain_s": opts.drain, "concurrency": opts.concurrency if not opts.rate else None,
@@ -155,6 +156,8 @@ def print_table(r: dict[str, Any]) -> None:
         f"as fast as accepted (at most {o['max_pending']:,} waiting for a block)" if o["max_pending"] else \
         "as fast as accepted (no bound on txs waiting for a block)"
     what = "KHQR payments" if o.get("workload") == "khqr" else "transfers"
+    if o.get("format") == "iroha":
+        what = "Iroha-format transfers, half legacy-signed"
     print(f"\nbakong bench load ({what}): {o['validators']} validators + {o['observers']} observers, "
           f"{o['accounts']:,} accounts, {o['duration_s']:g} s at {rate}, batches of {o['batch']}")
     rows = [

@@ -208,6 +208,27 @@ def test_stateless_refusal_is_a_status_with_the_reason_not_a_grpc_error(world: W
     assert summary(creator_stream) == summary([creator])
 
 
+def test_a_broken_copy_of_a_valid_transaction_does_not_mark_its_hash_failed(world: World) -> None:
+    genuine = world.tx(cmd(add_asset_quantity={"asset_id": "khr#nbc", "amount": "3.00"}))
+    parsed = transaction_pb2.Transaction.FromString(genuine)
+    parsed.signatures[0].signature = "zz"  # a stranger's copy: same payload, unreadable signature
+    bad_signature = parsed.SerializeToString()
+    extra_field = genuine + b"\x1a\x00"  # same payload and signature, plus a field 3
+
+    async def scenario(stub: CommandService_v1Stub) -> Any:
+        request = endpoint_pb2.TxStatusRequest(tx_hash=iroha_hash(genuine))
+        after_copies = []
+        for copy in (bad_signature, extra_field):
+            await send(stub, copy)
+            after_copies.append(S.Name((await stub.Status(request)).tx_status))
+        await send(stub, genuine)
+        queued = S.Name((await stub.Status(request)).tx_status)
+        world.commit_pending()
+        return after_copies, queued
+
+    assert serve(world, scenario) == (["NOT_RECEIVED", "NOT_RECEIVED"], "STATELESS_VALIDATION_SUCCESS")
+
+
 def test_list_torii_takes_each_transaction_as_sent_and_bad_bytes_are_invalid_argument(world: World) -> None:
     first = world.tx(cmd(add_asset_quantity={"asset_id": "khr#nbc", "amount": "1.00"}))
     second = world.tx(cmd(add_asset_quantity={"asset_id": "usd#nbc", "amount": "1.00"}))

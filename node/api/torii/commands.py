@@ -36,12 +36,13 @@ from node.api.shares import Refusal, Seats
 from node.api.submission import StorageUnavailable, SubmissionHost, submit
 from node.api.torii.statuses import torii_response
 from node.config import NodeConfig
-from node.intake.admission import Outcome, Verdict
+from node.intake.admission import Verdict
 from node.intake.mempool import Mempool
 from node.intake.statuses import status_json
 from node.ledger.chain import Ledger
+from node.ledger.errors import StatelessError
 from node.ledger.iroha_proto import endpoint_pb2
-from node.ledger.iroha_tx import wrap_iroha
+from node.ledger.iroha_tx import decode_iroha_transaction, wrap_iroha
 from node.ledger.statuses import TxStatus
 from node.metrics import NodeMetrics
 
@@ -107,9 +108,8 @@ def field_one(message: bytes) -> list[bytes]:
     return found
 
 
-def _payload_hash(transaction: bytes) -> bytes | None:
-    """Iroha's hash of a transaction whose bytes did not decode: sha3_256 of its payload field as sent,
-    or None when not even that can be read."""
+def _payload(transaction: bytes) -> bytes | None:
+    """The first payload field of a Transaction as sent, or None when the bytes do not show one."""
     at = 0
     try:
         while at < len(transaction):
@@ -118,16 +118,38 @@ def _payload_hash(transaction: bytes) -> bytes | None:
             if tag & 0x07 != 2 or at + length > len(transaction):
                 return None
             if tag == _PAYLOAD:
-                return hashlib.sha3_256(transaction[at:at + length]).digest()
+                return transaction[at:at + length]
             at += length
     except BadWire:
         return None
     return None
 
 
-_SIGNATURE_PARTS = frozenset({"bad_public_key", "bad_signature", "too_many_signatures", "tx_too_large"})
-"""Refusals that a stranger can cause by changing a copy's signatures (not its payload): not remembered
-by hash, as admission does not remember signature refusals (a forged copy must not poison the hash)."""
+def _length_prefix(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def payload_refusal(transaction: bytes) -> tuple[bytes, StatelessError] | None:
+    """(Iroha's hash, why) when a transaction's PAYLOAD alone is refused, else None.
+
+    Iroha answers a transaction that fails its stateless checks STATELESS_VALIDATION_FAILED under the
+    payload's hash. The hash does not cover the signatures or anything else around the payload, so only
+    a refusal of the payload itself may be remembered by hash: whoever saw a valid transaction could
+    otherwise send a copy with a broken signature or an extra field and make its owner read "failed".
+    The payload is therefore judged alone, as a transaction without signatures."""
+    payload = _payload(transaction)
+    if payload is None:
+        return None
+    try:
+        decode_iroha_transaction(bytes([_PAYLOAD]) + _length_prefix(len(payload)) + payload)
+    except StatelessError as exc:
+        return hashlib.sha3_256(payload).digest(), exc
+    return None
 
 
 def status_of(node: CommandHost, tx_hash: bytes) -> dict[str, Any]:
@@ -194,7 +216,7 @@ def command_handlers(node: CommandHost) -> grpc.GenericRpcHandler:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the node cannot record transactions now; retry shortly")
         for raw, outcome in zip(transactions, outcomes, strict=True):
             if outcome.verdict is Verdict.INVALID and outcome.tx_hash is None:
-                remember_undecodable(raw, outcome)
+                remember_undecodable(raw)
         unkept = [o for o in outcomes if o.verdict in _RESOURCE_VERDICTS]
         if unkept:
             first = unkept[0]
@@ -203,20 +225,19 @@ def command_handlers(node: CommandHost) -> grpc.GenericRpcHandler:
                                 f"{first.message}; send them again shortly")
         return empty_pb2.Empty()
 
-    def remember_undecodable(raw: bytes, outcome: Outcome) -> None:
-        """Iroha answers a transaction that fails to decode STATELESS_VALIDATION_FAILED under its payload's
-        hash; admission, with no decoded transaction, knows no hash: take it from the payload field."""
-        if outcome.error_code in _SIGNATURE_PARTS:
+    def remember_undecodable(raw: bytes) -> None:
+        """Admission knows no hash for bytes that did not decode: remember a refused payload under its
+        hash (``payload_refusal``), so the client's Status tells why."""
+        refused = payload_refusal(raw)
+        if refused is None:
             return
-        tx_hash = _payload_hash(raw)
-        if tx_hash is None:
-            return
+        tx_hash, error = refused
         status = status_json(tx_hash, TxStatus.STATELESS_VALIDATION_FAILED)
-        status["error_code"], status["message"] = outcome.error_code, outcome.message
+        status["error_code"], status["message"] = error.code, error.message
         node.hub.record_failure(tx_hash, status)
 
     async def torii(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> empty_pb2.Empty:
-        if _payload_hash(request) is None:
+        if _payload(request) is None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "not an iroha.protocol.Transaction with a payload")
         return await admit([request], context)
 

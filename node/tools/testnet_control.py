@@ -103,7 +103,8 @@ def up(directory: Path, *, validators: int, observers: int, api_port: int, p2p_p
         raise
     if not quiet:
         for n in nodes:
-            print(f"  {n.name:8} {n.role:9} api {n.api_url:24} p2p {n.p2p_address:16} pid {procs[n.name].pid}")
+            print(f"  {n.name:8} {n.role:9} api {n.api_url:24} p2p {n.p2p_address:16} torii {n.torii or '-':16} "
+                  f"pid {procs[n.name].pid}")
     return nodes, procs
 
 

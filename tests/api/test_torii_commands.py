@@ -29,6 +29,7 @@ from node.keyfile import read_key
 from node.ledger import commands as c
 from node.ledger.iroha_proto import commands_pb2, endpoint_pb2, transaction_pb2
 from node.tools.testnet import init_testnet
+from tests.api.tls import self_signed
 from tests.integration.conftest import free_port
 
 ADMIN = "admin@nbc"
@@ -298,6 +299,35 @@ def test_a_taken_port_is_a_typed_start_up_error(world: World) -> None:
     assert error.errno == errno.EADDRINUSE and "address already in use" in str(error)
     failure = node_failure(error)  # how the node process ends on it: one line, the network exit status
     assert (failure.code, failure.exit_code) == ("torii_address_unavailable", EXIT_NETWORK)
+
+
+def test_torii_serves_grpc_over_tls_when_configured(world: World, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path / "tls")
+    plain = world.node.config
+    world.node.config = dataclasses.replace(plain, torii=dataclasses.replace(plain.torii, tls_cert=cert, tls_key=key))
+
+    async def scenario() -> tuple[str, grpc.StatusCode]:
+        server = await start_torii(world.node)
+        port = bound_port(server)
+        request = endpoint_pb2.TxStatusRequest(tx_hash="ef" * 32)
+        try:
+            credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+            async with grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
+                answer = await CommandService_v1Stub(channel).Status(request, timeout=5)
+            plain_code = grpc.StatusCode.OK
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                try:
+                    await CommandService_v1Stub(channel).Status(request, timeout=5)
+                except grpc.aio.AioRpcError as exc:
+                    plain_code = exc.code()
+            return S.Name(answer.tx_status), plain_code
+        finally:
+            await stop_torii(server)
+
+    try:
+        assert asyncio.run(scenario()) == ("NOT_RECEIVED", grpc.StatusCode.UNAVAILABLE)  # plain gRPC gets nothing
+    finally:
+        world.node.config = plain
 
 
 def test_error_numbers_follow_iroha_per_command() -> None:

@@ -96,6 +96,8 @@ TEST_MAP: dict[str, list[str]] = {
     "node/ledger/iroha_tx.py": ["tests/ledger/test_iroha_tx.py", "tests/ledger/test_batches.py"],
     "node/intake/pending.py": ["tests/intake/test_pending.py"],
     "node/ledger/iroha_commands.py": ["tests/ledger/test_iroha_commands.py"],
+    "node/api/torii/statuses.py": ["tests/api/test_torii_commands.py"],
+    "node/api/torii/commands.py": ["tests/api/test_torii_commands.py"],
     "node/ledger/commands.py": ["tests/ledger/test_payments.py", "tests/ledger/test_codec.py"],
     "node/ledger/state.py": ["tests/ledger/test_state_root_formula.py", "tests/ledger/test_execution.py", "tests/ledger/test_prefetch.py"],
 }

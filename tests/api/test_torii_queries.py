@@ -97,6 +97,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     w.native_by_bob = w.native(BOB, c.TransferAsset(BOB, ALICE, "khr#nbc", "back", "5.00"))
     w.commit(w.native_by_bob)
     w.commit(w.native(ALICE, c.AddSignatory(ALICE, legacy_public_key(w.key(ALICE).seed).raw)))
+    w.commit(w.native(ADMIN, c.SetAccountDetail(ALICE, "kyc", "verified"), c.SetAccountDetail(ALICE, "tier", "2")))
     try:
         yield w
     finally:
@@ -166,7 +167,7 @@ def test_get_account_and_signatories_carry_the_query_hash_and_both_key_kinds_sig
     assert account.account_response.account.domain_id == "aclb"
     assert account.account_response.account.quorum == 1
     assert list(account.account_response.account_roles) == ["customer"]
-    assert json.loads(account.account_response.account.json_data) == {}
+    assert json.loads(account.account_response.account.json_data) == {ADMIN: {"kyc": "verified", "tier": "2"}}
     assert "ed0120" + alice.public_key.hex() in signatories.signatories_response.keys
     assert len(signatories.signatories_response.keys) == 2
 
@@ -309,7 +310,24 @@ def test_assets_details_roles_peers_and_pending(world: World) -> None:
     assert peers.peers_response.peers[0].peer_key == "ed0120" + world.node.key.public_key.hex()
     assert pending.WhichOneof("response") == "pending_transactions_page_response"
     assert pending.pending_transactions_page_response.all_transactions_size == 0
-    assert detail.account_detail_response.detail == "{}"
+    assert json.loads(detail.account_detail_response.detail) == {ADMIN: {"kyc": "verified", "tier": "2"}}
+    first, second, by_key, bad = find(
+        world,
+        query(world, ALICE, get_account_detail={"account_id": ALICE, "pagination_meta": {"page_size": 1}}),
+        query(world, ALICE, get_account_detail={"account_id": ALICE, "pagination_meta": {
+            "page_size": 1, "first_record_id": {"writer": ADMIN, "key": "tier"}}}),
+        query(world, ALICE, get_account_detail={"key": "tier"}),
+        query(world, ALICE, get_account_detail={"pagination_meta": {
+            "page_size": 1, "first_record_id": {"writer": ADMIN, "key": "nope"}}}),
+    )
+    assert json.loads(first.account_detail_response.detail) == {ADMIN: {"kyc": "verified"}}
+    assert first.account_detail_response.total_number == 2
+    assert (first.account_detail_response.next_record_id.writer, first.account_detail_response.next_record_id.key) \
+        == (ADMIN, "tier")
+    assert json.loads(second.account_detail_response.detail) == {ADMIN: {"tier": "2"}}
+    assert not second.account_detail_response.HasField("next_record_id")
+    assert json.loads(by_key.account_detail_response.detail) == {ADMIN: {"tier": "2"}}
+    assert error(bad) == ("STATEFUL_INVALID", 4)
 
 
 def test_pending_transactions_list_what_waits_for_the_accounts_signatures(world: World) -> None:

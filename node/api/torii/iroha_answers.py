@@ -28,6 +28,7 @@ from node.api.torii.iroha_render import (
 )
 from node.ledger import ids
 from node.ledger.answers import command_parties
+from node.ledger.batches import batch_of, reduced_hash_of
 from node.ledger.chain import PublishedChain
 from node.ledger.errors import StatelessError
 from node.ledger.iroha_proto import primitive_pb2, qry_responses_pb2, queries_pb2
@@ -90,21 +91,22 @@ def _ms(stamp: Any) -> int:
 
 
 def _batches(txs: list[Transaction]) -> list[list[Transaction]]:
-    """Waiting transactions grouped as Iroha pages them: the members of one batch together (in the
-    order of the first one's arrival), every other transaction alone."""
+    """Waiting transactions grouped as Iroha pages them: the members of one batch together, in the
+    batch's order, at the place of the first to arrive; every other transaction alone."""
     groups: list[list[Transaction]] = []
-    by_batch: dict[tuple[str, ...], list[Transaction]] = {}
+    by_batch: dict[tuple[bytes, ...], list[Transaction]] = {}
     for tx in txs:
-        batch = getattr(tx, "batch", None)
-        if batch is None:
+        meta = batch_of(tx)
+        if meta is None:
             groups.append([tx])
             continue
-        members = tuple(batch.reduced_hashes)
-        group = by_batch.get(members)
+        group = by_batch.get(meta.reduced_hashes)
         if group is None:
-            group = by_batch[members] = []
+            group = by_batch[meta.reduced_hashes] = []
             groups.append(group)
         group.append(tx)
+    for members, group in by_batch.items():
+        group.sort(key=lambda tx: members.index(reduced_hash_of(tx)))
     return groups
 
 

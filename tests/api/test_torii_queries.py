@@ -356,6 +356,37 @@ def test_pending_transactions_list_what_waits_for_the_accounts_signatures(world:
     assert error(stale) == ("STATEFUL_INVALID", 4)
 
 
+def test_pending_batches_are_paged_whole(world: World) -> None:
+    sokha, second = "sokha@abaa", KeyPair.generate()
+    world.commit(world.native(sokha, c.AddSignatory(sokha, second.public_key)))
+    world.commit(world.native(sokha, c.SetAccountQuorum(sokha, 2)))
+    seed = world.key(sokha).seed
+    members = [transaction_pb2.Transaction.FromString(iroha_transfer(seed, sokha, BOB, f"{n}.00", world.now()))
+               for n in (1, 2)]
+    for m in members:
+        m.payload.reduced_payload.quorum = 2
+    reduced = [hashlib.sha3_256(m.payload.reduced_payload.SerializeToString()).hexdigest() for m in members]
+    for m in members:
+        m.payload.batch.type = transaction_pb2.Transaction.Payload.BatchMeta.ATOMIC
+        m.payload.batch.reduced_hashes.extend(reduced)
+        del m.signatures[:]
+        raw = m.payload.SerializeToString()
+        m.signatures.add(public_key=standard_public_key(seed).text, signature=standard_sign(seed, raw).hex())
+    lone = set_quorum(iroha_transfer(seed, sokha, BOB, "3.00", world.now()), 2, seed)
+    sent = [m.SerializeToString() for m in members] + [lone]
+    outcomes = world.node.admission.admit([wrap_iroha(w) for w in sent], world.now(), Source.CLIENT)
+    assert [o.verdict.name for o in outcomes] == ["PENDING"] * 3, outcomes
+    one, two = find(world, query(world, sokha, get_pending_transactions={"pagination_meta": {"page_size": 1}}),
+                    query(world, sokha, get_pending_transactions={"pagination_meta": {"page_size": 2}}))
+    first = one.pending_transactions_page_response
+    assert first.all_transactions_size == 3 and not first.transactions  # a batch of two does not fit in one
+    assert first.next_batch_info.batch_size == 2
+    assert first.next_batch_info.first_tx_hash == decode_iroha_transaction(sent[0]).hash.hex()
+    page = two.pending_transactions_page_response
+    assert [t.SerializeToString() for t in page.transactions] == sent[:2]
+    assert page.next_batch_info.batch_size == 1
+
+
 def set_quorum(tx_bytes: bytes, quorum: int, seed: bytes) -> bytes:
     """The transaction re-made with ``quorum`` in its payload, signed again by ``seed`` alone."""
     tx = transaction_pb2.Transaction.FromString(tx_bytes)

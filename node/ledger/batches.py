@@ -4,8 +4,9 @@ does) or ORDERED (in this order, in one block, each on its own).
 A batch member carries the batch's meta in its signed payload: the type and the list of every member's
 *reduced hash* (the hash of the member without its batch meta), in order. So no one can add, drop or
 reorder members of a batch its creators signed, and the meta alone says which transactions belong.
-Iroha 1 defines it that way (``Transaction.Payload.BatchMeta``); native transactions may gain the same
-meta later (docs/iroha.md, "Batches").
+Iroha 1 defines it that way (``Transaction.Payload.BatchMeta``); a native transaction carries the same
+meta as its payload's version-2 field (``TxPayload.batch``), its reduced hash the sha256 of its payload
+without it.
 
 Consensus rules (every node checks them in ``Ledger.execute``, so a proposer cannot break a batch):
 - a block holds a batch whole: its members consecutive, in the meta's order, each with that meta;
@@ -20,52 +21,27 @@ leaves a batch out entirely when a member must be left out.
 
 from __future__ import annotations
 
-import enum
+import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-from node.ledger.errors import InvalidBlock, StatelessError
+from consensus.crypto import hash_bytes
+from node.ledger.batch_meta import MAX_BATCH, BatchMeta, BatchType
+from node.ledger.errors import InvalidBlock
 from node.ledger.execution import TxResult
 from node.ledger.statuses import TxStatus
-from node.ledger.transactions import Transaction
+from node.ledger.transactions import Transaction, TxPayload
 
-MAX_BATCH = 64
-"""The most transactions one batch may bind (a batch is proposed whole, so it must fit in any block)."""
 BATCH_MEMBER_FAILED = "batch_member_failed"
 
 
-class BatchType(enum.IntEnum):
-    ATOMIC = 0  # Iroha's enum values
-    ORDERED = 1
-
-
-@dataclass(frozen=True, slots=True)
-class BatchMeta:
-    """What each member of a batch signs: the type and every member's reduced hash, in order."""
-
-    type: BatchType
-    reduced_hashes: tuple[bytes, ...]
-
-    def check_member(self, reduced_hash: bytes) -> None:
-        """Stateless: the meta is well formed and names ``reduced_hash`` (the member's own) exactly once."""
-        if not 1 <= len(self.reduced_hashes) <= MAX_BATCH:
-            raise StatelessError("bad_batch", f"a batch binds 1 to {MAX_BATCH} transactions")
-        if len(set(self.reduced_hashes)) != len(self.reduced_hashes):
-            raise StatelessError("bad_batch", "a batch lists a transaction twice")
-        if reduced_hash not in self.reduced_hashes:
-            raise StatelessError("bad_batch", "the batch meta does not list this transaction")
-
-
 def batch_of(tx: Transaction) -> BatchMeta | None:
-    """The batch ``tx`` belongs to (only Iroha-format transactions carry one so far)."""
-    meta: BatchMeta | None = getattr(tx, "batch_meta", None)
-    return meta
+    """The batch ``tx`` belongs to, or None."""
+    return tx.payload.batch
 
 
 def reduced_hash_of(tx: Transaction) -> bytes:
-    """The hash a batch meta lists for ``tx`` (b"" for a transaction that cannot be in a batch)."""
-    reduced: bytes = getattr(tx, "reduced_hash", b"")
-    return reduced
+    """The hash a batch meta lists for ``tx``."""
+    return tx.reduced_hash
 
 
 def split_block(txs: Sequence[Transaction]) -> list[tuple[BatchMeta | None, list[Transaction]]]:
@@ -141,3 +117,13 @@ def whole_batches(candidates: Sequence[Transaction]) -> list[Transaction]:
 def units_of(txs: Sequence[Transaction]) -> list[list[Transaction]]:
     """``txs`` (as a proposer picked them: batches whole) grouped into units to take or leave together."""
     return [members for _meta, members in split_block(txs)]
+
+
+__all__ = ["BATCH_MEMBER_FAILED", "MAX_BATCH", "BatchMeta", "BatchType", "apply_units", "batch_of",
+           "build_batch", "split_block", "units_of", "whole_batches"]
+
+
+def build_batch(payloads: Sequence[TxPayload], batch_type: BatchType = BatchType.ATOMIC) -> list[TxPayload]:
+    """Native payloads tied into one batch: each gets the meta listing every member's reduced hash."""
+    meta = BatchMeta(batch_type, tuple(hash_bytes(p.encode_reduced()) for p in payloads))
+    return [dataclasses.replace(p, batch=meta) for p in payloads]

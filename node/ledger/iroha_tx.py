@@ -31,7 +31,7 @@ from google.protobuf.message import DecodeError
 
 from consensus import codec
 from node.ledger import ids
-from node.ledger.batches import BatchMeta, BatchType
+from node.ledger.batch_meta import BatchMeta, BatchType
 from node.ledger.errors import StatelessError
 from node.ledger.iroha_commands import commands_from_iroha
 from node.ledger.iroha_crypto import (
@@ -60,10 +60,12 @@ class IrohaTransaction(Transaction):
 
     kinds: tuple[KeyKind, ...] = ()
     """Each signature's key kind, in ``signatures``' order: how it verifies and how it is re-encoded."""
-    batch_meta: BatchMeta | None = None
-    """The batch the payload binds it to (None for a lone transaction): ``node.ledger.batches``."""
-    reduced_hash: bytes = b""
+    iroha_reduced_hash: bytes = b""
     """sha3_256 of the reduced payload's bytes: what a batch meta lists (Iroha's reduced hash)."""
+
+    @property
+    def reduced_hash(self) -> bytes:
+        return self.iroha_reduced_hash
 
     @property
     def binds_chain(self) -> bool:
@@ -105,8 +107,7 @@ class IrohaTransaction(Transaction):
         if not extra:
             return self
         return IrohaTransaction(self.payload, self.payload_bytes, self.signatures + tuple(p for p, _k in extra),
-                                self.hash, self.kinds + tuple(k for _p, k in extra), self.batch_meta,
-                                self.reduced_hash)
+                                self.hash, self.kinds + tuple(k for _p, k in extra), self.iroha_reduced_hash)
 
     def signature_json(self) -> list[dict[str, str]]:
         return [{"public_key": IrohaPublicKey(kind, key).text, "signature": sig.hex()}
@@ -178,8 +179,8 @@ def decode_iroha_transaction(message: bytes) -> IrohaTransaction:
     if payload.HasField("batch"):
         meta = BatchMeta(BatchType(payload.batch.type), tuple(_hex_hash(h) for h in payload.batch.reduced_hashes))
         meta.check_member(reduced_hash)
-    return IrohaTransaction(TxPayload(IROHA_CHAIN, creator, reduced.created_time, reduced.quorum, commands),
-                            payload_bytes, tuple(pairs), iroha_hash(payload_bytes), tuple(kinds), meta, reduced_hash)
+    return IrohaTransaction(TxPayload(IROHA_CHAIN, creator, reduced.created_time, reduced.quorum, commands, meta),
+                            payload_bytes, tuple(pairs), iroha_hash(payload_bytes), tuple(kinds), reduced_hash)
 
 
 def _reduced_payload_bytes(payload_bytes: bytes) -> bytes:

@@ -17,6 +17,7 @@ import msgpack
 from consensus import codec
 from consensus.crypto import Domain, KeyPair, hash_bytes, signing_digest, verify
 from node.ledger import ids
+from node.ledger.batch_meta import MAX_BATCH, BatchMeta, BatchType
 from node.ledger.commands import (
     Command,
     TransferAsset,
@@ -34,6 +35,8 @@ from node.ledger.errors import StatelessError
 TX_TAG = 1
 PAYLOAD_TAG = 2
 VERSION = 1
+BATCH_VERSION = 2
+"""A payload that carries a batch meta (``TxPayload.batch``)."""
 MAX_TX_BYTES = 64 * 1024
 MAX_COMMANDS = 256
 MAX_SIGNATURES = 128
@@ -55,8 +58,20 @@ class TxPayload:
     """How many of the creator's signatories the creator says will sign (Iroha's tx quorum)."""
     commands: tuple[Command, ...]
     """Applied in order, atomically."""
+    batch: BatchMeta | None = None
+    """The batch this transaction belongs to (``node.ledger.batches``), signed with the rest; None for
+    a lone one. A payload with a batch is version 2: version 1's fields and the meta."""
 
     def encode(self) -> bytes:
+        if self.batch is None:
+            return self.encode_reduced()
+        return codec.encode(
+            [PAYLOAD_TAG, BATCH_VERSION, self.chain_id, self.creator, self.created_ms, self.quorum,
+             [c.to_array() for c in self.commands], self.batch.to_array()]
+        )
+
+    def encode_reduced(self) -> bytes:
+        """The payload without its batch meta (version 1): its sha256 is what a batch meta lists."""
         return codec.encode(
             [PAYLOAD_TAG, VERSION, self.chain_id, self.creator, self.created_ms, self.quorum,
              [c.to_array() for c in self.commands]]
@@ -89,6 +104,21 @@ class Transaction:
         return signing_digest(Domain.TRANSACTION, self.payload.chain_id, self.payload_bytes)
 
     # ---- what differs between formats (node.ledger.iroha_tx overrides these) ----
+
+    @property
+    def batch_meta(self) -> BatchMeta | None:
+        return self.payload.batch
+
+    @property
+    def reduced_hash(self) -> bytes:
+        """What a batch meta lists for this transaction: the hash of its payload without the meta."""
+        if self.payload.batch is None:
+            return self.hash
+        reduced: bytes | None = self.__dict__.get("_reduced")
+        if reduced is None:
+            reduced = hash_bytes(self.payload.encode_reduced())
+            object.__setattr__(self, "_reduced", reduced)
+        return reduced
 
     @property
     def binds_chain(self) -> bool:
@@ -148,7 +178,11 @@ def build_transaction(payload: TxPayload, *signers: KeyPair) -> Transaction:
 
 def decode_payload(payload_bytes: bytes) -> TxPayload:
     try:
-        fields = codec.expect_record(codec.decode(payload_bytes, MAX_TX_BYTES), PAYLOAD_TAG, VERSION, 5, "payload")
+        raw = codec.decode(payload_bytes, MAX_TX_BYTES)
+        batched = type(raw) is list and len(raw) == 8 and raw[1] == BATCH_VERSION and type(raw[1]) is int
+        fields = codec.expect_record(raw, PAYLOAD_TAG, BATCH_VERSION if batched else VERSION, 6 if batched else 5,
+                                     "payload")
+        meta = _batch_meta(fields[5]) if batched else None
         chain_id = codec.expect_str(fields[0], "chain_id", MAX_CHAIN_ID)
         if not chain_id.isascii():
             raise codec.UnexpectedShape("chain_id: must be ASCII")
@@ -161,7 +195,19 @@ def decode_payload(payload_bytes: bytes) -> TxPayload:
     ids.check_account_id(creator)
     if not raw_commands:
         raise StatelessError("no_commands", "a transaction needs at least one command")
-    return TxPayload(chain_id, creator, created_ms, quorum, tuple(command_from_array(c) for c in raw_commands))
+    payload = TxPayload(chain_id, creator, created_ms, quorum, tuple(command_from_array(c) for c in raw_commands),
+                        meta)
+    if meta is not None:
+        meta.check_member(hash_bytes(payload.encode_reduced()))
+    return payload
+
+
+def _batch_meta(value: Any) -> BatchMeta:
+    """``[type, [reduced hash, ...]]`` (raises codec errors; ``check_member`` checks the rest)."""
+    items = codec.expect_list(value, "batch", 2)
+    kind = codec.expect_int(items[0], "batch.type", 0, 1)
+    hashes = codec.expect_list(items[1], "batch.reduced_hashes", max_length=MAX_BATCH)
+    return BatchMeta(BatchType(kind), tuple(codec.expect_bytes(h, "batch.reduced_hash", 32) for h in hashes))
 
 
 def decode_transaction(data: bytes) -> Transaction:

@@ -6,6 +6,7 @@ never half-happen. Real LevelDB in a temp dir."""
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
@@ -14,16 +15,20 @@ from typing import Any
 
 import pytest
 
-from node.ledger.batches import BATCH_MEMBER_FAILED
+from consensus.crypto import hash_bytes
+from node.ledger import commands as c
+from node.ledger.batches import BATCH_MEMBER_FAILED, BatchMeta, BatchType, build_batch
 from node.ledger.chain import Ledger
-from node.ledger.errors import InvalidBlock
+from node.ledger.errors import InvalidBlock, StatelessError
 from node.ledger.genesis import parse_genesis
 from node.ledger.iroha_tx import IrohaTransaction, decode_iroha_transaction
 from node.ledger.state import CommittedCache, StateView
 from node.ledger.statuses import TxStatus
+from node.ledger.transactions import Transaction, TxPayload, build_transaction, decode_transaction
+from node.ledger.validation import VerifiedSignatures
 from storage.db import LedgerStore
 from tests.iroha_client import run_official
-from tests.ledger_world import KHR, USD, Chain, genesis_document, key
+from tests.ledger_world import CHAIN, KHR, USD, Chain, genesis_document, key
 
 SEEDS = {name: hashlib.sha256(b"test-key:" + name.encode()).digest() for name in ("alice@aclb", "fx@abaa")}
 
@@ -134,8 +139,6 @@ def test_a_block_holding_a_batch_broken_or_reordered_is_invalid(chain: FxChain, 
 
 def test_a_member_listing_a_meta_without_itself_is_refused(chain: FxChain) -> None:
     sell, buy = swap(chain, "1.00", "0.01")
-    from node.ledger.batches import BatchMeta, BatchType
-    from node.ledger.errors import StatelessError
     with pytest.raises(StatelessError) as refused:
         BatchMeta(BatchType.ATOMIC, (buy.reduced_hash,)).check_member(sell.reduced_hash)
     assert refused.value.code == "bad_batch"
@@ -165,3 +168,54 @@ def test_undoing_a_batch_restores_every_row_it_wrote(tmp_path: Path) -> None:
         assert view.decoded_writes() == {b"a": 1, b"c": 5}
     finally:
         store.close()
+
+
+# ---- native batches: the same meta in a version-2 payload ----
+
+
+def native_swap(chain: FxChain, khr: str, usd: str, batch_type: BatchType = BatchType.ATOMIC) -> list[Transaction]:
+    chain.now += 2
+    sell = TxPayload(CHAIN, "alice@aclb", chain.now - 1, 1, (c.TransferAsset("alice@aclb", "fx@abaa", KHR, "", khr),))
+    buy = TxPayload(CHAIN, "fx@abaa", chain.now, 1, (c.TransferAsset("fx@abaa", "alice@aclb", USD, "", usd),))
+    tied = build_batch([sell, buy], batch_type)
+    return [build_transaction(tied[0], key("alice@aclb")), build_transaction(tied[1], key("fx@abaa"))]
+
+
+def test_a_native_atomic_swap_commits_whole_or_not_at_all(chain: FxChain) -> None:
+    sell, buy = native_swap(chain, "400.00", "1.00")
+    assert decode_transaction(sell.encode()) == sell  # version 2 payload round trips with its meta
+    assert sell.batch_meta == buy.batch_meta and sell.batch_meta is not None
+    assert sell.batch_meta.reduced_hashes == (sell.reduced_hash, buy.reduced_hash) and sell.reduced_hash != sell.hash
+    before = balances(chain)
+    assert [r.status for r in chain.run(sell, buy)] == [TxStatus.COMMITTED, TxStatus.COMMITTED]
+    assert balances(chain) == (before[0] - 40_000, before[1] + 100, before[2] + 40_000, before[3] - 100)
+    sell, buy = native_swap(chain, "400.00", "5000.00")
+    first, second = chain.run(sell, buy)
+    assert (first.error_code, second.error_code) == (BATCH_MEMBER_FAILED, "insufficient_funds")
+    assert balances(chain) == (before[0] - 40_000, before[1] + 100, before[2] + 40_000, before[3] - 100)
+
+
+def test_a_native_member_must_list_itself_and_its_meta_is_signed(chain: FxChain) -> None:
+    sell, buy = native_swap(chain, "1.00", "0.01")
+    assert sell.batch_meta is not None
+    stranger = dataclasses.replace(buy.payload, batch=BatchMeta(BatchType.ATOMIC, (sell.reduced_hash,)))
+    with pytest.raises(StatelessError) as refused:
+        decode_transaction(build_transaction(stranger, key("fx@abaa")).encode())
+    assert refused.value.code == "bad_batch"
+    # Re-labelling a member ORDERED changes its payload, so its hash, and its signature no longer holds.
+    relabelled = dataclasses.replace(sell.payload, batch=BatchMeta(BatchType.ORDERED, sell.batch_meta.reduced_hashes))
+    forged = Transaction(relabelled, relabelled.encode(), sell.signatures, hash_bytes(relabelled.encode()))
+    with pytest.raises(StatelessError) as bad:
+        VerifiedSignatures().check(decode_transaction(forged.encode()))
+    assert bad.value.code == "bad_signature"
+
+
+def test_a_batch_binds_one_to_64_transactions() -> None:
+    own = bytes(32)
+    BatchMeta(BatchType.ATOMIC, (own,)).check_member(own)  # a batch of one is a batch
+    others = tuple(i.to_bytes(32, "big") for i in range(1, 64))
+    BatchMeta(BatchType.ATOMIC, (own, *others)).check_member(own)  # 64
+    with pytest.raises(StatelessError):
+        BatchMeta(BatchType.ATOMIC, (own, *others, (64).to_bytes(32, "big"))).check_member(own)  # 65
+    with pytest.raises(StatelessError):
+        BatchMeta(BatchType.ATOMIC, ()).check_member(own)

@@ -182,3 +182,13 @@ def test_random_byte_flips_of_a_payment(data: st.DataObject) -> None:
         i = data.draw(st.integers(0, len(good) - 1))
         good[i] = data.draw(st.integers(0, 255))
     check_same(bytes(good))
+
+
+def test_a_batch_member_takes_the_general_path_and_keeps_its_meta() -> None:
+    from node.ledger.batches import build_batch
+    payloads = [TxPayload(CHAIN, "alice@aclb", 1_700_000_000_000 + i, 1,
+                          (c.TransferAsset("alice@aclb", "bob@wing", "khr#nbc", "", "1.00"),)) for i in range(2)]
+    data = build_transaction(build_batch(payloads)[0], SIGNER).encode()
+    assert _decode_payment(data) is None
+    check_same(data)
+    assert decode_transaction(data).payload.batch is not None

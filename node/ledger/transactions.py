@@ -165,6 +165,8 @@ class Transaction:
             "quorum": p.quorum,
             "commands": [c.to_json() for c in p.commands],
             "signatures": self.signature_json(),
+            **({} if p.batch is None else {"batch": {"type": p.batch.type.name, "reduced_hashes": [
+                h.hex() for h in p.batch.reduced_hashes]}}),
         }
 
 

@@ -23,6 +23,7 @@ from node.api.open_api_tokens import create_token
 from node.config import load_config
 from node.keyfile import read_key
 from node.ledger import commands as c
+from node.ledger.batches import build_batch
 from node.ledger.khqr import KhqrError, decode_khqr, encode_khqr
 from node.ledger.payments import khqr_transfer
 from node.ledger.queries import GetAccountAssets
@@ -63,6 +64,33 @@ class Demo:
         self.unexpected += status != expect
         print(f"  [{mark}] {title:58} -> {status}{code}")
         return result
+
+
+def fx_swap_steps(demo: Demo) -> None:
+    """Issue 18's use case: an FX swap between two banks' customers (KHR one way, USD the other) as an
+    ATOMIC batch, which can never half-happen: it commits whole, and a swap whose USD leg fails moves
+    nothing (``node.ledger.batches``)."""
+    for title, usd, expect in (("alice swaps 41000.00 KHR for bob's 10.00 USD (atomic batch)", "10.00",
+                                "COMMITTED"),
+                               ("a swap whose USD leg overdraws moves neither leg", "999999.00", "REJECTED")):
+        now = _now()
+        tied = build_batch([
+            TxPayload(demo.chain_id, "alice@aclb", now, 1,
+                      (c.TransferAsset("alice@aclb", "bob@abaa", "khr#nbc", "fx swap", "41000.00"),)),
+            TxPayload(demo.chain_id, "bob@abaa", now, 1,
+                      (c.TransferAsset("bob@abaa", "alice@aclb", "usd#nbc", "fx swap", usd),))])
+        legs = [build_transaction(tied[0], demo.key("alice@aclb")), build_transaction(tied[1], demo.key("bob@abaa"))]
+        demo.client.submit_many(legs)
+        finals = [demo.client.wait_final(leg.hash.hex()) for leg in legs]
+        statuses = [f.get("status", "?") for f in finals]
+        same_block = len({f.get("height") for f in finals}) == 1
+        ok = statuses == [expect, expect] and same_block
+        demo.unexpected += not ok
+        for status in statuses:
+            demo.outcomes[status] = demo.outcomes.get(status, 0) + 1
+        codes = "" if expect == "COMMITTED" else " (" + ", ".join(f.get("error_code") or "-" for f in finals) + ")"
+        shown = f"both {statuses[0]} at height {finals[0].get('height')}{codes}" if ok else str(finals)
+        print(f"  [{'ok ' if ok else 'UNEXPECTED'}] {title:58} -> {shown}")
 
 
 def khqr_steps(demo: Demo, merchant_bank: TestnetNode) -> None:
@@ -148,6 +176,7 @@ def run_demo(directory: Path, *, keep: bool = False, transfers: int = 200, api_p
         demo.run_step("a payment with a forged signature", forged, "STATELESS_VALIDATION_FAILED")
 
         khqr_steps(demo, nodes[-1])
+        fx_swap_steps(demo)
 
         print(f"Submitting {transfers} random customer payments, spread over all {len(nodes)} nodes ...")
         rng = random.Random(7)

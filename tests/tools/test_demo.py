@@ -29,3 +29,7 @@ def test_the_quick_start_demo_passes_every_step_and_a_resent_payment_is_not_paid
     assert "[ok ] chenda@wing pays bob@abaa's KHQR" in out  # issue 17: a merchant's QR, paid,
     assert "-> paid 12000 KHR by chenda@wing" in out  # checked by md5 through the Open API,
     assert "-> khqr_expired (tag 99" in out  # and an expired one refused
+    # issue 18: an FX swap as an atomic batch commits both legs, and one with a failing leg moves nothing
+    assert "[ok ] alice swaps 41000.00 KHR for bob's 10.00 USD (atomic batch)" in out
+    assert "[ok ] a swap whose USD leg overdraws moves neither leg" in out
+    assert "both REJECTED at height" in out and "(batch_member_failed, insufficient_funds)" in out

@@ -219,3 +219,15 @@ def test_a_batch_binds_one_to_64_transactions() -> None:
         BatchMeta(BatchType.ATOMIC, (own, *others, (64).to_bytes(32, "big"))).check_member(own)  # 65
     with pytest.raises(StatelessError):
         BatchMeta(BatchType.ATOMIC, ()).check_member(own)
+
+
+def test_lone_transactions_around_a_batch_keep_their_places(chain: FxChain) -> None:
+    sell, buy = swap(chain, "1.00", "0.01")
+    before = chain.tx("alice@aclb", c.TransferAsset("alice@aclb", "bob@aclb", KHR, "", "1.00"))
+    after = chain.tx("fx@abaa", c.TransferAsset("fx@abaa", "bob@aclb", USD, "", "0.01"))
+    chain.now += 1000
+    block, execution = chain.ledger.build_block([before, buy, after, sell], chain.now, chain.proposer)
+    assert [tx.hash for tx in block.transactions] == [before.hash, sell.hash, buy.hash, after.hash]
+    assert all(r.status == TxStatus.COMMITTED for r in execution.results)
+    half, _ = chain.ledger.build_block([before, buy, after], chain.now, chain.proposer)
+    assert [tx.hash for tx in half.transactions] == [before.hash, after.hash]  # the half batch waits

@@ -55,6 +55,7 @@ def test_both_key_kinds_sign_the_payload_bytes_and_the_hash_is_over_them(legacy:
 
 
 def test_the_window_is_irohas_24_hours_back_and_5_minutes_ahead() -> None:
+    assert (MAX_PAST_MS, MAX_FUTURE_MS) == (86_400_000, 300_000)  # Iroha's kMaxDelay and default future gap
     parse_query(signed_query(created_ms=NOW - MAX_PAST_MS), NOW)  # both edges are inside
     parse_query(signed_query(created_ms=NOW + MAX_FUTURE_MS), NOW)
     assert "too old" in refused(signed_query(created_ms=NOW - MAX_PAST_MS - 1))
@@ -88,7 +89,16 @@ def test_the_wire_form_is_one_payload_and_one_signature_and_nothing_else() -> No
     assert "nothing else" in refused(field(0x0A, payload) + field(0x12, signature) + field(0x1A, b"x"))
     assert "past the end" in refused(field(0x0A, payload)[:-1])
     assert "cut short" in refused(b"\x0a\x80")
+    assert "past the end" in refused(b"\x0a" + b"\xff" * 9 + b"\x01")  # a 70-bit length
+    assert MAX_QUERY_BYTES == 65_536
     assert "at most" in refused(field(0x0A, payload) + field(0x12, signature) + b"\x00" * MAX_QUERY_BYTES)
+    padded = field(0x0A, payload) + field(0x12, signature)
+    padded += b"\x1a" + bytes([0x80 | (MAX_QUERY_BYTES - len(padded) - 4) & 0x7F,
+                                (MAX_QUERY_BYTES - len(padded) - 4) >> 7 & 0x7F | 0x80,
+                                (MAX_QUERY_BYTES - len(padded) - 4) >> 14])
+    padded += b"\x00" * (MAX_QUERY_BYTES - len(padded))
+    assert len(padded) == MAX_QUERY_BYTES and "nothing else" in refused(padded)  # the limit itself is allowed
+    assert "not an iroha.protocol.Query.Payload" in refused(field(0x0A, b"\xff") + field(0x12, signature))
     assert "not a Signature" in refused(field(0x0A, payload) + field(0x12, b"\xff"))
 
 
@@ -100,5 +110,11 @@ def test_a_blocks_query_signs_its_meta() -> None:
     _part, meta, key = parse_blocks_query(q.SerializeToString(), NOW)
     assert meta.creator_account_id == "admin@nbc" and key == standard_public_key(SEED).raw
     q.meta.query_counter = 2
-    with pytest.raises(Refusal):
+    with pytest.raises(Refusal, match="Wrong signature"):
         parse_blocks_query(q.SerializeToString(), NOW)
+    q.meta.query_counter = 0
+    q.signature.signature = standard_sign(SEED, q.meta.SerializeToString()).hex()
+    with pytest.raises(Refusal, match="Counter"):
+        parse_blocks_query(q.SerializeToString(), NOW)
+    with pytest.raises(Refusal, match=r"not an iroha\.protocol\.QueryPayloadMeta"):
+        parse_blocks_query(b"\x0a\x01\xff" + q.SerializeToString()[len(q.meta.SerializeToString()) + 2:], NOW)

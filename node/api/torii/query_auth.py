@@ -90,8 +90,8 @@ def split_signed(message: bytes) -> SignedPart:
 def _varint(data: bytes, at: int) -> tuple[int, int]:
     value = shift = 0
     while True:
-        if at >= len(data) or shift > 28:
-            raise stateless("a length prefix is cut short or too long")
+        if at >= len(data):  # a longer prefix than the data allows is refused as running past the end
+            raise stateless("a length prefix is cut short")
         byte = data[at]
         value |= (byte & 0x7F) << shift
         at += 1

@@ -102,10 +102,6 @@ def asset_of(currency: str) -> str | None:
     return CURRENCY_ASSETS.get(currency.upper())
 
 
-def short_hash(tx_hash: bytes) -> str:
-    return tx_hash[:SHORT_HASH_HEX // 2].hex()
-
-
 # ---- look-ups ----
 
 

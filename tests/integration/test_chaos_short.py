@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.campaign
 def test_short_chaos_campaign_keeps_every_invariant(tmp_path: Path) -> None:
     out = tmp_path / "chaos.json"
     proc = subprocess.run(
@@ -61,6 +62,7 @@ def test_isolate_endpoint_exists_only_with_fault_injection(enabled: bool, tmp_pa
     assert ("/v1/testing/crash-at-commit" in paths) is enabled
 
 
+@pytest.mark.campaign
 def test_short_chaos_campaign_with_a_byzantine_validator_keeps_every_invariant(tmp_path: Path) -> None:
     """``--byzantine mixed``: wing runs the whole repertoire (rotating every 4 heights) while the honest
     nodes are paused, killed, isolated and restarted. Nothing may be lost or forked, the chain must

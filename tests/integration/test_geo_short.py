@@ -16,7 +16,7 @@ import pytest
 from node.tools.geo.phases import STALL_SLACK_BLOCKS
 from node.tools.geo.topology import leftovers, unavailable
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.campaign]
 
 ROOT = Path(__file__).resolve().parents[2]
 WHY_NOT = unavailable()

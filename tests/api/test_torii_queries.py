@@ -282,6 +282,73 @@ def test_asset_transactions_show_others_transactions_only_where_they_name_the_qu
     assert walked == [BOB, ALICE, ALICE, ALICE]
 
 
+def test_scopes_filters_and_cursors_answer_as_iroha(world: World) -> None:
+    pm = {"page_size": 1}
+    no_query = queries_pb2.Query()
+    no_query.payload.meta.creator_account_id, no_query.payload.meta.created_time = ALICE, world.now()
+    no_query.payload.meta.query_counter = 1
+    seed = world.key(ALICE).seed
+    no_query.signature.public_key = standard_public_key(seed).text
+    no_query.signature.signature = standard_sign(seed, no_query.payload.SerializeToString()).hex()
+    refusals = find(
+        world,
+        no_query,
+        query(world, ALICE, get_account={"account_id": "not an id"}),
+        query(world, ALICE, get_signatories={"account_id": BOB}),
+        query(world, ADMIN, get_signatories={"account_id": "nobody@aclb"}),
+        query(world, ALICE, get_account_assets={"account_id": BOB}),
+        query(world, ALICE, get_account_assets={"account_id": ALICE, "pagination_meta": {"page_size": 0}}),
+        query(world, ALICE, get_account_assets={"account_id": ALICE,
+                                                "pagination_meta": {"page_size": 1, "first_asset_id": "gold#nbc"}}),
+        query(world, ALICE, get_account_detail={"account_id": BOB}),
+        query(world, ADMIN, get_account_detail={"account_id": "nobody@aclb"}),
+        query(world, "admin@aclb", get_account={"account_id": BOB}),  # another bank's customer
+        query(world, ADMIN, get_account_transactions={"account_id": "nobody@aclb", "pagination_meta": pm}),
+        query(world, ADMIN, get_account_asset_transactions={"account_id": "nobody@aclb", "asset_id": "khr#nbc",
+                                                            "pagination_meta": pm}),
+        query(world, ADMIN, get_account_asset_transactions={"account_id": ALICE, "asset_id": "gold#nbc",
+                                                            "pagination_meta": pm}),
+        query(world, ALICE, get_account_transactions={"account_id": BOB, "pagination_meta": pm}),
+    )
+    assert [error(a) for a in refusals] == [
+        ("STATELESS_INVALID", 0), ("STATELESS_INVALID", 0), ("STATEFUL_INVALID", 2), ("NO_SIGNATORIES", 0),
+        ("STATEFUL_INVALID", 2), ("STATELESS_INVALID", 0), ("STATEFUL_INVALID", 4), ("STATEFUL_INVALID", 2),
+        ("NO_ACCOUNT_DETAIL", 0), ("STATEFUL_INVALID", 2), ("STATEFUL_INVALID", 5), ("STATEFUL_INVALID", 5),
+        ("STATEFUL_INVALID", 6), ("STATEFUL_INVALID", 2)]
+
+    created = world.iroha_by_alice.payload.created_ms
+    stamp = {"seconds": created // 1000, "nanos": created % 1000 * 1_000_000}
+    (same_bank, usd, by_writer, by_other_writer, in_time, bank_view, central_view) = find(
+        world,
+        query(world, "admin@aclb", get_account={"account_id": ALICE}),  # her bank's admin: domain scope
+        query(world, ALICE, get_account_assets={"account_id": ALICE,
+                                                "pagination_meta": {"page_size": 1, "first_asset_id": "usd#nbc"}}),
+        query(world, ALICE, get_account_detail={"writer": ADMIN}),
+        query(world, ALICE, get_account_detail={"writer": "admin@aclb"}),
+        query(world, ALICE, get_account_transactions={"account_id": ALICE, "pagination_meta": {
+            "page_size": 10, "first_tx_time": stamp, "last_tx_time": stamp}}),
+        query(world, "admin@aclb", get_account_asset_transactions={
+            "account_id": ALICE, "asset_id": "khr#nbc", "pagination_meta": {"page_size": 10}}),
+        query(world, ADMIN, get_account_asset_transactions={
+            "account_id": ALICE, "asset_id": "khr#nbc", "pagination_meta": {"page_size": 10}}),
+    )
+    assert same_bank.account_response.account.account_id == ALICE
+    page = usd.account_assets_response
+    assert [(a.asset_id, a.account_id) for a in page.account_assets] == [("usd#nbc", ALICE)]
+    assert page.account_assets[0].balance == "1000.00" and not page.HasField("next_asset_id")
+    assert json.loads(by_writer.account_detail_response.detail) == {ADMIN: {"kyc": "verified", "tier": "2"}}
+    assert json.loads(by_other_writer.account_detail_response.detail) == {}
+    assert by_other_writer.account_detail_response.total_number == 0
+    assert [t.SerializeToString() for t in in_time.transactions_page_response.transactions] == [
+        world.iroha_by_alice.protobuf_bytes()]
+
+    def signed_by_creator(answer: qry_responses_pb2.QueryResponse) -> dict[str, int]:
+        return {t.payload.reduced_payload.creator_account_id: len(t.signatures)
+                for t in answer.transactions_page_response.transactions}
+    assert signed_by_creator(bank_view) == {ALICE: 1, BOB: 0}  # bob banks elsewhere: his transfer redacted
+    assert signed_by_creator(central_view) == {ALICE: 1, BOB: 1}  # the central bank sees everyone's whole
+
+
 def test_get_transactions_serves_ones_own_and_hides_others(world: World) -> None:
     mine, bobs = find(world, query(world, ALICE, get_transactions={"tx_hashes": [world.iroha_by_alice.hash.hex()]}),
                       query(world, ALICE, get_transactions={"tx_hashes": [world.native_by_bob.hash.hex()]}))
@@ -374,7 +441,8 @@ def test_pending_batches_are_paged_whole(world: World) -> None:
         m.signatures.add(public_key=standard_public_key(seed).text, signature=standard_sign(seed, raw).hex())
     lone = set_quorum(iroha_transfer(seed, sokha, BOB, "3.00", world.now()), 2, seed)
     sent = [m.SerializeToString() for m in members] + [lone]
-    outcomes = world.node.admission.admit([wrap_iroha(w) for w in sent], world.now(), Source.CLIENT)
+    arrival = [sent[1], sent[0], sent[2]]  # the second member first: pages show the batch's order
+    outcomes = world.node.admission.admit([wrap_iroha(w) for w in arrival], world.now(), Source.CLIENT)
     assert [o.verdict.name for o in outcomes] == ["PENDING"] * 3, outcomes
     one, two = find(world, query(world, sokha, get_pending_transactions={"pagination_meta": {"page_size": 1}}),
                     query(world, sokha, get_pending_transactions={"pagination_meta": {"page_size": 2}}))

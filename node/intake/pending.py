@@ -58,8 +58,9 @@ class Pending:
 class PendingPool:
     """The transactions waiting for signatures on this node, persisted in its store."""
 
-    def __init__(self, store: LedgerStore | None, *, max_txs: int = 10_000, max_bytes: int = 64 * 1024 * 1024,
-                 max_per_account: int = 100, expiry_ms: int = DEFAULT_EXPIRY_MS) -> None:
+    def __init__(self, store: LedgerStore | None, *, max_txs: int, max_bytes: int, max_per_account: int,
+                 expiry_ms: int = DEFAULT_EXPIRY_MS) -> None:
+        """The bounds come from ``[mempool] pending_*`` (node.config: 10,000 / 64 MiB / 100 by default)."""
         self.store = store
         self.max_txs, self.max_bytes, self.max_per_account = max_txs, max_bytes, max_per_account
         self.expiry_ms = expiry_ms

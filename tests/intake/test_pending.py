@@ -33,7 +33,8 @@ class Node:
         self.chain.run(self.chain.tx("alice@aclb", c.AddSignatory("alice@aclb", BOB.public_key),
                                      c.SetAccountQuorum("alice@aclb", 2)))
         self.mempool = Mempool(1000, 10_000_000)
-        self.pending = PendingPool(self.chain.ledger.store, **limits)
+        self.pending = PendingPool(self.chain.ledger.store, **{"max_txs": 1000, "max_bytes": 10_000_000,
+                                                              "max_per_account": 100, **limits})
         self.admission = Admission(self.chain.ledger, self.mempool, CHAIN, pending=self.pending)
 
     def admit(self, tx: Transaction) -> Verdict:
@@ -99,7 +100,8 @@ def test_pending_transactions_survive_a_restart(tmp_path: Path) -> None:
     assert first.admit(build_transaction(payload, ALICE)) is Verdict.PENDING
     store = first.chain.ledger.store
     # The same store reopened by a fresh intake (what a restarted node builds):
-    again = Admission(first.chain.ledger, Mempool(1000, 10_000_000), CHAIN, pending=PendingPool(store))
+    again = Admission(first.chain.ledger, Mempool(1000, 10_000_000), CHAIN,
+                      pending=PendingPool(store, max_txs=1000, max_bytes=10_000_000, max_per_account=100))
     assert restore_pending(again, first.chain.now) == 1
     [outcome] = again.admit([build_transaction(payload, BOB).encode()], first.chain.now, Source.CLIENT)
     assert outcome.verdict is Verdict.COLLECTED

@@ -48,7 +48,7 @@ def test_irohas_expiry_and_the_refusals_http_statuses() -> None:
     assert DEFAULT_EXPIRY_MS == 1_440 * 60 * 1000  # Iroha's default MST expiry, 1,440 minutes
     assert (PendingFull.code, PendingFull.http_status) == ("pending_full", 503)
     assert (PendingAccountLimit.code, PendingAccountLimit.http_status) == ("pending_account_limit", 429)
-    assert PendingPool(None).expiry_ms == DEFAULT_EXPIRY_MS
+    assert pool(None).expiry_ms == DEFAULT_EXPIRY_MS
 
 
 def test_the_count_bound_and_what_leaving_frees(store: LedgerStore) -> None:
@@ -147,3 +147,16 @@ def test_a_restart_forgets_stored_copies_that_are_settled(tmp_path: Path) -> Non
         assert restore_pending(Admission(chain.ledger, Mempool(100, 1_000_000), CHAIN), chain.now) == 0
     finally:
         chain.close()
+
+
+def test_a_pool_without_a_store_keeps_its_entries_in_memory_alone() -> None:
+    p = pool(None, max_per_account=1)
+    a = tx(1)
+    p.put(a, 10)
+    with pytest.raises(PendingAccountLimit):
+        p.put(tx(2), 10)
+    p.settled([a.hash])
+    p.put(tx(2), 10)  # settling freed alice's one place
+    assert p.take(tx(2).hash) == tx(2) and len(p) == 0
+    p.forget_stored([a.hash])  # nothing stored: nothing to do
+    assert p.stored_rows() == []

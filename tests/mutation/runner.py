@@ -104,7 +104,8 @@ TEST_MAP: dict[str, list[str]] = {
     "node/api/torii/commands.py": ["tests/api/test_torii_commands.py"],
     "node/ledger/commands.py": ["tests/ledger/test_payments.py", "tests/ledger/test_codec.py"],
     "node/ledger/state.py": ["tests/ledger/test_state_root_formula.py", "tests/ledger/test_execution.py",
-                             "tests/ledger/test_prefetch.py", "tests/ledger/test_batches.py"],
+                             "tests/ledger/test_prefetch.py", "tests/ledger/test_batches.py",
+                             "tests/ledger/test_state_view.py"],
 }
 
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".hypothesis", ".pytest_cache",

@@ -318,6 +318,7 @@ def test_scopes_filters_and_cursors_answer_as_iroha(world: World) -> None:
 
     created = world.iroha_by_alice.payload.created_ms
     stamp = {"seconds": created // 1000, "nanos": created % 1000 * 1_000_000}
+    just_before = {"seconds": (created - 1) // 1000, "nanos": (created - 1) % 1000 * 1_000_000 + 999_999}
     (same_bank, usd, by_writer, by_other_writer, in_time, bank_view, central_view) = find(
         world,
         query(world, "admin@aclb", get_account={"account_id": ALICE}),  # her bank's admin: domain scope
@@ -332,6 +333,9 @@ def test_scopes_filters_and_cursors_answer_as_iroha(world: World) -> None:
         query(world, ADMIN, get_account_asset_transactions={
             "account_id": ALICE, "asset_id": "khr#nbc", "pagination_meta": {"page_size": 10}}),
     )
+    before, = find(world, query(world, ALICE, get_account_transactions={"account_id": ALICE, "pagination_meta": {
+        "page_size": 10, "first_tx_time": just_before, "last_tx_time": just_before}}))
+    assert before.transactions_page_response.all_transactions_size == 0  # a time is read in whole milliseconds
     assert same_bank.account_response.account.account_id == ALICE
     page = usd.account_assets_response
     assert [(a.asset_id, a.account_id) for a in page.account_assets] == [("usd#nbc", ALICE)]
@@ -346,6 +350,16 @@ def test_scopes_filters_and_cursors_answer_as_iroha(world: World) -> None:
         return {t.payload.reduced_payload.creator_account_id: len(t.signatures)
                 for t in answer.transactions_page_response.transactions}
     assert signed_by_creator(bank_view) == {ALICE: 1, BOB: 0}  # bob banks elsewhere: his transfer redacted
+    world.commit(world.native("dara@aclb", c.TransferAsset("dara@aclb", ALICE, "khr#nbc", "same bank", "1.00")))
+    own_view, = find(world, query(world, ALICE, get_account_asset_transactions={
+        "account_id": ALICE, "asset_id": "khr#nbc", "pagination_meta": {"page_size": 10}}))
+    assert signed_by_creator(own_view)["dara@aclb"] == 0  # a customer sees only her own whole, even in her bank
+    auditor = "chenda@wing"  # a role with the all-accounts scope of this query alone
+    world.commit(world.native(ADMIN, c.CreateRole("auditor", ("can_get_all_acc_ast_txs",)),
+                              c.AppendRole(auditor, "auditor")))
+    audit, = find(world, query(world, auditor, get_account_asset_transactions={
+        "account_id": ALICE, "asset_id": "khr#nbc", "pagination_meta": {"page_size": 10}}))
+    assert signed_by_creator(audit)[BOB] == 1
     assert signed_by_creator(central_view) == {ALICE: 1, BOB: 1}  # the central bank sees everyone's whole
 
 
@@ -398,7 +412,7 @@ def test_assets_details_roles_peers_and_pending(world: World) -> None:
 
 
 def test_pending_transactions_list_what_waits_for_the_accounts_signatures(world: World) -> None:
-    dara, second = "dara@aclb", KeyPair.generate()
+    dara, second = "vanna@wing", KeyPair.generate()  # (the name stays: the account is another customer)
     world.commit(world.native(dara, c.AddSignatory(dara, second.public_key)))
     world.commit(world.native(dara, c.SetAccountQuorum(dara, 2)))
     waiting = [iroha_transfer(world.key(dara).seed, dara, BOB, f"{n}.00", world.now()) for n in (1, 2, 3)]

@@ -309,12 +309,17 @@ def test_scopes_filters_and_cursors_answer_as_iroha(world: World) -> None:
         query(world, ADMIN, get_account_asset_transactions={"account_id": ALICE, "asset_id": "gold#nbc",
                                                             "pagination_meta": pm}),
         query(world, ALICE, get_account_transactions={"account_id": BOB, "pagination_meta": pm}),
+        query(world, ALICE, get_account_asset_transactions={"account_id": BOB, "asset_id": "khr#nbc",
+                                                            "pagination_meta": pm}),
+        query(world, ALICE, get_transactions={"tx_hashes": ["xyz"]}),
+        query(world, ALICE, get_account_transactions={"account_id": ALICE, "pagination_meta": {"page_size": 0}}),
     )
     assert [error(a) for a in refusals] == [
         ("STATELESS_INVALID", 0), ("STATELESS_INVALID", 0), ("STATEFUL_INVALID", 2), ("NO_SIGNATORIES", 0),
         ("STATEFUL_INVALID", 2), ("STATELESS_INVALID", 0), ("STATEFUL_INVALID", 4), ("STATEFUL_INVALID", 2),
         ("NO_ACCOUNT_DETAIL", 0), ("STATEFUL_INVALID", 2), ("STATEFUL_INVALID", 5), ("STATEFUL_INVALID", 5),
-        ("STATEFUL_INVALID", 6), ("STATEFUL_INVALID", 2)]
+        ("STATEFUL_INVALID", 6), ("STATEFUL_INVALID", 2), ("STATEFUL_INVALID", 2), ("STATELESS_INVALID", 0),
+        ("STATELESS_INVALID", 0)]
 
     created = world.iroha_by_alice.payload.created_ms
     stamp = {"seconds": created // 1000, "nanos": created % 1000 * 1_000_000}

@@ -158,3 +158,13 @@ def test_a_khqr_for_an_account_the_ledger_cannot_name_is_refused_before_signing(
     assert main(["pay", "--khqr", qr, "--from", "alice@aclb", "--key", str(key), "--amount", "100",
                  "--node", url]) == EXIT_ERROR
     assert capsys.readouterr().err.startswith("error: bad_account_id: ")
+
+
+def test_the_commands_of_a_static_qr_need_the_payers_amount() -> None:
+    from node.ledger.khqr import decode_khqr
+    from node.ledger.payments import khqr_transfer
+    qr = decode_khqr(static_qr("KHR"), now_ms=NOW_MS)
+    with pytest.raises(ValueError, match="static KHQR needs the payer's amount"):
+        khqr_transfer(qr, "alice@aclb", None)
+    [cmd] = khqr_transfer(qr, "alice@aclb", 5000)
+    assert isinstance(cmd, c.TransferWithReference) and cmd.amount == "5000" and cmd.qr_md5 == qr.md5

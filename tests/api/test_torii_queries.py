@@ -341,6 +341,28 @@ def test_scopes_filters_and_cursors_answer_as_iroha(world: World) -> None:
     before, = find(world, query(world, ALICE, get_account_transactions={"account_id": ALICE, "pagination_meta": {
         "page_size": 10, "first_tx_time": just_before, "last_tx_time": just_before}}))
     assert before.transactions_page_response.all_transactions_size == 0  # a time is read in whole milliseconds
+    newest_first = {"sequence": [{"field": queries_pb2.kCreatedTime, "direction": queries_pb2.kDescending}]}
+    (asset_in_time, by_time, bad_hex, empty, nothing_held) = find(
+        world,
+        query(world, ALICE, get_account_asset_transactions={"account_id": ALICE, "asset_id": "khr#nbc",
+                                                            "pagination_meta": {"page_size": 10, "first_tx_time": stamp,
+                                                                                "last_tx_time": stamp}}),
+        query(world, ALICE, get_account_transactions={"account_id": ALICE, "pagination_meta": {
+            "page_size": 10, "ordering": newest_first}}),
+        query(world, ALICE, get_account_transactions={"account_id": ALICE, "pagination_meta": {
+            "page_size": 1, "first_tx_hash": "zz"}}),
+        query(world, ALICE, get_transactions={"tx_hashes": []}),
+        query(world, ADMIN, get_account_asset_transactions={"account_id": "admin@aclb", "asset_id": "khr#nbc",
+                                                            "pagination_meta": {"page_size": 10}}),
+    )
+    assert [t.SerializeToString() for t in asset_in_time.transactions_page_response.transactions] == [
+        world.iroha_by_alice.protobuf_bytes()]
+    times = [t.payload.reduced_payload.created_time for t in by_time.transactions_page_response.transactions]
+    assert len(times) == 4 and times == sorted(times, reverse=True)
+    assert error(bad_hex) == ("STATEFUL_INVALID", 4)
+    assert error(empty) == ("STATELESS_INVALID", 0)
+    held = nothing_held.transactions_page_response  # an account and an asset with no history: an empty page
+    assert nothing_held.WhichOneof("response") == "transactions_page_response" and held.all_transactions_size == 0
     assert same_bank.account_response.account.account_id == ALICE
     page = usd.account_assets_response
     assert [(a.asset_id, a.account_id) for a in page.account_assets] == [("usd#nbc", ALICE)]
@@ -365,6 +387,9 @@ def test_scopes_filters_and_cursors_answer_as_iroha(world: World) -> None:
     audit, = find(world, query(world, auditor, get_account_asset_transactions={
         "account_id": ALICE, "asset_id": "khr#nbc", "pagination_meta": {"page_size": 10}}))
     assert signed_by_creator(audit)[BOB] == 1
+    world.commit(world.native(ADMIN, c.DetachRole(auditor, "customer")))  # left with the auditor role alone
+    no_txs, = find(world, query(world, auditor, get_transactions={"tx_hashes": [world.native_by_bob.hash.hex()]}))
+    assert error(no_txs) == ("STATEFUL_INVALID", 2)  # neither can_get_my_txs nor can_get_all_txs
     assert signed_by_creator(central_view) == {ALICE: 1, BOB: 1}  # the central bank sees everyone's whole
 
 

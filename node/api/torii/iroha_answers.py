@@ -267,9 +267,12 @@ class IrohaAnswers:
         # "Account transactions" in Iroha are the ones the account created; our history of an account
         # also holds transfers others sent it, so the creator filter is applied here.
         history = self._history(keys.account_txs_prefix(account_id), meta, lambda tx: tx.creator == account_id)
-        return self._page(history, meta, page_size, lambda tx: transaction_message(tx),
-                          lambda: get_account(self.world, account_id) is None and
-                          stateful(NO_ACCOUNT_ID, f"no account with such id found: {account_id}"))
+        def missing() -> Refusal | None:
+            if get_account(self.world, account_id) is None:
+                return stateful(NO_ACCOUNT_ID, f"no account with such id found: {account_id}")
+            return None
+
+        return self._page(history, meta, page_size, transaction_message, missing)
 
     def get_account_asset_transactions(
         self, q: queries_pb2.GetAccountAssetTransactions
@@ -290,12 +293,12 @@ class IrohaAnswers:
             visible = [cmd for cmd in tx.payload.commands if any(sees(a) for a in command_parties(cmd))]
             return rendered_transaction(tx, visible)
 
-        def missing() -> Refusal | bool:
+        def missing() -> Refusal | None:
             if get_account(self.world, account_id) is None:
                 return stateful(NO_ACCOUNT_ID, f"no account with such id found: {account_id}")
             if get_asset(self.world, asset_id) is None:
                 return stateful(NO_ASSET_ID, f"no asset with such id found: {asset_id}")
-            return False
+            return None
 
         history = self._history(keys.account_asset_txs_prefix(account_id, asset_id), meta, None)
         return self._page(history, meta, page_size, shown, missing)
@@ -313,12 +316,10 @@ class IrohaAnswers:
                      if (first_h is None or p[0] >= first_h) and (last_h is None or p[0] <= last_h)]
         first_t = _ms(meta.first_tx_time) if meta.HasField("opt_first_tx_time") else None
         last_t = _ms(meta.last_tx_time) if meta.HasField("opt_last_tx_time") else None
-        order: list[tuple[int, int]] = []
-        for entry in meta.ordering.sequence:
-            if all(field != entry.field for field, _d in order):
-                order.append((entry.field, entry.direction))
-        if all(field != queries_pb2.kPosition for field, _d in order):
-            order.append((queries_pb2.kPosition, queries_pb2.kAscending))
+        # A field named twice, or position after the client's own position entry, cannot change the
+        # order (the first occurrence decides every tie the later one could), so no de-duplication.
+        order = [(entry.field, entry.direction) for entry in meta.ordering.sequence]
+        order.append((queries_pb2.kPosition, queries_pb2.kAscending))
         known: dict[Position, Transaction] = {}
         needs_txs = keep is not None or first_t is not None or last_t is not None or any(
             field == queries_pb2.kCreatedTime for field, _d in order)
@@ -343,7 +344,7 @@ class IrohaAnswers:
 
     def _page(self, history: tuple[list[Position], dict[Position, Transaction]],
               meta: queries_pb2.TxPaginationMeta, page_size: int, shown: Callable[[Transaction], Any],
-              missing: Callable[[], Refusal | bool]) -> qry_responses_pb2.QueryResponse:
+              missing: Callable[[], Refusal | None]) -> qry_responses_pb2.QueryResponse:
         rows, known = history
         start = 0
         if meta.HasField("opt_first_tx_hash"):
@@ -356,8 +357,8 @@ class IrohaAnswers:
                 raise stateful(BAD_CURSOR, f"invalid pagination hash: {meta.first_tx_hash}")
             start = at
         elif not rows:
-            refusal = missing()
-            if isinstance(refusal, Refusal):
+            refusal = missing()  # Iroha looks for a reason only when the history is empty
+            if refusal is not None:
                 raise refusal
         window = rows[start:start + page_size + 1]
         unread = [p for p in window if p not in known]

@@ -214,10 +214,10 @@ def _batch_meta(value: Any) -> BatchMeta:
 
 def decode_transaction(data: bytes) -> Transaction:
     """Decode and syntax-check a transaction (signatures are checked by ``node.validation``)."""
-    tx = _decode_payment(data) if len(data) <= MAX_TX_BYTES else None
-    if tx is None and data[:2] == b"\x93\x03":  # an Iroha transaction's envelope (node.ledger.iroha_tx)
+    if data[:2] == b"\x93\x03":  # an Iroha transaction's envelope (node.ledger.iroha_tx)
         from node.ledger.iroha_tx import decode_iroha_envelope  # it builds on this module
         return decode_iroha_envelope(data)
+    tx = _decode_payment(data) if len(data) <= MAX_TX_BYTES else None
     return tx if tx is not None else decode_general(data)  # which names the error of a bad one
 
 

@@ -120,7 +120,7 @@ def serve(world: World, scenario: Callable[[Any, str], Awaitable[T]]) -> T:
 
 
 def query(world: World, creator: str, *, signer: str | None = None, created_ms: int | None = None,
-          counter: int = 1, legacy: bool = False, **fields: Any) -> queries_pb2.Query:
+          counter: int = 1, legacy: bool = False, seed: bytes | None = None, **fields: Any) -> queries_pb2.Query:
     """A signed Query with one query field set: ``get_account={"account_id": ...}``."""
     q = queries_pb2.Query()
     meta = q.payload.meta
@@ -137,7 +137,7 @@ def query(world: World, creator: str, *, signer: str | None = None, created_ms: 
                     type(getattr(getattr(q.payload, name), field))(**v))
             else:
                 setattr(getattr(q.payload, name), field, v)
-    seed = world.key(signer or creator).seed
+    seed = seed or world.key(signer or creator).seed
     raw = q.payload.SerializeToString()
     if legacy:
         q.signature.public_key, q.signature.signature = legacy_public_key(seed).text, legacy_sign(seed, raw).hex()
@@ -393,6 +393,30 @@ def test_scopes_filters_and_cursors_answer_as_iroha(world: World) -> None:
     assert signed_by_creator(central_view) == {ALICE: 1, BOB: 1}  # the central bank sees everyone's whole
 
 
+def test_single_item_queries_answer_and_refuse_as_iroha(world: World) -> None:
+    lurker = KeyPair.generate()  # an account without any role
+    world.commit(world.native(ADMIN, c.CreateAccount("lurker", "nbc", lurker.public_key),
+                              c.DetachRole("lurker@nbc", "customer")))
+    head = world.node.ledger.head.height
+    (asset, no_role, at_head, past_head, *refused) = find(
+        world,
+        query(world, ALICE, get_asset_info={"asset_id": "khr#nbc"}),
+        query(world, ADMIN, get_role_permissions={"role_id": "nope"}),
+        query(world, ADMIN, get_block={"height": head + 1}),
+        query(world, ADMIN, get_block={"height": head + 2}),
+        query(world, "lurker@nbc", seed=lurker.seed, get_asset_info={"asset_id": "khr#nbc"}),
+        query(world, ALICE, get_roles={}),
+        query(world, ALICE, get_role_permissions={"role_id": "customer"}),
+        query(world, ALICE, get_peers={}),
+    )
+    a = asset.asset_response.asset
+    assert (a.asset_id, a.domain_id, a.precision) == ("khr#nbc", "nbc", 2)
+    assert error(no_role) == ("NO_ROLES", 0)
+    assert at_head.block_response.block.block_v1.payload.height == head + 1
+    assert error(past_head) == ("STATEFUL_INVALID", 3)
+    assert [error(r) for r in refused] == [("STATEFUL_INVALID", 2)] * 4
+
+
 def test_get_transactions_serves_ones_own_and_hides_others(world: World) -> None:
     mine, bobs = find(world, query(world, ALICE, get_transactions={"tx_hashes": [world.iroha_by_alice.hash.hex()]}),
                       query(world, ALICE, get_transactions={"tx_hashes": [world.native_by_bob.hash.hex()]}))
@@ -465,6 +489,31 @@ def test_pending_transactions_list_what_waits_for_the_accounts_signatures(world:
     assert [t.SerializeToString() for t in second_page.pending_transactions_page_response.transactions] == waiting[2:]
     assert alices.pending_transactions_page_response.all_transactions_size == 0
     assert error(stale) == ("STATEFUL_INVALID", 4)
+    first_created = decode_iroha_transaction(waiting[0]).payload.created_ms
+    last_created = decode_iroha_transaction(waiting[2]).payload.created_ms
+
+    def stamp(ms: int) -> dict[str, int]:
+        return {"seconds": ms // 1000, "nanos": ms % 1000 * 1_000_000}
+    listed, ranged = find(
+        world,
+        query(world, dara, get_pending_transactions={}),  # Iroha's deprecated form: a plain list
+        query(world, dara, get_pending_transactions={"pagination_meta": {
+            "page_size": 5, "first_tx_time": stamp(first_created), "last_tx_time": stamp(last_created - 1)}}),
+    )
+    assert [t.SerializeToString() for t in listed.transactions_response.transactions] == waiting
+    assert [t.SerializeToString() for t in ranged.pending_transactions_page_response.transactions] == waiting[:2]
+    # A block holding a complete copy is published a moment before the pool lets go of its own: the
+    # answer is as of the published chain, so the transaction is no longer listed as pending.
+    complete = transaction_pb2.Transaction.FromString(waiting[0])
+    complete.signatures.add(public_key=standard_public_key(second.seed).text,
+                            signature=standard_sign(second.seed, complete.payload.SerializeToString()).hex())
+    ledger = world.node.ledger
+    block, execution = ledger.build_block([decode_iroha_transaction(complete.SerializeToString())], world.now(),
+                                          world.node.key.public_key)
+    ledger.commit(block, execution, b"")  # not yet node.committed: the pool still holds it
+    after, = find(world, query(world, dara, get_pending_transactions={"pagination_meta": {"page_size": 5}}))
+    assert after.pending_transactions_page_response.all_transactions_size == 2
+    world.node.committed(block, execution, False)
 
 
 def test_pending_batches_are_paged_whole(world: World) -> None:

@@ -357,6 +357,20 @@ def test_scopes_filters_and_cursors_answer_as_iroha(world: World) -> None:
     )
     assert [t.SerializeToString() for t in asset_in_time.transactions_page_response.transactions] == [
         world.iroha_by_alice.protobuf_bytes()]
+    since, until = find(
+        world,
+        query(world, ALICE, get_account_asset_transactions={"account_id": ALICE, "asset_id": "khr#nbc",
+                                                            "pagination_meta": {"page_size": 10, "first_tx_time": stamp}}),
+        query(world, ALICE, get_account_asset_transactions={"account_id": ALICE, "asset_id": "khr#nbc",
+                                                            "pagination_meta": {"page_size": 10, "last_tx_time": stamp}}),
+    )
+    later = since.transactions_page_response  # the Iroha transfer and what came after it (bob's)
+    assert later.transactions[0].SerializeToString() == world.iroha_by_alice.protobuf_bytes()
+    earlier = until.transactions_page_response  # genesis, her native transfer, the Iroha one
+    assert earlier.transactions[-1].SerializeToString() == world.iroha_by_alice.protobuf_bytes()
+    assert later.all_transactions_size + earlier.all_transactions_size == (
+        asset_in_time.transactions_page_response.all_transactions_size + bank_view.transactions_page_response
+        .all_transactions_size)
     times = [t.payload.reduced_payload.created_time for t in by_time.transactions_page_response.transactions]
     assert len(times) == 4 and times == sorted(times, reverse=True)
     assert error(bad_hex) == ("STATEFUL_INVALID", 4)

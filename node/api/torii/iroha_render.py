@@ -48,8 +48,8 @@ def _role_numbers(names: tuple[str, ...]) -> list[primitive_pb2.RolePermission.V
 
 
 def _grantable(name: str) -> primitive_pb2.GrantablePermission.ValueType:
-    value = primitive_pb2.GrantablePermission.DESCRIPTOR.values_by_name.get(name)
-    return primitive_pb2.GrantablePermission.ValueType(0 if value is None else value.number)
+    # Every grantable permission of ours is one of Iroha's (node.ledger.permissions keeps Iroha's names).
+    return primitive_pb2.GrantablePermission.Value(name)
 
 
 def _compare_and_set(cmd: c.CompareAndSetAccountDetail) -> commands_pb2.Command:

@@ -560,6 +560,9 @@ def test_pending_batches_are_paged_whole(world: World) -> None:
     page = two.pending_transactions_page_response
     assert [t.SerializeToString() for t in page.transactions] == sent[:2]
     assert page.next_batch_info.batch_size == 1
+    from_batch, = find(world, query(world, sokha, get_pending_transactions={"pagination_meta": {
+        "page_size": 2, "first_tx_hash": first.next_batch_info.first_tx_hash}}))  # the batch's first member
+    assert [t.SerializeToString() for t in from_batch.pending_transactions_page_response.transactions] == sent[:2]
 
 
 def set_quorum(tx_bytes: bytes, quorum: int, seed: bytes) -> bytes:

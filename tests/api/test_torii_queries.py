@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import grpc
@@ -24,10 +25,11 @@ from google.protobuf import empty_pb2
 
 from consensus.crypto import KeyPair
 from node.api.torii.endpoint_pb2_grpc import QueryService_v1Stub
-from node.api.torii.queries import query_handlers
+from node.api.torii.queries import query_handlers, waiting_for
 from node.assembly import Node
 from node.config import load_config
 from node.intake.admission import Source
+from node.intake.pending import PendingPool
 from node.keyfile import read_key
 from node.ledger import commands as c
 from node.ledger.iroha_crypto import legacy_public_key, legacy_sign, standard_public_key, standard_sign
@@ -563,6 +565,23 @@ def test_pending_batches_are_paged_whole(world: World) -> None:
     from_batch, = find(world, query(world, sokha, get_pending_transactions={"pagination_meta": {
         "page_size": 2, "first_tx_hash": first.next_batch_info.first_tx_hash}}))  # the batch's first member
     assert [t.SerializeToString() for t in from_batch.pending_transactions_page_response.transactions] == sent[:2]
+
+
+def test_a_pending_batch_is_listed_whole_to_each_of_its_creators(world: World) -> None:
+    members = [transaction_pb2.Transaction.FromString(iroha_transfer(world.key(who).seed, who, BOB, "1.00", world.now()))
+               for who in (ALICE, "chenda@wing")]
+    reduced = [hashlib.sha3_256(m.payload.reduced_payload.SerializeToString()).hexdigest() for m in members]
+    for m in members:
+        m.payload.batch.reduced_hashes.extend(reduced)
+    txs = [decode_iroha_transaction(m.SerializeToString()) for m in members]
+    lone = decode_iroha_transaction(iroha_transfer(world.key(BOB).seed, BOB, ALICE, "1.00", world.now()))
+    pool = PendingPool(None, max_txs=10, max_bytes=100_000, max_per_account=10)
+    for tx in (lone, *txs):
+        pool.put(tx, 1)
+    host: Any = SimpleNamespace(pending=pool)
+    assert waiting_for(host, "chenda@wing") == txs
+    assert waiting_for(host, ALICE) == txs
+    assert waiting_for(host, BOB) == [lone]
 
 
 def set_quorum(tx_bytes: bytes, quorum: int, seed: bytes) -> bytes:

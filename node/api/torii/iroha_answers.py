@@ -395,8 +395,9 @@ class IrohaAnswers:
         return out
 
     def get_pending_transactions(self, q: queries_pb2.GetPendingTransactions) -> qry_responses_pb2.QueryResponse:
-        """What the querier's account created that waits for signatures (Iroha: the pending batches of
-        which it is a creator), oldest first, whole batches only on a page."""
+        """What the querier's account created that waits for signatures, with the whole batches it has a
+        member in (Iroha lists a pending batch to each of its creators), oldest first, whole batches only
+        on a page."""
         waiting = self.pending(self.creator)
         in_chain = self.chain.known_among(tx.hash for tx in waiting)  # answered as of the published state
         waiting = [tx for tx in waiting if tx.hash not in in_chain]

@@ -33,6 +33,7 @@ from node.api.torii.iroha_render import block_message, iroha_height
 from node.api.torii.query_auth import check_signatory, parse_blocks_query, parse_query
 from node.clock import now_ms
 from node.intake.pending import PendingPool
+from node.ledger.batches import batch_of
 from node.ledger.chain import Ledger
 from node.ledger.iroha_proto import qry_responses_pb2
 from node.ledger.permissions import has_permission
@@ -89,9 +90,15 @@ def answer_query(node: QueryHost, request: bytes, now: int) -> qry_responses_pb2
 
 
 def waiting_for(node: QueryHost, creator: str) -> list[Transaction]:
-    """What ``creator`` created that waits for signatures on this node (pending multisig)."""
+    """What waits for signatures on this node (pending multisig) that ``creator`` created, with every
+    other member of a batch it has a member in: Iroha lists a pending batch to each of its creators."""
     pool = node.pending
-    return [] if pool is None else [tx for tx in pool.waiting() if tx.creator == creator]
+    if pool is None:
+        return []
+    waiting = list(pool.waiting())
+    theirs = {meta.reduced_hashes for tx in waiting if tx.creator == creator and (meta := batch_of(tx)) is not None}
+    return [tx for tx in waiting if tx.creator == creator
+            or ((meta := batch_of(tx)) is not None and meta.reduced_hashes in theirs)]
 
 
 def open_block_stream(node: QueryHost, request: bytes, now: int) -> int:

@@ -73,7 +73,11 @@ def test_a_copied_validator_key_stops_signing_and_two_dead_validators_make_the_o
 
     # 1. The copy of abaa's key: it must find abaa's signatures in the chain and refuse to sign.
     copy = start_copy_of(net, "abaa")
-    deadline = time.monotonic() + 20
+    # Usually seconds: the first synced certificate holding abaa's precommit stops the copy. Under load the
+    # copy can catch up and vote before one arrives (a certificate needs 3 of the 4 precommits, so abaa's
+    # may be left out of several); while it signs exactly what abaa signs it is not distinguishable
+    # (docs/health.md), so detection waits for the two to differ. CI once needed more than 20 s.
+    deadline = time.monotonic() + 60
     while True:
         status = net.client(copy.name).status()
         if status["signing"] is not None and not status["signing"]["allowed"]:

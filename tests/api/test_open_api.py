@@ -178,7 +178,7 @@ def test_account_check_deeplink_and_renew_token(world: World) -> None:
     _, link = ask(world, "/v1/generate_deeplink_by_qr",
                   {"qr": world.qr, "sourceInfo": {"appName": "Shop", "appDeepLinkCallback": "https://shop.example/cb"}})
     assert link["responseCode"] == 0 and link["data"]["shortLink"].startswith("bakong://khqr?qr=00020101021")
-    status, bad_qr = ask(world, "/v1/generate_deeplink_by_qr", {"qr": world.qr[:-1] + "0", "sourceInfo": {}})
+    status, bad_qr = ask(world, "/v1/generate_deeplink_by_qr", {"qr": world.qr[:-1] + ("1" if world.qr[-1] == "0" else "0"), "sourceInfo": {}})
     assert (status, bad_qr["errorCode"]) == (400, 5) and "63" in bad_qr["responseMessage"]
     _, renew = ask(world, "/v1/renew_token", {"email": "shop@example.com"}, token=None)
     assert renew["errorCode"] == 10 and "bakong api-token create" in renew["responseMessage"]

@@ -41,8 +41,9 @@ from node.ledger.iroha_crypto import (
     parse_iroha_signature,
     verify_iroha_signature,
 )
+from node.ledger.iroha_fast import decode_common_transfer
 from node.ledger.iroha_proto import primitive_pb2, transaction_pb2
-from node.ledger.transactions import MAX_COMMANDS, MAX_SIGNATURES, MAX_TX_BYTES, Transaction, TxPayload
+from node.ledger.transactions import MAX_COMMANDS, MAX_SIGNATURES, MAX_TX_BYTES, Transaction, TxPayload, frozen_record
 
 IROHA_TX_TAG = 3
 """The tag of an Iroha transaction's envelope in our encodings (a native transaction's is 1)."""
@@ -133,6 +134,11 @@ def decode_iroha_envelope(data: bytes) -> IrohaTransaction:
     """``[IROHA_TX_TAG, 1, protobuf bytes]`` -> the transaction; StatelessError naming what is wrong."""
     if len(data) > MAX_TX_BYTES + 16:
         raise StatelessError("tx_too_large", f"a transaction is at most {MAX_TX_BYTES} bytes")
+    message = _envelope_message(data)
+    if message is not None:
+        tx = decode_iroha_transaction(message)
+        object.__setattr__(tx, "_raw", bytes(data))
+        return tx
     try:
         fields = codec.expect_record(codec.decode(data, MAX_TX_BYTES + 16), IROHA_TX_TAG, ENVELOPE_VERSION, 1,
                                      "iroha transaction")
@@ -144,11 +150,34 @@ def decode_iroha_envelope(data: bytes) -> IrohaTransaction:
     return tx
 
 
+def _envelope_message(data: bytes) -> bytes | None:
+    """The protobuf bytes of a canonical envelope, read without the codec: ``93 03 01`` then a msgpack
+    bin8 (under 256 bytes) or bin16 (256 to 65,535) running to the end. None for anything else, which
+    the codec then decodes or names the error of."""
+    if data[:4] == b"\x93\x03\x01\xc4":
+        message = data[5:]
+        return message if len(data) > 4 and len(message) == data[4] else None
+    if data[:4] == b"\x93\x03\x01\xc5":
+        message = data[6:]
+        return message if len(data) > 5 and len(message) == int.from_bytes(data[4:6], "big") >= 256 else None
+    return None
+
+
 def decode_iroha_transaction(message: bytes) -> IrohaTransaction:
     """An ``iroha.protocol.Transaction`` as received -> the ledger transaction; StatelessError if bad."""
     if len(message) > MAX_TX_BYTES:
         raise StatelessError("tx_too_large", f"a transaction is at most {MAX_TX_BYTES} bytes")
     payload_bytes, signature_messages = _split(message)
+    common = decode_common_transfer(payload_bytes, signature_messages)
+    if common is not None:  # the usual transfer, read without the protobuf runtime (iroha_fast)
+        return frozen_record(IrohaTransaction, payload=common["payload"], payload_bytes=payload_bytes,
+                             signatures=common["signatures"], hash=iroha_hash(payload_bytes), kinds=common["kinds"],
+                             iroha_reduced_hash=iroha_hash(common["reduced"]))
+    return decode_iroha_general(payload_bytes, signature_messages)
+
+
+def decode_iroha_general(payload_bytes: bytes, signature_messages: list[bytes]) -> IrohaTransaction:
+    """Any transaction's payload and signature messages through the protobuf runtime; names the error."""
     try:
         payload = transaction_pb2.Transaction.Payload.FromString(payload_bytes)
         signatures = [primitive_pb2.Signature.FromString(m) for m in signature_messages]

@@ -300,25 +300,25 @@ def _decode_payment(data: bytes) -> Transaction | None:
             check_description(description)
             check_amount(amount)
             if len(raw) == 6:
-                commands.append(_frozen(TransferAsset, src_account_id=src, dest_account_id=dest, asset_id=asset,
-                                        description=description, amount=amount))
+                commands.append(frozen_record(TransferAsset, src_account_id=src, dest_account_id=dest,
+                                              asset_id=asset, description=description, amount=amount))
             else:
-                commands.append(_frozen(TransferWithReference, src_account_id=src, dest_account_id=dest,
-                                        asset_id=asset, description=description, amount=amount, qr_md5=qr_md5,
-                                        reference=reference))
+                commands.append(frozen_record(TransferWithReference, src_account_id=src, dest_account_id=dest,
+                                              asset_id=asset, description=description, amount=amount,
+                                              qr_md5=qr_md5, reference=reference))
         # Canonical form last (the cheap shape checks above reject most garbage first): the bytes must be
         # the one encoding of what they decode to, so a transaction has exactly one hash.
         if codec.pack(fields) != payload_bytes or codec.pack(outer) != data:
             return None
     except (StatelessError, ValueError, TypeError, RecursionError, msgpack.UnpackException):
         return None
-    payload = _frozen(TxPayload, chain_id=chain_id, creator=creator, created_ms=created_ms, quorum=quorum,
-                      commands=tuple(commands))
-    return _frozen(Transaction, payload=payload, payload_bytes=payload_bytes, signatures=tuple(sigs),
-                   hash=hash_bytes(payload_bytes), _raw=bytes(data))
+    payload = frozen_record(TxPayload, chain_id=chain_id, creator=creator, created_ms=created_ms, quorum=quorum,
+                            commands=tuple(commands))
+    return frozen_record(Transaction, payload=payload, payload_bytes=payload_bytes, signatures=tuple(sigs),
+                         hash=hash_bytes(payload_bytes), _raw=bytes(data))
 
 
-def _frozen(cls: type[T], **values: Any) -> T:
+def frozen_record(cls: type[T], **values: Any) -> T:
     """An instance of the frozen dataclass ``cls`` (no __post_init__, every field given) without its
     __init__, which sets each field through object.__setattr__: 0.5 us instead of 1.1 us per record,
     three records per transaction."""

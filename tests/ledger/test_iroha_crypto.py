@@ -13,16 +13,19 @@ import hashlib
 import json
 
 import nacl.bindings
+import nacl.exceptions
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from node.ledger import iroha_crypto
 from node.ledger.errors import StatelessError
 from node.ledger.iroha_crypto import (
     GROUP_ORDER,
     IDENTITY,
     IrohaPublicKey,
     KeyKind,
+    ladder_scalar,
     legacy_keypair_from_seed,
     legacy_public_key,
     legacy_sign,
@@ -373,3 +376,103 @@ def test_any_flipped_bit_fails_verification(kind, seed, payload, where, bit) -> 
 def test_a_signature_verifies_under_its_own_key_only(seed, other, payload) -> None:
     signature = legacy_sign(seed, payload)
     assert verify_iroha_signature(legacy_public_key(other), payload, signature) == (seed == other)
+
+
+# -- the fast legacy check (X25519 for [k]A) against the exact Edwards one ----------------------------------
+
+
+def _exact_legacy(public_key: bytes, payload: bytes, signature: bytes) -> bool:
+    """The byte-exact rule, written independently: encode([S]B - [k]A) == R, S < L, R not neutral."""
+    message = hashlib.sha3_256(payload).digest()
+    r_bytes, s_bytes = signature[:32], signature[32:]
+    if int.from_bytes(s_bytes, "little") >= GROUP_ORDER or r_bytes == IDENTITY:
+        return False
+    k = int.from_bytes(hashlib.sha3_512(r_bytes + public_key + message).digest(), "little") % GROUP_ORDER
+    try:
+        s_b = nacl.bindings.crypto_scalarmult_ed25519_base_noclamp(s_bytes)
+        k_a = nacl.bindings.crypto_scalarmult_ed25519_noclamp(k.to_bytes(32, "little"), public_key)
+    except nacl.exceptions.RuntimeError:
+        return False
+    return bytes(nacl.bindings.crypto_core_ed25519_sub(s_b, k_a)) == r_bytes
+
+
+def _negated_signature(seed: bytes, payload: bytes) -> bytes:
+    """What only the key's holder can make: R = [r]B, S = r - k*a, so [S]B - R = -[k]A."""
+    pair = legacy_keypair_from_seed(seed)
+    message = hashlib.sha3_256(payload).digest()
+    r = int.from_bytes(hashlib.sha3_512(b"nonce" + payload).digest(), "little") % GROUP_ORDER
+    r_bytes = nacl.bindings.crypto_scalarmult_ed25519_base_noclamp(r.to_bytes(32, "little"))
+    k = int.from_bytes(hashlib.sha3_512(r_bytes + pair.public_key.raw + message).digest(), "little") % GROUP_ORDER
+    return r_bytes + ((r - k * pair.scalar) % GROUP_ORDER).to_bytes(32, "little")
+
+
+@given(seed=seeds, payload=payloads, bit=st.integers(min_value=-1, max_value=511))
+def test_the_fast_legacy_check_agrees_with_the_exact_equation(seed, payload, bit) -> None:
+    key = legacy_public_key(seed)
+    signature = legacy_sign(seed, payload)
+    if bit >= 0:
+        signature = _flip(signature, bit)
+    assert verify_iroha_signature(key, payload, signature) == _exact_legacy(key.raw, payload, signature)
+    assert _exact_legacy(key.raw, payload, signature) == (bit < 0)
+
+
+def test_the_one_difference_a_negated_signature_only_the_key_holder_can_make() -> None:
+    """docs/iroha.md, "Legacy signatures": [S]B - R = -[k]A passes the u comparison, not the exact one.
+    Making it takes the secret scalar; a third party's changes to it fail like any other (flips above)."""
+    key = legacy_public_key(LEGACY_SEED)
+    negated = _negated_signature(LEGACY_SEED, b"p")
+    assert not _exact_legacy(key.raw, b"p", negated)
+    assert verify_iroha_signature(key, b"p", negated)
+    assert not verify_iroha_signature(key, b"q", negated)
+    assert not verify_iroha_signature(legacy_public_key(STANDARD_SEED), b"p", negated)
+
+
+def test_the_ladder_scalar_reaches_plus_or_minus_the_challenge() -> None:
+    point = legacy_public_key(LEGACY_SEED).raw
+    u_point = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(point)
+    for k in [1, 2, 7, GROUP_ORDER - 1, 2**251, 2**252 - 1] + [
+            int.from_bytes(hashlib.sha256(bytes([i])).digest(), "little") % GROUP_ORDER for i in range(40)]:
+        n = ladder_scalar(k)
+        assert n is not None
+        value = int.from_bytes(n, "little")
+        assert value % 8 == 0 and 2**254 <= value < 2**255  # X25519's clamping changes nothing
+        k_point = nacl.bindings.crypto_scalarmult_ed25519_noclamp(k.to_bytes(32, "little"), point)
+        assert nacl.bindings.crypto_scalarmult(n, u_point) == nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(
+            k_point)
+    inverse_8 = pow(8, -1, GROUP_ORDER)
+    delta = GROUP_ORDER - 2**252
+    # m = k / 8 mod L: 2^251 <= m < 2^252 is taken as it is, L - m when that is in range, else None.
+    for m, expected in [(2**251, 2**251), (2**252 - 1, 2**252 - 1), (2**251 - 1, GROUP_ORDER - 2**251 + 1),
+                        (delta + 1, 2**252 - 1), (delta, None), (1, None), (0, None), (2**252, None), (GROUP_ORDER - 1, None)]:
+        k = m * 8 % GROUP_ORDER
+        assert k * inverse_8 % GROUP_ORDER == m
+        got = ladder_scalar(k)
+        assert (None if got is None else int.from_bytes(got, "little") // 8) == expected, m
+
+
+def test_a_challenge_no_ladder_scalar_reaches_is_checked_the_exact_way(monkeypatch) -> None:
+    key = legacy_public_key(LEGACY_SEED)
+    good = legacy_sign(LEGACY_SEED, b"p")
+    monkeypatch.setattr(iroha_crypto, "ladder_scalar", lambda _k: None)
+    assert verify_iroha_signature(key, b"p", good)
+    assert not verify_iroha_signature(key, b"p", _flip(good, 300))
+    assert not verify_iroha_signature(key, b"p", _negated_signature(LEGACY_SEED, b"p"))  # exact: refused
+
+
+def test_the_cached_montgomery_u_is_libsodiums_and_none_for_unusable_keys() -> None:
+    for seed in (LEGACY_SEED, STANDARD_SEED, bytes(32)):
+        raw = legacy_public_key(seed).raw
+        assert iroha_crypto._montgomery_u(raw) == nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(raw)
+    torsion_key, _signature = _torsion_forgery(LEGACY_SEED, ORDER_8_POINT, b"p")
+    for raw in (torsion_key, IDENTITY, bytes(32), ORDER_8_POINT, b"\xff" * 32, (2**255 - 19 + 1).to_bytes(32, "little")):
+        assert iroha_crypto._montgomery_u(raw) is None, raw.hex()
+    assert iroha_crypto._montgomery_u.cache_info().maxsize == 65_536
+
+
+def test_r_must_be_canonical_and_not_neutral_in_either_encoding() -> None:
+    key = legacy_public_key(LEGACY_SEED)
+    good = legacy_sign(LEGACY_SEED, b"p")
+    neutral_with_sign = (1 + 2**255).to_bytes(32, "little")  # y = 1 with x's sign bit: the neutral element
+    non_canonical = (int.from_bytes(good[:32], "little") + 2**255 - 19).to_bytes(33, "little")[:32]
+    for r_bytes in (IDENTITY, neutral_with_sign, non_canonical, (2**255 - 19).to_bytes(32, "little")):
+        assert not verify_iroha_signature(key, b"p", r_bytes + good[32:])

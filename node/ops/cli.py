@@ -29,7 +29,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     opts = InitOptions(
         directory=Path(args.dir), name=args.name, role=args.role, p2p_address=args.p2p_address or args.p2p_listen,
         genesis=Path(args.genesis) if args.genesis else None, api_listen=args.api_listen,
-        p2p_listen=args.p2p_listen, passphrase_file=Path(args.passphrase_file) if args.passphrase_file else None,
+        p2p_listen=args.p2p_listen, torii_listen=args.torii_listen,
+        passphrase_file=Path(args.passphrase_file) if args.passphrase_file else None,
         central_bank_account=args.central_bank_account, force=args.force)
     print(instructions(init_node(opts), opts))
     return 0
@@ -79,6 +80,8 @@ def register(sub: Any) -> None:
                    help="HTTP API address (default 127.0.0.1:8100)")
     i.add_argument("--p2p-listen", default="0.0.0.0:7100", metavar="HOST:PORT",
                    help="address peers connect to (default 0.0.0.0:7100)")
+    i.add_argument("--torii-listen", default="127.0.0.1:50051", metavar="HOST:PORT",
+                   help='Torii, Iroha 1\'s gRPC API, for banks\' Iroha clients (default 127.0.0.1:50051; "" for none)')
     i.add_argument("--p2p-address", metavar="HOST:PORT",
                    help="the address other banks' nodes dial (sent to the central bank; default: --p2p-listen, "
                         "which must then be a reachable address, not 0.0.0.0)")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from consensus.crypto import KeyPair
-from node.config import ADDRESS, REQUIRED, SCHEMA, Key, Section
+from node.config import ADDRESS, OPTIONAL_ADDRESS, REQUIRED, SCHEMA, Key, Section
 from node.keyfile import passphrase_from, write_key
 from node.ledger import commands as c
 from node.ledger.errors import StatelessError
@@ -55,6 +55,8 @@ class InitOptions:
     genesis: Path | None = None
     api_listen: str = "127.0.0.1:8100"
     p2p_listen: str = "0.0.0.0:7100"
+    torii_listen: str = "127.0.0.1:50051"
+    """Iroha's gRPC API (``[torii] listen``); "" serves none. Two nodes on one host need two ports."""
     passphrase_file: Path | None = None
     central_bank_account: str = "admin@nbc"
     force: bool = False
@@ -138,6 +140,8 @@ def _check(opts: InitOptions) -> None:
     for what, value in (("--api-listen", opts.api_listen), ("--p2p-listen", opts.p2p_listen)):
         if not ADDRESS.ok(value):
             raise OpsError("bad_arguments", f"{what} {value!r}: expected {ADDRESS.expected}")
+    if not OPTIONAL_ADDRESS.ok(opts.torii_listen):
+        raise OpsError("bad_arguments", f"--torii-listen {opts.torii_listen!r}: expected {OPTIONAL_ADDRESS.expected}")
     host = opts.p2p_address.rpartition(":")[0]
     if host in ("0.0.0.0", "::", "[::]", ""):
         raise OpsError("bad_arguments", f"--p2p-address {opts.p2p_address!r} is not an address other banks can "
@@ -177,7 +181,7 @@ def init_node(opts: InitOptions) -> InitResult:
     public_key = key.public_key.hex()
     values: dict[str, Any] = {
         "name": opts.name, "role": opts.role, "genesis": GENESIS, "key_file": KEY, "data_dir": DATA,
-        "api.listen": opts.api_listen, "p2p.listen": opts.p2p_listen,
+        "api.listen": opts.api_listen, "p2p.listen": opts.p2p_listen, "torii.listen": opts.torii_listen,
     }
     if opts.passphrase_file is not None:
         values["key_passphrase_file"] = str(opts.passphrase_file.resolve())

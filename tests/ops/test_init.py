@@ -39,10 +39,11 @@ def test_init_writes_a_config_the_node_accepts_with_every_key_and_a_key_it_reads
     d = tmp_path / "prasac"
     code, out, err = run(capsys, "init", "--dir", str(d), "--name", "prasac", "--role", "observer",
                          "--genesis", str(genesis), "--api-listen", "127.0.0.1:18100",
-                         "--p2p-listen", "127.0.0.1:17100")
+                         "--p2p-listen", "127.0.0.1:17100", "--torii-listen", "127.0.0.1:15051")
     assert (code, err) == (0, "")
     config = load_config(d / "node.toml")
     assert (config.name, config.role, config.api.port, config.p2p_port) == ("prasac", "observer", 18100, 17100)
+    assert (config.torii.enabled, config.torii.port) == (True, 15051)  # a second node on the host: its own port
     assert config.data_dir == d / "data" and config.genesis_path == d / "genesis.json"
     doc = tomllib.loads((d / "node.toml").read_text())
     for section in SCHEMA:  # every key written out, each with its description above it
@@ -107,6 +108,16 @@ def test_init_refuses_an_address_other_banks_cannot_dial(tmp_path: Path, capsys:
     code, _, err = run(capsys, "init", "--dir", str(tmp_path / "n"), "--name", "aclb", "--role", "observer")
     assert code == 1 and err.startswith("error: bad_arguments: --p2p-address '0.0.0.0:7100'")
     assert not (tmp_path / "n").exists()
+
+
+def test_init_takes_torii_off_or_refuses_a_bad_torii_address(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ("init", "--name", "aclb", "--role", "observer", "--p2p-address", "203.0.113.7:7100")
+    code, _, err = run(capsys, *base, "--dir", str(tmp_path / "bad"), "--torii-listen", "127.0.0.1:70000")
+    assert code == 1 and err.startswith("error: bad_arguments: --torii-listen '127.0.0.1:70000'")
+    assert not (tmp_path / "bad").exists()
+    code, _, err = run(capsys, *base, "--dir", str(tmp_path / "off"), "--torii-listen", "")
+    assert (code, err) == (0, "")
+    assert load_config(tmp_path / "off" / "node.toml").torii.enabled is False
 
 
 def test_init_with_a_passphrase_file_encrypts_the_key_and_the_config_names_the_file(

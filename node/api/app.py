@@ -45,13 +45,14 @@ from node.api.operator import operator_guard
 from node.api.query_replay import AnsweredQueries
 from node.api.shares import Refusal, Seats
 from node.api.submission import StorageUnavailable, submit
+from node.api.tx_status import status_of
 from node.clock import now_ms
 from node.config import NodeConfig
 from node.intake import statuses as st
 from node.intake.admission import Admission, Verdict
 from node.intake.journal import IntakeJournal
 from node.intake.mempool import AccountLimit, Mempool, MempoolFull
-from node.intake.statuses import StatusHub, TxStatus, status_json
+from node.intake.statuses import StatusHub
 from node.ledger.chain import Ledger
 from node.ledger.errors import LedgerError, QueryError, StatelessError
 from node.ledger.genesis import Genesis
@@ -196,22 +197,6 @@ async def _body_items(request: web.Request, single: str, many: str) -> tuple[lis
     raise ApiError(400, "bad_request", f'body needs "{single}" or "{many}"')
 
 
-def _status_of(node: ApiHost, tx_hash: bytes) -> dict[str, Any]:
-    # From the published state, not the live database: a block's statuses are in LevelDB a moment
-    # before the head names the block, and a client told COMMITTED at height h must find /v1/status at
-    # h or later. Until then the transaction is still in the mempool and answers as accepted.
-    record = node.ledger.published().tx_status(tx_hash)
-    if record is not None:
-        return status_json(tx_hash, record.result.status, record.height, record.index, record.result)
-    if tx_hash in node.mempool:
-        return status_json(tx_hash, st.STATELESS_VALIDATION_SUCCESS)
-    pending = node.admission.pending
-    if pending is not None and tx_hash in pending:
-        return status_json(tx_hash, TxStatus.MST_PENDING)
-    failure = node.hub.failure(tx_hash)
-    return failure if failure is not None else status_json(tx_hash, st.NOT_RECEIVED)
-
-
 # A single submission's outcome as an HTTP status (a batch answers 202 with one result per item). A resent
 # final transaction answers 200 with its recorded status (idempotent submission; 202 until its block is
 # published), so a retrying client never reads "failed" for a paid payment.
@@ -254,7 +239,7 @@ def _hash_param(request: web.Request) -> bytes:
 
 async def transaction_status(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    return web.json_response(_status_of(node, _hash_param(request)))
+    return web.json_response(status_of(node, _hash_param(request)))
 
 
 _STREAM_REFUSALS = {Refusal.TOTAL: "too many streams open on the node; retry shortly",
@@ -286,7 +271,7 @@ async def _follow_transaction(request: web.Request, tx_hash: bytes) -> web.Strea
     await ws.prepare(request)
     queue = node.hub.subscribe(tx_hash)
     try:
-        current = _status_of(node, tx_hash)
+        current = status_of(node, tx_hash)
         await ws.send_json(current)
         status = current["status"]
         while status not in st.FINAL and not ws.closed:
@@ -304,7 +289,7 @@ async def _follow_transaction(request: web.Request, tx_hash: bytes) -> web.Strea
                 update = getter.result()
             else:
                 getter.cancel()
-                update = _status_of(node, tx_hash)  # belt and braces: re-read in case a publish was missed
+                update = status_of(node, tx_hash)  # belt and braces: re-read in case a publish was missed
                 if update["status"] == status:
                     continue
             await ws.send_json(update)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf import empty_pb2
@@ -36,6 +36,7 @@ from google.protobuf.message import DecodeError
 from node.api.shares import Refusal, Seats
 from node.api.submission import StorageUnavailable, SubmissionHost, submit
 from node.api.torii.statuses import torii_response
+from node.api.tx_status import status_of
 from node.config import NodeConfig
 from node.intake.admission import Verdict
 from node.intake.mempool import Mempool
@@ -46,9 +47,6 @@ from node.ledger.iroha_proto import endpoint_pb2
 from node.ledger.iroha_tx import decode_iroha_transaction, wrap_iroha
 from node.ledger.statuses import TxStatus
 from node.metrics import NodeMetrics
-
-if TYPE_CHECKING:
-    from node.api.app import ApiHost
 
 SERVICE = "iroha.protocol.CommandService_v1"
 FINAL_STREAM = frozenset({TxStatus.COMMITTED, TxStatus.REJECTED, TxStatus.STATELESS_VALIDATION_FAILED,
@@ -151,13 +149,6 @@ def payload_refusal(transaction: bytes) -> tuple[bytes, StatelessError] | None:
     except StatelessError as exc:
         return hashlib.sha3_256(payload).digest(), exc
     return None
-
-
-def status_of(node: CommandHost, tx_hash: bytes) -> dict[str, Any]:
-    """The transaction's status as the HTTP API reads it (one reading for both APIs: published chain,
-    mempool, pending signatures, remembered refusals); it uses only what ``CommandHost`` names."""
-    from node.api.app import _status_of  # the HTTP app's own reader (imported late: app imports much)
-    return _status_of(cast("ApiHost", node), tx_hash)
 
 
 def responses(node: CommandHost, status: Mapping[str, Any], stream: bool) -> list[endpoint_pb2.ToriiResponse]:

@@ -186,10 +186,10 @@ def ladder_scalar(challenge: int) -> bytes | None:
     2^252) and m = +-challenge / 8 mod L; one of the two is in range unless challenge / 8 mod L falls
     within 2^252 - L of 0 or of L (about 2^-127 of challenges), or challenge is 0."""
     m = challenge * _INVERSE_OF_8 % GROUP_ORDER
-    if not 2**251 <= m < 2**252:
+    if m < 2**251:  # then L - m is above 2^251 + (L - 2^252), and below 2^252 unless m <= L - 2^252
         m = GROUP_ORDER - m
-        if not 2**251 <= m < 2**252:
-            return None
+    if m >= 2**252:
+        return None
     return (8 * m).to_bytes(32, "little")
 
 

@@ -49,7 +49,7 @@ def decode_common_transfer(payload_bytes: bytes, signature_messages: list[bytes]
 
 
 def _decode(payload_bytes: bytes, signature_messages: list[bytes]) -> dict[str, Any]:
-    if not 0 < len(signature_messages) <= MAX_SIGNATURES:
+    if len(signature_messages) > MAX_SIGNATURES:
         raise _NotCommon
     # Payload: exactly one field, the reduced payload.
     if payload_bytes[0] != 0x0A:
@@ -133,7 +133,8 @@ def _string(data: bytes, at: int, stop: int, key: int) -> tuple[str, int]:
 
 
 def _varint(data: bytes, at: int) -> tuple[int, int]:
-    """A base-128 varint of at most 10 bytes (a uint64); anything longer is not the common shape."""
+    """A base-128 varint of at most 10 bytes, as protobuf allows; anything longer is not the common shape.
+    (Its value may exceed 64 bits: every caller bounds what it reads, a time, a quorum or a length.)"""
     byte = data[at]
     if byte < 0x80:  # the usual one-byte length
         return byte, at + 1
@@ -145,8 +146,6 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
         value |= (byte & 0x7F) << shift
         at += 1
         if byte < 0x80:
-            if value >= 2**64:
-                raise _NotCommon
             return value, at
         shift += 7
 

@@ -159,7 +159,7 @@ def _envelope_message(data: bytes) -> bytes | None:
         return message if len(data) > 4 and len(message) == data[4] else None
     if data[:4] == b"\x93\x03\x01\xc5":
         message = data[6:]
-        return message if len(data) > 5 and len(message) == int.from_bytes(data[4:6], "big") >= 256 else None
+        return message if len(message) == int.from_bytes(data[4:6], "big") >= 256 else None
     return None
 
 

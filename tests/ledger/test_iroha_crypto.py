@@ -433,7 +433,7 @@ def test_the_ladder_scalar_reaches_plus_or_minus_the_challenge() -> None:
     for k in [1, 2, 7, GROUP_ORDER - 1, 2**251, 2**252 - 1] + [
             int.from_bytes(hashlib.sha256(bytes([i])).digest(), "little") % GROUP_ORDER for i in range(40)]:
         n = ladder_scalar(k)
-        assert n is not None
+        assert n is not None and len(n) == 32
         value = int.from_bytes(n, "little")
         assert value % 8 == 0 and 2**254 <= value < 2**255  # X25519's clamping changes nothing
         k_point = nacl.bindings.crypto_scalarmult_ed25519_noclamp(k.to_bytes(32, "little"), point)
@@ -457,6 +457,7 @@ def test_a_challenge_no_ladder_scalar_reaches_is_checked_the_exact_way(monkeypat
     assert verify_iroha_signature(key, b"p", good)
     assert not verify_iroha_signature(key, b"p", _flip(good, 300))
     assert not verify_iroha_signature(key, b"p", _negated_signature(LEGACY_SEED, b"p"))  # exact: refused
+    assert not verify_iroha_signature(key, b"p", good[:32] + bytes(32))  # S = 0: libsodium raises, a refusal
 
 
 def test_the_cached_montgomery_u_is_libsodiums_and_none_for_unusable_keys() -> None:

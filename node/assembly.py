@@ -163,7 +163,8 @@ class Node:
     def connect(self) -> P2PNetwork:
         """Build the network, the driver (validators) and the faults seam; call on the running loop."""
         config = self.config
-        network = P2PNetwork(self, (config.p2p_host, config.p2p_port), self.committed)
+        network = P2PNetwork(self, (config.p2p_host, config.p2p_port), self.committed,
+                             pending_regossip_s=config.mempool.pending_regossip_seconds)
         testing = config.testing
         if testing.byzantine or testing.fault_injection:
             self.faults = Faults(testing, self, network)

@@ -95,6 +95,7 @@ class MempoolConfig:
     pending_max_bytes: int = 64 * 1024 * 1024
     pending_max_per_account: int = 100
     pending_expiry_minutes: int = 1_440
+    pending_regossip_seconds: int = 30
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -301,6 +302,9 @@ SCHEMA: tuple[Section, ...] = (
             "open one, and this bounds what one account's keys can make every node keep."),
         Key("pending_expiry_minutes", POSITIVE,
             "A pending transaction expires (MST_EXPIRED) this long after its creation time; Iroha's default."),
+        Key("pending_regossip_seconds", POSITIVE,
+            "Each pending transaction is sent to the validators again this often (and at once when it gains "
+            "signatures), so a validator that was down or cut off when it first flew still gets it."),
     ), MempoolConfig),
     Section("consensus", "Timeouts of the BFT rounds (ms); every validator should use the same values.", (
         Key("propose_timeout_ms", NON_NEGATIVE,

@@ -85,6 +85,8 @@ class PendingPool:
         """Keep ``tx`` (new, or a copy with more signatures in its earlier copy's place) and write it to
         the store. Raises PendingFull / PendingAccountLimit for a new one over the bounds."""
         old = self._entries.get(tx.hash)
+        if old is not None and old.tx.signatures == tx.signatures:
+            return  # a repeat (re-gossip sends each copy again): nothing to change or write
         creator = tx.creator
         if old is None:
             if len(self._entries) >= self.max_txs or self._bytes + size > self.max_bytes:

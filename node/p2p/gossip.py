@@ -50,6 +50,7 @@ class TxGossiper:
         self.max_intake = max_intake
         self._drainer: asyncio.Future[None] | None = None
         self._resent: dict[bytes, float] = {}  # tx hash -> when regossip_stale last sent it
+        self._pending_sent: dict[bytes, tuple[float, int]] = {}  # tx hash -> (when, signatures) last sent
 
     def enqueue(self, tx_bytes: bytes) -> None:
         """A transaction this node accepted from a client (or an observer): tell the validators."""
@@ -88,6 +89,34 @@ class TxGossiper:
         if stale:
             self.send_to_validators(encode_peer_message(TxGossip(tuple(tx.encode() for tx in stale))))
         return len(stale)
+
+    def regossip_pending(self, every_s: float = 30.0, limit: int = 1000) -> int:
+        """Send the pending multisig copies (``node.intake.pending``) to the validators again: each when it
+        was never sent from here, gained signatures since, or ``every_s`` has passed. A copy is gossiped
+        once when a client sends it; a validator that was down or cut off then would never hear of it,
+        and pending sets would differ between nodes (Iroha 1's MST propagation lost signatures that way).
+        Receivers merge a repeat for the price of a lookup (its signatures are remembered as verified)."""
+        pool = self.admission.pending if self.admission is not None else None
+        if pool is None:
+            return 0
+        now = time.monotonic()
+        sent = self._pending_sent
+        due = []
+        for tx in pool.waiting():
+            last = sent.get(tx.hash)
+            if last is not None and now - last[0] < every_s and last[1] == len(tx.signatures):
+                continue
+            due.append(tx)
+            if len(due) >= limit:
+                break
+        for tx_hash in [h for h in sent if h not in pool]:
+            del sent[tx_hash]
+        for start in range(0, len(due), self.max_batch):
+            chunk = due[start:start + self.max_batch]
+            self.send_to_validators(encode_peer_message(TxGossip(tuple(tx.encode() for tx in chunk))))
+        for tx in due:
+            sent[tx.hash] = (now, len(tx.signatures))
+        return len(due)
 
     def receive(self, msg: TxGossip) -> None:
         """Queue a peer's transactions for intake; checked in slices so consensus messages interleave."""

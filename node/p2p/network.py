@@ -90,8 +90,10 @@ class P2PNetwork:
     a validator) receives validators' consensus messages; ``head_to_announce`` lets the faults seam lie
     about the head (tests only)."""
 
-    def __init__(self, host: NetworkHost, listen: tuple[str, int], on_committed: Committed) -> None:
+    def __init__(self, host: NetworkHost, listen: tuple[str, int], on_committed: Committed,
+                 pending_regossip_s: float = 30.0) -> None:
         self.host = host
+        self.pending_regossip_s = pending_regossip_s  # [mempool] pending_regossip_seconds
         self.listen = listen
         self.on_committed = on_committed
         self.metrics = host.metrics
@@ -235,6 +237,8 @@ class P2PNetwork:
             # oldest, about to be committed) mostly arrived after the receiver had committed them
             # and were decoded for nothing.
             self.gossip.regossip_stale()
+        # Every node: a pending copy reaches a validator that missed it when it first flew.
+        self.gossip.regossip_pending(every_s=self.pending_regossip_s)
         if consensus is not None:
             if loop.time() - consensus.last_commit > 2 * TICK_S:
                 for message in consensus.known_messages():

@@ -70,9 +70,11 @@ def test_the_byte_bound_counts_replacements_and_frees_on_take(store: LedgerStore
     with pytest.raises(PendingFull):
         p.put(b, 401)  # 1,001 > 1,000
     p.put(b, 400)  # exactly 1,000 fits
+    p.put(a, 600)  # an identical copy of what waits (a re-gossiped repeat) changes nothing
+    grown = a.merged_with(build_transaction(a.payload, BOB))  # a copy with a second signature
     with pytest.raises(PendingFull):
-        p.put(a.merged_with(a), 601)  # a's copy grows by 1 byte: 1,001
-    p.put(a, 600)  # the same size again: still 1,000
+        p.put(grown, 601)  # a's copy grows by 1 byte: 1,001
+    p.put(grown, 600)  # the same size: still 1,000
     p.take(b.hash)
     p.put(tx(3), 400)  # b's 400 bytes were freed
     with pytest.raises(PendingFull):

@@ -1,16 +1,23 @@
 """Pending multisig and batches through Torii on a real 4-validator network, driven by the OFFICIAL Iroha
 client (issue 18, "Tests"): an account with two signatories and quorum 2 sends a one-signature
-transaction to one node (MST_PENDING); that node is killed; the second signature, sent to another node,
-still commits it. Then an ATOMIC batch (ListTorii) commits whole, and one with a failing member commits
-nothing. The client's output is printed (``pytest -s``)."""
+transaction to one node (MST_PENDING) while a third validator is down; that validator, restarted, gets
+the pending copy from its peers' re-gossip; the first node is killed; the second signature, sent to
+another node, still commits it. Then an ATOMIC batch (ListTorii) commits whole, and one with a failing
+member commits nothing. The client's output is printed (``pytest -s``)."""
 
 from __future__ import annotations
 
 import json
+import signal
 import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from node.ledger.queries import GetAccountAssets
-from tests.integration.conftest import RunningNet
+from node.tools import testnet
+from tests.integration.conftest import RunningNet, start_network
 from tests.iroha_client import run_official
 
 COMMON = """
@@ -85,20 +92,46 @@ print(json.dumps({"second": second, "whole": whole, "broken": broken}))
 """
 
 
+def quick_pending_regossip(node: testnet.TestnetNode) -> None:
+    with node.config.open("a") as f:  # init_testnet writes no [mempool] table
+        f.write("\n[mempool]\npending_regossip_seconds = 1\n")
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[RunningNet]:
+    net = start_network(tmp_path / "net", configure=quick_pending_regossip)
+    try:
+        yield net
+    finally:
+        net.stop_all()
+
+
+def wait_for_status(torii: str, tx_hash: str, wanted: str, what: str, timeout: float = 30.0) -> float:
+    started = deadline = time.monotonic()
+    deadline += timeout
+    while run_official(STATUS, torii, tx_hash).strip() != wanted:
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+    return time.monotonic() - started
+
+
 def test_a_pending_multisig_survives_its_node_and_atomic_batches_commit_whole(network: RunningNet) -> None:
     net = network
-    first_node, other = net.node("nbc"), net.node("aclb")
+    first_node, other, absent = net.node("nbc"), net.node("aclb"), net.node("wing")
     admin_seed = net.key("admin@nbc").seed.hex()
+    net.kill(absent.name, signal.SIGTERM)  # down while the pending copy first flies (3 of 4 still commit)
     one = json.loads(run_official(FIRST_SIGNATURE, first_node.torii, admin_seed))
     print(f"\nofficial client -> {first_node.name} Torii {first_node.torii}: {one}")
     assert one["setup"][-1] == "COMMITTED" and one["officers"][-1] == "COMMITTED"
     assert one["first"][0] == "MST_PENDING"
-    # gossip gives the other nodes the one-signature copy; then the node it was sent to dies
-    deadline = time.monotonic() + 20
-    while run_official(STATUS, other.torii, one["hash"]).strip() != "MST_PENDING":
-        assert time.monotonic() < deadline, "the pending copy never reached the other node"
-        time.sleep(0.3)
-    net.kill(first_node.name)
+    # gossip gives the other nodes the one-signature copy
+    wait_for_status(other.torii, one["hash"], "MST_PENDING", "the pending copy never reached the other node")
+    # the validator that was down comes back: it syncs the blocks and gets the copy from the re-gossip
+    net.start(absent)
+    took = wait_for_status(absent.torii, one["hash"], "MST_PENDING",
+                           "the restarted validator never got the pending copy")
+    print(f"{absent.name}, down when the copy flew, restarted: MST_PENDING after {took:.1f} s")
+    net.kill(first_node.name)  # then the node the first signature was sent to dies
     two = json.loads(run_official(SECOND_SIGNATURE_AND_BATCHES, other.torii, admin_seed, str(one["created"])))
     print(f"official client -> {other.name} Torii {other.torii} (after killing {first_node.name}): {two}")
     assert two["second"][-1] == "COMMITTED"

@@ -64,6 +64,7 @@ def test_pending_copies_are_sent_again_once_per_interval_and_when_they_gain_sign
         assert merged == node.pending.get(build_transaction(first, ALICE).hash).encode()
         await asyncio.sleep(0.03)
         assert node.gossiper.regossip_pending(every_s=0.02) == 2  # the interval is over for both
+        assert len(node.sent[-1]) == 2  # in one message
         assert node.admit(build_transaction(first, CAROL)) == [Verdict.COLLECTED]  # complete: leaves the pool
         await asyncio.sleep(0.03)
         assert node.gossiper.regossip_pending(every_s=0.02) == 1  # only the one still pending
@@ -107,5 +108,20 @@ def test_a_repeated_copy_writes_nothing(tmp_path: Path) -> None:
         assert writes == []  # the same signatures: nothing changed, no durable write
         assert node.admit(build_transaction(tx.payload, BOB), source=Source.PEER) == [Verdict.PENDING]
         assert len(writes) == 1  # a new signature is written
+    finally:
+        node.chain.close()
+
+
+def test_messages_hold_at_most_max_batch_copies_and_a_node_without_a_pool_sends_none(tmp_path: Path) -> None:
+    node = Node(tmp_path / "a")
+    try:
+        assert node.admit(*(build_transaction(payment(node, n), ALICE) for n in range(3))) == [Verdict.PENDING] * 3
+        gossiper = TxGossiper(node.admission.mempool, node._send, node.admission, max_batch=2)
+        assert gossiper.regossip_pending(every_s=60) == 3
+        assert [len(m) for m in node.sent] == [2, 1]
+        assert TxGossiper(node.admission.mempool, node._send).regossip_pending() == 0  # no admission
+        without_pool = Admission(node.chain.ledger, Mempool(10, 1 << 20), CHAIN)
+        assert TxGossiper(without_pool.mempool, node._send, without_pool).regossip_pending() == 0
+        assert [len(m) for m in node.sent] == [2, 1]
     finally:
         node.chain.close()

@@ -134,6 +134,8 @@ class ToriiConfig:
     max_streams: int = 1000
     max_streams_per_client: int = 100
     not_received_ms: int = 10_000
+    max_calls: int = 2_000
+    max_calls_per_connection: int = 200
 
 
 @dataclass(frozen=True)
@@ -347,6 +349,10 @@ SCHEMA: tuple[Section, ...] = (
             "`max_streams`)."),
         Key("not_received_ms", POSITIVE, "A StatusStream for a hash this node has not seen waits this long for "
             "it, then sends NOT_RECEIVED and ends (as Iroha does)."),
+        Key("max_calls", POSITIVE, "Calls of any method under way at once (streams included); past it a new "
+            "one fails at once with RESOURCE_EXHAUSTED, so a flood of queries cannot queue without end."),
+        Key("max_calls_per_connection", POSITIVE, "Calls one gRPC connection may have under way at once "
+            "(HTTP/2 streams; the client waits for a free one)."),
     ), ToriiConfig),
     Section("testing", "Test-only behaviour, never on in production.", (
         Key("byzantine", _one_of(BYZANTINE_MODES),
@@ -506,7 +512,8 @@ def parse_config(doc: Mapping[str, Any], base: Path, source: Path | None = None,
 
 def _torii(base: Path, torii: Mapping[str, Any]) -> ToriiConfig:
     cert, key = _tls(base, torii, "torii")
-    limits = {k: torii[k] for k in ("max_streams", "max_streams_per_client", "not_received_ms")}
+    limits = {k: torii[k] for k in ("max_streams", "max_streams_per_client", "not_received_ms", "max_calls",
+                                    "max_calls_per_connection")}
     if not torii["listen"]:
         return ToriiConfig(enabled=False, tls_cert=cert, tls_key=key, **limits)
     host, port = _address(torii["listen"])

@@ -64,8 +64,12 @@ async def start_torii(node: ToriiHost) -> aio.Server:
     listens on (``[torii] listen`` with port 0 picks one: tests)."""
     config = node.config.torii
     limit = node.config.api.max_body_bytes
+    # Bounded concurrency: HTTP/2 multiplexes, so one connection could otherwise start calls (and queue
+    # query work for the worker threads) without end; past max_calls grpc answers RESOURCE_EXHAUSTED.
     server = aio.server(options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", limit),
-                                 ("grpc.max_send_message_length", limit)])
+                                 ("grpc.max_send_message_length", limit),
+                                 ("grpc.max_concurrent_streams", config.max_calls_per_connection)],
+                        maximum_concurrent_rpcs=config.max_calls)
     server.add_generic_rpc_handlers((command_handlers(node), query_handlers(node)))
     where = address(config)
     credentials = _credentials(config)

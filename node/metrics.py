@@ -118,6 +118,10 @@ class NodeMetrics:
             "bakong_api_streams_refused",
             "WebSocket streams refused (total: max_websockets open; per_client: the address's share open)",
             ["reason"], registry=r)
+        self.torii_streams_refused = Counter(
+            "bakong_torii_streams_refused",
+            "Torii StatusStream calls refused (total: [torii] max_streams open; per_client: the address's share)",
+            ["reason"], registry=r)
         self.api_requests = Counter(
             "bakong_api_requests", "HTTP requests answered, by route template (not the raw path), method and "
             "status", ["route", "method", "status"], registry=r)

@@ -276,7 +276,12 @@ def test_status_streams_per_client_are_bounded(world: World) -> None:
         return refused, S.Name(after.tx_status)
 
     # max_streams_per_client = 2 here; closing a stream gives its seat back
+    torii_refused = world.node.metrics.torii_streams_refused.labels("per_client")
+    http_refused = world.node.metrics.api_streams_refused.labels("per_client")
+    before = (torii_refused._value.get(), http_refused._value.get())
     assert serve(world, scenario) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "STATELESS_VALIDATION_SUCCESS")
+    # counted as Torii's, not as the HTTP API's WebSockets
+    assert (torii_refused._value.get(), http_refused._value.get()) == (before[0] + 1, before[1])
 
 
 def test_a_taken_port_is_a_typed_start_up_error(world: World) -> None:

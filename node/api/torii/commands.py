@@ -259,7 +259,7 @@ def command_handlers(node: CommandHost) -> grpc.GenericRpcHandler:
         client = _client(context)
         refused = seats.take(client)
         if refused is not None:
-            node.metrics.api_streams_refused.labels(refused).inc()
+            node.metrics.torii_streams_refused.labels(refused).inc()
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _STREAM_REFUSALS[refused])
         queue = node.hub.subscribe(tx_hash)  # before the first read: a change in between is queued
         try:

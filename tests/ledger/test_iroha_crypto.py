@@ -468,6 +468,17 @@ def test_the_cached_montgomery_u_is_libsodiums_and_none_for_unusable_keys() -> N
     for raw in (torsion_key, IDENTITY, bytes(32), ORDER_8_POINT, b"\xff" * 32, (2**255 - 19 + 1).to_bytes(32, "little")):
         assert iroha_crypto._montgomery_u(raw) is None, raw.hex()
     assert iroha_crypto._montgomery_u.cache_info().maxsize == 65_536
+    assert iroha_crypto._montgomery_u(legacy_public_key(LEGACY_SEED).raw[:31]) is None
+
+
+def test_no_point_of_order_l_has_a_second_non_canonical_encoding() -> None:
+    """Why rule 3 needs no canonicity check of its own: y + p < 2^255 only for y < 19, and no y below 19
+    belongs to a point of order L (whatever x's sign), so every such A is refused as it is."""
+    for y in range(19):
+        for sign in (0, 2**255):
+            canonical = (y | sign).to_bytes(32, "little")
+            assert not nacl.bindings.crypto_core_ed25519_is_valid_point(canonical), y
+            assert iroha_crypto._montgomery_u(((y + 2**255 - 19) | sign).to_bytes(32, "little")) is None, y
 
 
 def test_r_must_be_canonical_and_not_neutral_in_either_encoding() -> None:

@@ -34,8 +34,10 @@ class TxGossiper:
     def __init__(self, mempool: Mempool, send_to_validators: Callable[[bytes], None],
                  admission: Admission | None = None, clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
                  on_admitted: Callable[[], None] = lambda: None, on_dropped: Callable[[int], None] = lambda n: None,
-                 flush_ms: int = 10, max_batch: int = 1000, max_intake: int = 50_000) -> None:
+                 flush_ms: int = 10, max_batch: int = 1000, max_intake: int = 50_000,
+                 send_to_peers: Callable[[bytes], None] | None = None) -> None:
         self.mempool = mempool
+        self.send_to_peers = send_to_peers or send_to_validators  # every peer, observers too
         self.admission = admission
         self.clock_ms = clock_ms
         self.on_admitted = on_admitted
@@ -90,12 +92,13 @@ class TxGossiper:
             self.send_to_validators(encode_peer_message(TxGossip(tuple(tx.encode() for tx in stale))))
         return len(stale)
 
-    def regossip_pending(self, every_s: float = 30.0, limit: int = 1000) -> int:
-        """Send the pending multisig copies (``node.intake.pending``) to the validators again: each when it
-        was never sent from here, gained signatures since, or ``every_s`` has passed. A copy is gossiped
-        once when a client sends it; a validator that was down or cut off then would never hear of it,
-        and pending sets would differ between nodes (Iroha 1's MST propagation lost signatures that way).
-        Receivers merge a repeat for the price of a lookup (its signatures are remembered as verified)."""
+    def regossip_pending(self, every_s: float = 30.0, limit: int = 1000, to_all: bool = False) -> int:
+        """Send the pending multisig copies (``node.intake.pending``) to the validators (``to_all``: to
+        every peer) again: each when it was never sent from here, gained signatures since, or ``every_s``
+        has passed. A copy is gossiped once when a client sends it; a validator that was down or cut off
+        then would never hear of it, and pending sets would differ between nodes (Iroha 1's MST
+        propagation lost signatures that way). Receivers merge a repeat for the price of a lookup (its
+        signatures are remembered as verified)."""
         pool = self.admission.pending if self.admission is not None else None
         if pool is None:
             return 0
@@ -113,7 +116,8 @@ class TxGossiper:
             del sent[tx_hash]
         for start in range(0, len(due), self.max_batch):
             chunk = due[start:start + self.max_batch]
-            self.send_to_validators(encode_peer_message(TxGossip(tuple(tx.encode() for tx in chunk))))
+            send = self.send_to_peers if to_all else self.send_to_validators
+            send(encode_peer_message(TxGossip(tuple(tx.encode() for tx in chunk))))
         for tx in due:
             sent[tx.hash] = (now, len(tx.signatures))
         return len(due)

@@ -102,7 +102,8 @@ class P2PNetwork:
                                    on_connect=self.on_connect, on_disconnect=self.on_disconnect)
         host.metrics.watch_transport(self.transport.counters)
         self.gossip = TxGossiper(host.mempool, self.send_to_validators, host.admission, host.clock_ms,
-                                 on_admitted=host.tx_arrived.set, on_dropped=host.metrics.gossip_dropped.inc)
+                                 on_admitted=host.tx_arrived.set, on_dropped=host.metrics.gossip_dropped.inc,
+                                 send_to_peers=self.send_to_peers)
         self.sync = BlockSync(host, self.transport.send, self._synced)
         self.consensus: ConsensusPeer | None = None
         self.head_to_announce: Callable[[int, bytes], tuple[int, bytes]] | None = None
@@ -137,6 +138,11 @@ class P2PNetwork:
 
     def send_to_validators(self, payload: bytes) -> None:
         for key in self.validator_keys & self.transport.connected():
+            self.transport.send(key, payload)
+
+    def send_to_peers(self, payload: bytes) -> None:
+        """Every connected peer, observers too (pending multisig copies: a co-signer's bank may run one)."""
+        for key in self.transport.connected():
             self.transport.send(key, payload)
 
     def broadcast_consensus(self, message: bytes) -> None:
@@ -237,8 +243,11 @@ class P2PNetwork:
             # oldest, about to be committed) mostly arrived after the receiver had committed them
             # and were decoded for nothing.
             self.gossip.regossip_stale()
-        # Every node: a pending copy reaches a validator that missed it when it first flew.
-        self.gossip.regossip_pending(every_s=self.pending_regossip_s)
+        # Every node: a pending copy reaches a validator that missed it when it first flew. Validators
+        # send theirs to every peer, so an observer (a bank's node, where its co-signers look with
+        # GetPendingTransactions) has them too; an observer sends its own to the validators only.
+        signing = consensus is not None and consensus.signing
+        self.gossip.regossip_pending(every_s=self.pending_regossip_s, to_all=signing)
         if consensus is not None:
             if loop.time() - consensus.last_commit > 2 * TICK_S:
                 for message in consensus.known_messages():

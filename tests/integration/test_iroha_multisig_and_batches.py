@@ -1,7 +1,7 @@
 """Pending multisig and batches through Torii on a real 4-validator network, driven by the OFFICIAL Iroha
 client (issue 18, "Tests"): an account with two signatories and quorum 2 sends a one-signature
-transaction to one node (MST_PENDING) while a third validator is down; that validator, restarted, gets
-the pending copy from its peers' re-gossip; the first node is killed; the second signature, sent to
+transaction to one node (MST_PENDING) while a third validator is down; that validator, restarted, and
+the observer get the pending copy from the validators' re-gossip; the first node is killed; the second signature, sent to
 another node, still commits it. Then an ATOMIC batch (ListTorii) commits whole, and one with a failing
 member commits nothing. The client's output is printed (``pytest -s``)."""
 
@@ -131,6 +131,10 @@ def test_a_pending_multisig_survives_its_node_and_atomic_batches_commit_whole(ne
     took = wait_for_status(absent.torii, one["hash"], "MST_PENDING",
                            "the restarted validator never got the pending copy")
     print(f"{absent.name}, down when the copy flew, restarted: MST_PENDING after {took:.1f} s")
+    # an observer (a bank's node, where a co-signer would look) has it too: validators re-send to every peer
+    observer = net.node("ftb")
+    took = wait_for_status(observer.torii, one["hash"], "MST_PENDING", "the observer never got the pending copy")
+    print(f"{observer.name} (observer): MST_PENDING after {took:.1f} s more")
     net.kill(first_node.name)  # then the node the first signature was sent to dies
     two = json.loads(run_official(SECOND_SIGNATURE_AND_BATCHES, other.torii, admin_seed, str(one["created"])))
     print(f"official client -> {other.name} Torii {other.torii} (after killing {first_node.name}): {two}")

@@ -125,3 +125,18 @@ def test_messages_hold_at_most_max_batch_copies_and_a_node_without_a_pool_sends_
         assert [len(m) for m in node.sent] == [2, 1]
     finally:
         node.chain.close()
+
+
+def test_to_all_sends_to_every_peer_and_otherwise_to_the_validators(tmp_path: Path) -> None:
+    node = Node(tmp_path / "a")
+    try:
+        assert node.admit(build_transaction(payment(node, 1), ALICE)) == [Verdict.PENDING]
+        to_peers: list[bytes] = []
+        gossiper = TxGossiper(node.admission.mempool, node._send, node.admission, send_to_peers=to_peers.append)
+        assert gossiper.regossip_pending(every_s=60, to_all=True) == 1
+        assert (len(to_peers), len(node.sent)) == (1, 0)  # a validator's re-send: observers too
+        gossiper = TxGossiper(node.admission.mempool, node._send, node.admission, send_to_peers=to_peers.append)
+        assert gossiper.regossip_pending(every_s=60) == 1
+        assert (len(to_peers), len(node.sent)) == (1, 1)  # an observer's: the validators only
+    finally:
+        node.chain.close()

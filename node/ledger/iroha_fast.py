@@ -94,8 +94,8 @@ def _decode(payload_bytes: bytes, signature_messages: list[bytes]) -> dict[str, 
         else:
             raise _NotCommon
         pairs.append((bytes.fromhex(key_text), bytes.fromhex(signature_text)))
-    payload = frozen_record(TxPayload, chain_id="", creator=creator, created_ms=created_time, quorum=quorum,
-                      commands=tuple(commands), batch=None)
+    payload = frozen_record(TxPayload, chain_id="", creator=creator, created_ms=created_time,  # "": iroha_tx's
+                            quorum=quorum, commands=tuple(commands), batch=None)  # IROHA_CHAIN (none named)
     return {"payload": payload, "signatures": tuple(pairs), "kinds": tuple(kinds), "reduced": reduced}
 
 
@@ -115,9 +115,9 @@ def _transfer(data: bytes, at: int, stop: int) -> c.Command:
     amount, at = _string(data, at, stop, 0x2A)
     if at != stop:
         raise _NotCommon
-    return frozen_record(c.TransferAsset, src_account_id=c.check_account(src), dest_account_id=c.check_account(dest),
-                   asset_id=c.check_asset(asset), description=c.check_description(description),
-                   amount=c.check_amount(amount))
+    return frozen_record(c.TransferAsset, src_account_id=c.check_account(src),
+                         dest_account_id=c.check_account(dest), asset_id=c.check_asset(asset),
+                         description=c.check_description(description), amount=c.check_amount(amount))
 
 
 def _string(data: bytes, at: int, stop: int, key: int) -> tuple[str, int]:

@@ -96,6 +96,7 @@ TEST_MAP: dict[str, list[str]] = {
     "node/ledger/iroha_tx.py": ["tests/ledger/test_iroha_tx.py", "tests/ledger/test_batches.py",
                                 "tests/ledger/test_iroha_fast.py"],
     "node/ledger/iroha_fast.py": ["tests/ledger/test_iroha_fast.py"],
+    "node/api/tx_status.py": ["tests/api/test_tx_status.py"],
     "node/intake/pending.py": ["tests/intake/test_pending.py", "tests/intake/test_pending_pool.py",
                                "tests/p2p/test_gossip_pending.py"],
     "node/ledger/batch_meta.py": ["tests/ledger/test_batches.py"],

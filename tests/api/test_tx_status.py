@@ -20,7 +20,7 @@ from tests.ledger_world import CHAIN, KHR, Chain, key
 
 
 @dataclass
-class Source_:
+class StatusReaderHost:
     ledger: Ledger
     mempool: Mempool
     admission: Admission
@@ -34,7 +34,7 @@ def test_each_place_a_transaction_can_be_answers_for_it(tmp_path: Path) -> None:
                            c.SetAccountQuorum("alice@aclb", 2)))
         pending = PendingPool(chain.ledger.store, max_txs=10, max_bytes=1 << 20, max_per_account=10)
         admission = Admission(chain.ledger, Mempool(10, 1 << 20), CHAIN, pending=pending)
-        node = Source_(chain.ledger, admission.mempool, admission, StatusHub())
+        node = StatusReaderHost(chain.ledger, admission.mempool, admission, StatusHub())
 
         def payment(n: int) -> TxPayload:
             return TxPayload(CHAIN, "alice@aclb", chain.now + n, 1,

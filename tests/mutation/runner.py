@@ -104,7 +104,7 @@ TEST_MAP: dict[str, list[str]] = {
     "node/api/torii/query_auth.py": ["tests/api/test_torii_query_auth.py", "tests/api/test_torii_queries.py"],
     "node/api/torii/iroha_answers.py": ["tests/api/test_torii_queries.py"],
     "node/api/torii/iroha_render.py": ["tests/api/test_torii_render.py", "tests/api/test_torii_queries.py"],
-    "node/api/torii/statuses.py": ["tests/api/test_torii_commands.py"],
+    "node/api/torii/statuses.py": ["tests/api/test_torii_statuses.py", "tests/api/test_torii_commands.py"],
     "node/api/torii/commands.py": ["tests/api/test_torii_commands.py"],
     "node/ledger/commands.py": ["tests/ledger/test_payments.py", "tests/ledger/test_codec.py"],
     "node/ledger/state.py": ["tests/ledger/test_state_root_formula.py", "tests/ledger/test_execution.py",

@@ -21,7 +21,6 @@ from node.ledger.statuses import TxStatus
 
 INTERNAL = 1
 """Iroha's "Could not <do the command>": what has no number of its own (also our own extra rules)."""
-NO_PERMISSION = 2
 
 # Per Iroha command name: our error code -> Iroha's number. A code missing from a table is INTERNAL.
 # Where our ledger refuses for a reason Iroha has no row for, the nearest row is taken and documented:

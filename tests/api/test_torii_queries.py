@@ -259,6 +259,12 @@ def test_account_transactions_page_through_exactly_what_the_account_created(worl
     bad, = find(world, query(world, ALICE, get_account_transactions={
         "account_id": ALICE, "pagination_meta": {"page_size": 1, "first_tx_hash": "ab" * 32}}))
     assert error(bad) == ("STATEFUL_INVALID", 4)
+    # an account that exists but created no transaction (abaa's admin, asked by the central bank): an
+    # empty page, not "no such account" (Iroha looks for a reason only when the page is empty)
+    none_yet, = find(world, query(world, ADMIN, get_account_transactions={
+        "account_id": "admin@abaa", "pagination_meta": {"page_size": 5}}))
+    assert none_yet.WhichOneof("response") == "transactions_page_response", none_yet
+    assert none_yet.transactions_page_response.all_transactions_size == 0
 
 
 def test_asset_transactions_show_others_transactions_only_where_they_name_the_querier(world: World) -> None:

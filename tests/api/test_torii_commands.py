@@ -367,3 +367,67 @@ def test_torii_config_listen_empty_disables_and_half_tls_is_refused(tmp_path: Pa
     assert (config.enabled, config.host, config.port) == (True, "127.0.0.1", 50051)
     with pytest.raises(ConfigError, match=r"torii\.tls_cert and torii\.tls_key: give both"):
         parse_config({**base, "torii": {"tls_cert": "c.pem"}}, tmp_path)
+
+
+def test_list_torii_refuses_an_empty_list_and_one_over_max_batch(world: World) -> None:
+    too_many = endpoint_pb2.TxList()
+    for _ in range(world.node.config.api.max_batch + 1):
+        too_many.transactions.add().ParseFromString(world.tx(cmd(add_asset_quantity={"asset_id": "khr#nbc",
+                                                                                    "amount": "1.00"})))
+
+    async def scenario(stub: CommandService_v1Stub) -> Any:
+        codes = []
+        for payload in (b"", too_many.SerializeToString()):
+            try:
+                await raw_call(stub, "ListTorii", payload)
+            except grpc.aio.AioRpcError as exc:
+                codes.append((exc.code(), exc.details()))
+        bad_hashes = []
+        for text in ("ab" * 31, "zz" * 32, "ab" * 33):
+            try:
+                await stub.Status(endpoint_pb2.TxStatusRequest(tx_hash=text))
+            except grpc.aio.AioRpcError as exc:
+                bad_hashes.append(exc.code())
+            try:
+                await stream(stub, text)
+            except grpc.aio.AioRpcError as exc:
+                bad_hashes.append(exc.code())
+        return codes, bad_hashes
+
+    codes, bad_hashes = serve(world, scenario)
+    assert codes == [(grpc.StatusCode.INVALID_ARGUMENT, "no transactions in the call"),
+                     (grpc.StatusCode.INVALID_ARGUMENT,
+                      f"at most {world.node.config.api.max_batch} transactions per call")]
+    assert bad_hashes == [grpc.StatusCode.INVALID_ARGUMENT] * 6  # Status and StatusStream alike
+
+
+class _Peer:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def peer(self) -> str:
+        return self.text
+
+
+def test_a_callers_share_is_its_address_without_the_port() -> None:
+    from node.api.torii.commands import _client
+
+    assert _client(_Peer("ipv4:127.0.0.1:51234")) == "127.0.0.1"  # type: ignore[arg-type]
+    assert _client(_Peer("ipv6:[::1]:51234")) == "[::1]"  # type: ignore[arg-type]
+    assert _client(_Peer("unix:/run/torii.sock")) == "unix:/run/torii.sock"  # type: ignore[arg-type]
+    assert _client(_Peer("")) == "unknown"  # type: ignore[arg-type]
+
+
+def test_the_payload_of_a_transaction_as_sent_and_length_prefixes() -> None:
+    from node.api.torii.commands import _length_prefix, _payload
+
+    assert [_length_prefix(n) for n in (0, 1, 127, 128, 300, 2**21)] == [
+        b"\x00", b"\x01", b"\x7f", b"\x80\x01", b"\xac\x02", b"\x80\x80\x80\x01"]
+    payload = b"\x0a\x03abc"
+    signature = b"\x12\x02xy"
+    assert _payload(b"\x0a" + bytes([len(payload)]) + payload + signature) == payload
+    assert _payload(signature + b"\x0a" + bytes([len(payload)]) + payload) == payload  # after a signature
+    assert _payload(signature) is None  # none
+    assert _payload(b"\x08\x01" + b"\x0a\x01z") is None  # a varint field: not a Transaction as sent
+    assert _payload(b"\x0a\x05ab") is None  # runs past the end
+    assert _payload(b"\x0a\xff") is None  # a cut length

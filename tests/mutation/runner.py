@@ -106,7 +106,7 @@ TEST_MAP: dict[str, list[str]] = {
     "node/api/torii/iroha_render.py": ["tests/api/test_torii_render.py", "tests/api/test_torii_queries.py"],
     "node/api/torii/statuses.py": ["tests/api/test_torii_statuses.py", "tests/api/test_torii_commands.py"],
     "node/api/torii/commands.py": ["tests/api/test_torii_commands.py", "tests/api/test_torii_follow.py",
-                                   "tests/api/test_torii_hostile_input.py"],
+                                   "tests/api/test_torii_hostile_input.py", "tests/api/test_torii_limits.py"],
     "node/ledger/commands.py": ["tests/ledger/test_payments.py", "tests/ledger/test_codec.py"],
     "node/ledger/state.py": ["tests/ledger/test_state_root_formula.py", "tests/ledger/test_execution.py",
                              "tests/ledger/test_prefetch.py", "tests/ledger/test_batches.py",

@@ -103,8 +103,11 @@ def parse_iroha_signature(text: str) -> bytes:
     return raw
 
 
-def verify_iroha_signature(key: IrohaPublicKey, payload: bytes, signature: bytes) -> bool:
-    """True when ``signature`` (64 raw bytes) is ``key``'s signature of the payload bytes."""
+def verify_iroha_signature(key: IrohaPublicKey, payload: bytes, signature: bytes,
+                           payload_hash: bytes | None = None) -> bool:
+    """True when ``signature`` (64 raw bytes) is ``key``'s signature of the payload bytes.
+    ``payload_hash``: their sha3_256 if the caller has it (an Iroha transaction's hash), which the legacy
+    kind signs, so it is not computed again."""
     if len(signature) != SIGNATURE_BYTES:
         return False
     if key.kind is KeyKind.STANDARD:
@@ -113,7 +116,8 @@ def verify_iroha_signature(key: IrohaPublicKey, payload: bytes, signature: bytes
         except nacl.exceptions.BadSignatureError:
             return False
         return True
-    return _verify_legacy(key.raw, hashlib.sha3_256(payload).digest(), signature)
+    message = payload_hash if payload_hash is not None else hashlib.sha3_256(payload).digest()
+    return _verify_legacy(key.raw, message, signature)
 
 
 def _verify_legacy(public_key: bytes, message: bytes, signature: bytes) -> bool:

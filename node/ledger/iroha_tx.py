@@ -96,7 +96,7 @@ class IrohaTransaction(Transaction):
         made = 0
         for (key, signature), kind in zip(self.signatures, self.kinds, strict=True):
             made += 1
-            if not verify_iroha_signature(IrohaPublicKey(kind, key), self.payload_bytes, signature):
+            if not verify_iroha_signature(IrohaPublicKey(kind, key), self.payload_bytes, signature, self.hash):
                 return made, key
         return made, None
 

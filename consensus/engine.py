@@ -220,6 +220,49 @@ class Engine:
         """
         return [m for _, log in sorted(self._rounds.items()) for m in log.messages()]
 
+    def regossip_messages(self, peer: bytes | None = None) -> list[SignedMessage]:
+        """What a stalled driver re-sends to ``peer``: the part of ``known_messages()`` it may still need.
+
+        Votes are small and all go. A proposal carries a whole block (up to the frame limit), and
+        re-sending every proposal of every round to every peer each tick is what stalled a loaded
+        network of ~16 MB blocks for minutes (each round added a block that four nodes re-sent three
+        times a second, and decoding those crowded out the validation that would have ended the stall).
+        A proposal still matters to another node only through these rules of the paper:
+        - lines 22 and 28 need the current round's proposal, which its proposer sends: our own
+          proposals of this round and later go (with its proposer honest, some round after GST
+          succeeds on direct sends alone);
+        - lines 28, 36 and 49 (and the next proposer's validValue) need a value that 2f+1 validators
+          prevoted or precommitted in some round: one proposal carrying each such value goes (the
+          newest round's), from whoever has it, which also relays a Byzantine proposer's value that
+          half the network never got but that a quorum made decidable.
+        Of those, none goes to a ``peer`` that prevoted or precommitted its value at this height: it
+        executed the block to vote for it, so it has the bytes (a restarted peer that lost them gets
+        proposals again on reconnecting: the network then asks for ``peer`` None, holding nothing back).
+        """
+        if self.validators is None:
+            return []
+        quorum = self.validators.quorum
+        votes: list[SignedMessage] = []
+        carriers: dict[bytes, Proposal] = {}  # value id -> the newest proposal carrying it
+        backed: set[bytes | None] = set()  # value ids 2f+1 validators voted for in some round (nil too)
+        voted: set[bytes | None] = set()  # value ids ``peer`` voted for
+        for _, log in sorted(self._rounds.items()):
+            votes.extend(log.prevotes.messages())
+            votes.extend(log.precommits.messages())
+            for tally in (log.prevotes, log.precommits):
+                for value_id, voters in tally.voters.items():
+                    if len(voters) >= quorum:
+                        backed.add(value_id)
+                    if peer in voters:
+                        voted.add(value_id)
+            carriers.update(log.proposals)
+        proposals = [p for value_id, p in carriers.items() if value_id in backed and value_id not in voted]
+        # Our own proposals of this round and later go as they are (line 28 needs that round's message).
+        own = [p for round_, log in sorted(self._rounds.items()) if round_ >= self.round
+               for p in log.proposals.values()
+               if p.proposer == self.public_key and p.value_id not in voted and p not in proposals]
+        return [*proposals, *own, *votes]
+
     # ---- per-height state ----
 
     def _reset_height(self) -> None:

@@ -5,9 +5,10 @@ Each simulated node plays the node process's part around its engine: it carries 
 fires timeouts on the virtual clock, builds and validates values after a small delay, stores commits
 and starts the next height). Two things stand in for node features the engine leaves outside:
 
-- re-gossip: a node that made no progress during ``gossip_interval`` re-sends every message it knows
-  of the current height (the paper's gossip assumption: what a correct node received, every correct
-  node eventually receives; lazily, so a healthy run pays nothing for it);
+- re-gossip: a node that made no progress during ``gossip_interval`` re-sends to each peer what the
+  engine's ``regossip_messages`` selects for it, as a node's network does (every vote of the height, and
+  the proposals that can still matter to that peer: the paper's gossip assumption, lazily, so a healthy
+  run pays nothing for it, and without re-sending blocks nobody needs);
 - block sync: a node that receives a message for a height it has committed answers the sender with
   the value and its certificate (``DecisionReceived``).
 
@@ -380,9 +381,9 @@ class Simulation:
                 continue
             progress = (engine.height, engine.round, engine.step, engine.decided)
             if progress == node.last_progress:
-                for message in engine.known_messages():
-                    for peer in self.nodes:
-                        if peer.node_id != node.node_id:
+                for peer in self.nodes:
+                    if peer.node_id != node.node_id:
+                        for message in engine.regossip_messages(peer.key.public_key):
                             self._send(node.node_id, peer.node_id, "deliver", (node.node_id, message))
             node.last_progress = progress
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor
 from typing import Any, Protocol
 
@@ -77,8 +77,7 @@ class ConsensusPeer(Protocol):
     @property
     def last_commit(self) -> float: ...
     def message_from_peer(self, data: bytes) -> None: ...
-    def own_messages(self) -> list[bytes]: ...
-    def known_messages(self) -> list[bytes]: ...
+    def regossip(self, peers: Sequence[bytes | None]) -> dict[bytes | None, list[bytes]]: ...
 
 
 Committed = Callable[[Block, BlockExecution, bool], None]
@@ -192,7 +191,9 @@ class P2PNetwork:
         self.metrics.peers.set(len(self.transport.connected()))
         self.announce_head(to=peer)
         if self.consensus is not None and peer in self.validator_keys:
-            for message in self.consensus.own_messages():
+            # What it may have missed or, restarted, lost: the current height's votes and the blocks
+            # that can still matter, none held back (None: it may have lost what it voted for).
+            for message in self.consensus.regossip([None])[None]:
                 self.transport.send(peer, encode_peer_message(ConsensusWire(message)))
 
     def on_disconnect(self, peer: bytes) -> None:
@@ -250,8 +251,12 @@ class P2PNetwork:
         self.gossip.regossip_pending(every_s=self.pending_regossip_s, to_all=signing)
         if consensus is not None:
             if loop.time() - consensus.last_commit > 2 * TICK_S:
-                for message in consensus.known_messages():
-                    self.broadcast_consensus(message)
+                # Stalled: each validator gets what it may still need (the engine's regossip_messages:
+                # every vote, only the blocks that can still matter and that it has not voted for).
+                for peer, messages in consensus.regossip(self.connected_validators()).items():
+                    assert peer is not None
+                    for message in messages:
+                        self.transport.send(peer, encode_peer_message(ConsensusWire(message)))
             self.metrics.round.set(consensus.round)
 
     async def close(self) -> None:

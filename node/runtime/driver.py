@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from typing import Protocol
 
@@ -184,13 +184,21 @@ class ConsensusDriver:
             return
         self.events.put_nowait(MessageReceived(message))
 
-    def own_messages(self) -> list[bytes]:
-        return [encode_message(m) for m in self.engine.own_messages()]
-
-    def known_messages(self) -> list[bytes]:
-        """Every checked message of the current height: re-sent when stalled, supplying the gossip the
-        paper assumes (what one correct node received, every correct node eventually receives)."""
-        return [encode_message(m) for m in self.engine.known_messages()]
+    def regossip(self, peers: Sequence[bytes | None]) -> dict[bytes | None, list[bytes]]:
+        """Per peer, what to re-send it while stalled, supplying the gossip the paper assumes (what one
+        correct node received, every correct node eventually receives): the engine's
+        ``regossip_messages`` for that peer, each message encoded once however many peers get it. None
+        stands for a peer that just (re)connected: it may have restarted and lost blocks it voted for, so
+        nothing is held back from it."""
+        encoded: dict[SignedMessage, bytes] = {}
+        out: dict[bytes | None, list[bytes]] = {}
+        for peer in peers:
+            messages = self.engine.regossip_messages(peer)
+            for message in messages:
+                if message not in encoded:
+                    encoded[message] = encode_message(message)
+            out[peer] = [encoded[m] for m in messages]
+        return out
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -59,7 +59,9 @@ def test_a_resigner_sends_the_same_vote_under_several_valid_signatures() -> None
 
 
 def test_an_amnesiac_prevotes_against_the_lock_it_forgot() -> None:
-    result = run(Fault.AMNESIAC, seed=0, faulty=1, network=LOSSY)
+    # A seed where the forgotten lock meets another value in a later round (seeds 2, 11, 18, 19, 20, 23
+    # and 35 of 0..39 do under the selective re-gossip; most runs re-propose the polka value instead).
+    result = run(Fault.AMNESIAC, seed=2, faulty=1, network=LOSSY)
     forgotten = result.adversaries[1].forgotten_locks
     against = [m for _, m in result.nodes[1].sent if isinstance(m, Prevote) and any(
         h == m.height and locked_round < m.round and m.value_id not in (None, locked)

@@ -49,7 +49,7 @@ DEFAULT_TARGETS = (
 _ENGINE_LEVEL = [  # the engine driven by hand, event by event: a second or two each
     "tests/consensus/test_engine.py", "tests/consensus/test_engine_mutants.py",
     "tests/consensus/test_engine_rules_mutants.py", "tests/consensus/test_equivocation_counting.py", "tests/consensus/test_byzantine_locks.py",
-    "tests/consensus/test_safety_record.py",
+    "tests/consensus/test_safety_record.py", "tests/consensus/test_regossip.py",
 ]
 _SIMULATED = [  # whole simulated networks, then the property searches: slow, so last
     "tests/consensus/test_byzantine_regressions.py", "tests/consensus/test_simulator.py",
@@ -78,9 +78,10 @@ TEST_MAP: dict[str, list[str]] = {
     "consensus/certificate.py": ["tests/consensus/test_validators_and_certificates.py",
                                  "tests/consensus/test_equivocation_counting.py", *_CONSENSUS_TESTS],
     "node/p2p/block_sync.py": ["tests/p2p/test_block_sync*.py"],
+    "node/p2p/network.py": ["tests/p2p/test_network_regossip.py", "tests/p2p/test_gossip_pending.py"],
     "node/runtime/safety_store.py": ["tests/runtime/test_value_stash.py", "tests/runtime/test_safety_store.py",
                              "tests/runtime/test_safety_file_slots.py", "tests/consensus/test_safety_record.py"],
-    "node/runtime/driver.py": ["tests/runtime/test_next_height_snapshot.py"],
+    "node/runtime/driver.py": ["tests/runtime/test_next_height_snapshot.py", "tests/runtime/test_driver_regossip.py"],
     "node/runtime/signing_guard.py": ["tests/runtime/test_signing_guard.py"],
     "storage/db.py": ["tests/storage/*.py"],
     "storage/backup.py": ["tests/storage/test_backup.py", "tests/ops/test_backup_restore.py"],

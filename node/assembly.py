@@ -348,7 +348,9 @@ class Node:
         engine = driver.engine
         return {"height": engine.height, "round": engine.round, "step": engine.step.name.lower(),
                 "voting": engine.key is not None, "evidence": driver.evidence_count,
-                "dropped": {k: v for k, v in engine.counters.as_dict().items() if v and k != "accepted"}}
+                "dropped": {k: v for k, v in engine.counters.as_dict().items()
+                            if v and k not in ("accepted", "waited_for_validation")},
+                "waited_for_validation": engine.counters.waited_for_validation}
 
     def close(self) -> None:
         self.query_worker.shutdown(wait=True, cancel_futures=True)

@@ -90,8 +90,8 @@ def test_a_decision_is_the_last_thing_the_engine_does_even_when_a_higher_round_b
 
 def test_a_polka_seen_after_precommitting_nil_updates_the_valid_value_but_not_the_lock() -> None:
     engine, _ = started(KEYS[0])
-    feed(engine, proposal(), TimeoutFired(1, 0, Step.PROPOSE), TimeoutFired(1, 0, Step.PREVOTE))
-    assert engine.step is Step.PRECOMMIT  # prevoted nil (no validation yet), then precommitted nil
+    feed(engine, TimeoutFired(1, 0, Step.PROPOSE), proposal(), TimeoutFired(1, 0, Step.PREVOTE))
+    assert engine.step is Step.PRECOMMIT  # prevoted nil (the proposal came late), then precommitted nil
     actions = feed(engine, ValueValidated(1, VID, True), prevote(1), prevote(2), prevote(3))
     assert broadcasts(actions) == []
     assert (engine.valid_round, engine.valid_value) == (0, VALUE)  # lines 42-43
@@ -176,7 +176,7 @@ def test_a_synced_decision_whose_certificate_lacks_a_quorum_is_a_bad_decision_an
 
 def test_the_polka_behind_a_valid_value_without_a_lock_is_persisted_with_the_next_vote() -> None:
     engine, _ = started(KEYS[0])
-    feed(engine, proposal(), TimeoutFired(1, 0, Step.PROPOSE), TimeoutFired(1, 0, Step.PREVOTE),
+    feed(engine, TimeoutFired(1, 0, Step.PROPOSE), proposal(), TimeoutFired(1, 0, Step.PREVOTE),
          ValueValidated(1, VID, True), prevote(1), prevote(2), prevote(3))
     assert (engine.valid_round, engine.locked_round) == (0, -1)
     actions = feed(engine, TimeoutFired(1, 0, Step.PRECOMMIT), TimeoutFired(1, 1, Step.PROPOSE))

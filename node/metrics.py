@@ -136,6 +136,9 @@ class NodeMetrics:
         self.consensus_send_failures = Counter(
             "bakong_consensus_send_failures", "Own consensus messages that could not be sent (see the log)",
             registry=r)
+        self.consensus_inbox_dropped = Counter(
+            "bakong_consensus_inbox_dropped",
+            "Peers' consensus messages dropped unread: that peer already had its inbox budget queued", registry=r)
         self.synced_blocks = Counter("bakong_synced_blocks", "Blocks applied through block sync", registry=r)
         self.sync_peer_penalties = Counter(
             "bakong_sync_peer_penalties", "Block-sync peers benched (timeout, useless, refused) or banned (invalid)",

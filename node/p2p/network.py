@@ -76,7 +76,7 @@ class ConsensusPeer(Protocol):
     def round(self) -> int: ...
     @property
     def last_commit(self) -> float: ...
-    def message_from_peer(self, data: bytes) -> None: ...
+    def message_from_peer(self, peer: bytes, data: bytes) -> None: ...
     def regossip(self, peers: Sequence[bytes | None]) -> dict[bytes | None, list[bytes]]: ...
 
 
@@ -179,7 +179,7 @@ class P2PNetwork:
             self.gossip.receive(msg)
         elif isinstance(msg, ConsensusWire):
             if self.consensus is not None and from_validator:
-                self.consensus.message_from_peer(msg.message)
+                self.consensus.message_from_peer(peer, msg.message)
         elif isinstance(msg, HeadAnnounce):
             self.sync.on_head(peer, msg)
         elif isinstance(msg, SyncRequest):

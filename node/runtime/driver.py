@@ -22,6 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Protocol
 
 from consensus.actions import (
@@ -103,6 +104,26 @@ class DriverHost(Protocol):
 Send = Callable[[SignedMessage, Engine], Awaitable[None] | None]
 """How an own message leaves: the network's broadcast (returns None) or the faults seam (a coroutine)."""
 
+INBOX_BYTES_PER_PEER = 4 * MAX_PROPOSAL_BYTES
+"""Consensus messages from one peer received but not yet handled by the engine, in wire bytes.
+
+The engine's budgets per signer apply once it handles a message; until then it waits in the driver's
+queue, and the engine waits on the ledger worker while a block is validated or committed (seconds for a
+~16 MB block on a loaded host) while the network keeps reading. A validator streaming maximal proposals
+would grow that queue by hundreds of MB a second. An honest peer has at most a few blocks in flight (its
+fresh proposal and the re-gossiped ones that can still matter: ``Engine.regossip_messages``); past the
+bound its messages are dropped unread (``bakong_consensus_inbox_dropped``) and re-gossip brings back what
+still matters once the queue drains."""
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    """A peer's message in the queue, with what it holds of that peer's inbox budget."""
+
+    peer: bytes
+    size: int
+    event: MessageReceived
+
 
 class ConsensusDriver:
     def __init__(self, node: DriverHost, send: Send, on_commit: Callable[[Block, BlockExecution], None],
@@ -115,7 +136,8 @@ class ConsensusDriver:
         self.may_sign = may_sign
         self.on_commit = on_commit
         self.timeouts = timeouts
-        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.events: asyncio.Queue[Event | _Inbound] = asyncio.Queue()
+        self._inbox_bytes: dict[bytes, int] = {}  # peer -> bytes of its messages queued, not yet handled
         self.engine = self._new_engine(signing=False)
         self._candidates: dict[bytes, tuple[Block, BlockExecution]] = {}
         self._timers: list[asyncio.TimerHandle] = []
@@ -176,13 +198,27 @@ class ConsensusDriver:
 
     # ---- inputs ----
 
-    def message_from_peer(self, data: bytes) -> None:
+    def message_from_peer(self, peer: bytes, data: bytes) -> None:
+        queued = self._inbox_bytes.get(peer, 0)
+        if queued + len(data) > INBOX_BYTES_PER_PEER:  # before decoding: a proposal's id hashes its block
+            self.node.metrics.consensus_inbox_dropped.inc()
+            return
         try:
             message = decode_message(data, MAX_PROPOSAL_BYTES)
         except CodecError:  # a peer's malformed bytes: counted, dropped (our own bugs still raise)
             self.node.metrics.p2p_bad_messages.inc()
             return
-        self.events.put_nowait(MessageReceived(message))
+        self._inbox_bytes[peer] = queued + len(data)
+        self.events.put_nowait(_Inbound(peer, len(data), MessageReceived(message)))
+
+    def _handled(self, inbound: _Inbound) -> MessageReceived:
+        """Give back the inbox budget a queued message held, as the engine takes it."""
+        left = self._inbox_bytes[inbound.peer] - inbound.size
+        if left:
+            self._inbox_bytes[inbound.peer] = left
+        else:
+            del self._inbox_bytes[inbound.peer]  # a departed peer's entry does not outlive its messages
+        return inbound.event
 
     def regossip(self, peers: Sequence[bytes | None]) -> dict[bytes | None, list[bytes]]:
         """Per peer, what to re-send it while stalled, supplying the gossip the paper assumes (what one
@@ -204,7 +240,8 @@ class ConsensusDriver:
         loop = asyncio.get_running_loop()
         self.start_next_height()
         while True:
-            event = await self.events.get()
+            queued = await self.events.get()
+            event = self._handled(queued) if isinstance(queued, _Inbound) else queued
             if isinstance(event, StartHeight) and event.height != self.node.ledger.head.height + 1:
                 continue  # superseded by a later commit (block sync went ahead)
             for action in self.engine.handle(event, loop.time()):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,6 +161,8 @@ class SimResult:
     """Highest round any engine reached, at any height."""
     max_value_bytes: int
     """Largest value of any proposal sent."""
+    regossiped: Counter[tuple[int, int]] = field(default_factory=Counter)
+    """Messages re-gossiped by (sender, receiver) node id: none in a run that never stalls."""
 
     @property
     def honest_nodes(self) -> list[SimNode]:
@@ -189,6 +192,7 @@ class Simulation:
         self.events = 0
         self.limits = scenario.engine_limits or node_limits()
         self.max_round = 0
+        self.regossiped: Counter[tuple[int, int]] = Counter()
         self.max_value_bytes = 0
         self.adversaries: dict[int, Adversary] = {}
         for node in self.nodes:
@@ -227,7 +231,7 @@ class Simulation:
                 finished = self._all_done()
         return SimResult(s, self.validators, self.nodes, self.proposed, self.evidence, self.stable_round,
                          self.now, self.events, finished, self.limits, self.adversaries, self.max_round,
-                         self.max_value_bytes)
+                         self.max_value_bytes, self.regossiped)
 
     def _all_done(self) -> bool:
         return all(len(node.chain) >= self.scenario.heights for node in self.nodes if node.honest)
@@ -385,6 +389,7 @@ class Simulation:
                     if peer.node_id != node.node_id:
                         for message in engine.regossip_messages(peer.key.public_key):
                             self._send(node.node_id, peer.node_id, "deliver", (node.node_id, message))
+                            self.regossiped[(node.node_id, peer.node_id)] += 1
             node.last_progress = progress
 
 

@@ -53,3 +53,14 @@ def test_a_silent_validator_within_the_bound_only_slows_the_others_down() -> Non
     result = simulate(Scenario(n=4, seed=1, heights=5, faults={3: Fault.SILENT}))
     assert checks.safety_violations(result) == [] and checks.liveness_violations(result) == []
     assert result.nodes[3].chain == {}
+
+
+def test_re_gossip_is_lazy_and_never_sent_to_oneself() -> None:
+    # A healthy network makes progress at every gossip tick: nobody re-sends anything.
+    healthy = simulate(Scenario(n=4, seed=3, heights=40))
+    assert healthy.finished and healthy.end_time > 4 * healthy.scenario.gossip_interval
+    assert healthy.regossiped == {}
+    # Lossy until GST: stalled nodes re-send, to the others only, and the run still finishes.
+    lossy = simulate(Scenario(n=4, seed=3, heights=3, network=NOISY))
+    assert lossy.finished and sum(lossy.regossiped.values()) > 0
+    assert all(src != dst for src, dst in lossy.regossiped)

@@ -19,26 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from node.ledger import commands as c
-from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from tests.integration.conftest import RunningNet, start_network
-from tests.integration.test_network import CHAIN_ID, assert_same_chain, heights, wait_for
+from tests.integration.test_large_blocks import HEAVY_TXS, VALIDATORS, heavy_transactions
+from tests.integration.test_network import assert_same_chain, heights, wait_for
 
 pytestmark = pytest.mark.integration
 
-VALIDATORS = ["nbc", "aclb", "abaa", "wing"]
-HEAVY_TXS = 420
-DETAILS_PER_TX = 15
 FIRST_BLOCK_S = 60.0
 """Generous: 9.9 s was the slowest of 8 loaded runs with the fix; most runs without it never got there."""
-
-
-def heavy_transactions(net: RunningNet) -> list[Transaction]:
-    alice = net.key("alice@aclb")
-    now = int(time.time() * 1000)
-    return [build_transaction(TxPayload(CHAIN_ID, "alice@aclb", now + i, 1, tuple(
-        c.SetAccountDetail("alice@aclb", f"k{j}", "x" * 4096) for j in range(DETAILS_PER_TX))), alice)
-        for i in range(HEAVY_TXS)]
 
 
 def load_and_follow(net: RunningNet) -> tuple[float, float]:

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from node.ledger import commands as c
-from node.ledger.transactions import TxPayload, build_transaction
+from node.ledger.transactions import Transaction, TxPayload, build_transaction
 from tests.integration.conftest import RunningNet
 from tests.integration.test_network import (
     CHAIN_ID,
@@ -33,15 +33,20 @@ HEAVY_TXS = 420
 DETAILS_PER_TX = 15
 
 
-def test_heavy_detail_transactions_commit_in_bounded_blocks_and_every_validator_survives_a_restart(
-        network: RunningNet) -> None:
-    alice = network.key("alice@aclb")
+def heavy_transactions(net: RunningNet) -> list[Transaction]:
+    """``HEAVY_TXS`` transactions of alice's, each setting ``DETAILS_PER_TX`` details of 4 KB on herself."""
+    alice = net.key("alice@aclb")
     now = int(time.time() * 1000)
-    txs = [build_transaction(TxPayload(CHAIN_ID, "alice@aclb", now + i, 1, tuple(
+    return [build_transaction(TxPayload(CHAIN_ID, "alice@aclb", now + i, 1, tuple(
         # The same fifteen keys each time: 60 KB stays inside alice's detail quota (64 KiB per writer,
         # issue 14), so every one commits, while each transaction still carries 60 KB into a block.
         c.SetAccountDetail("alice@aclb", f"k{j}", "x" * 4096) for j in range(DETAILS_PER_TX))), alice)
         for i in range(HEAVY_TXS)]
+
+
+def test_heavy_detail_transactions_commit_in_bounded_blocks_and_every_validator_survives_a_restart(
+        network: RunningNet) -> None:
+    txs = heavy_transactions(network)
     vias = VALIDATORS
     for start in range(0, HEAVY_TXS, 30):
         answers = network.client(vias[start // 30 % 4]).submit_many(txs[start:start + 30])

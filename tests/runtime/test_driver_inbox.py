@@ -44,12 +44,18 @@ def proposal_bytes(round_: int, size: int = 10_000) -> bytes:
     return encode_message(sign_proposal(KEYS[1], CHAIN, 1, round_, bytes([round_ % 256]) * size, -1))
 
 
+def flooded(monkeypatch: pytest.MonkeyPatch, budget_in_proposals: int, proposals: int) -> Any:
+    """A driver whose inbox holds ``budget_in_proposals`` of our test proposals, sent ``proposals`` of them."""
+    monkeypatch.setattr(driver_module, "INBOX_BYTES_PER_PEER", budget_in_proposals * len(proposal_bytes(0)))
+    driver = bare_driver()
+    for r in range(proposals):
+        driver.message_from_peer(FLOODER, proposal_bytes(r))
+    return driver
+
+
 def test_a_flooding_peer_is_held_to_its_budget_and_the_others_keep_theirs(monkeypatch: pytest.MonkeyPatch) -> None:
     one = proposal_bytes(0)
-    monkeypatch.setattr(driver_module, "INBOX_BYTES_PER_PEER", 3 * len(one))
-    driver = bare_driver()
-    for r in range(10):
-        driver.message_from_peer(FLOODER, proposal_bytes(r))
+    driver = flooded(monkeypatch, 3, 10)
     assert driver.events.qsize() == 3 and driver._inbox_bytes[FLOODER] == 3 * len(one)
     assert driver.node.metrics.consensus_inbox_dropped.value == 7
     vote = encode_message(sign_prevote(KEYS[2], CHAIN, 1, 0, None))
@@ -60,10 +66,7 @@ def test_a_flooding_peer_is_held_to_its_budget_and_the_others_keep_theirs(monkey
 
 def test_a_message_the_engine_takes_gives_its_bytes_back(monkeypatch: pytest.MonkeyPatch) -> None:
     one = proposal_bytes(0)
-    monkeypatch.setattr(driver_module, "INBOX_BYTES_PER_PEER", 2 * len(one))
-    driver = bare_driver()
-    for r in range(3):
-        driver.message_from_peer(FLOODER, proposal_bytes(r))
+    driver = flooded(monkeypatch, 2, 3)
     assert driver.events.qsize() == 2 and driver.node.metrics.consensus_inbox_dropped.value == 1
     first = driver._handled(driver.events.get_nowait())
     assert isinstance(first, MessageReceived) and first.message.round == 0

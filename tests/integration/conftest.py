@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -124,6 +125,18 @@ class RunningNet:
         env = {**os.environ, "BAKONG_NODE": url, "PYTHONPATH": str(ROOT)}
         return subprocess.run([sys.executable, "-m", "node.cli", *args], capture_output=True, text=True, env=env,
                               timeout=60)
+
+
+def lowest_key_validator(genesis: Path, validators: list[str]) -> str:
+    """Of ``validators``, the one whose node key sorts lowest in ``genesis``: the one whose key a second
+    process can share and be heard. The transport keeps, of two connections to one peer, the one dialed by
+    the lower key, so only for this validator do its peers keep the connections its own processes dial,
+    and take each process's newest in turn. A second process with any other validator's key loses, at
+    every peer whose key is lower, to the connection that peer dials to the original's address; with the
+    highest key it can be refused by everyone, never sync and never be heard (the twin and copied-key
+    tests' CI flakes: docs/health.md, "Signing safety")."""
+    peers: list[dict[str, str]] = json.loads(genesis.read_text())["peers"]
+    return min((p["public_key"], p["name"]) for p in peers if p["name"] in validators)[1]
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from node.tools import testnet  # the module: pytest would try to collect a class named Test*
-from tests.integration.conftest import RunningNet, free_port, start_network
+from tests.integration.conftest import RunningNet, free_port, lowest_key_validator, start_network
 from tests.integration.test_byzantine import assert_agreement, evidence
 from tests.integration.test_network import commit, transfer, wait_for_growth
 
@@ -28,16 +28,6 @@ pytestmark = pytest.mark.integration
 
 VALIDATORS = ["nbc", "aclb", "abaa", "wing"]
 OBSERVER = "ftb"
-
-
-def lowest_key_validator(genesis: Path) -> str:
-    """The validator whose node key sorts lowest. The transport keeps, of two connections to one peer, the
-    one dialed by the lower key, so only for this validator do its peers keep the connections its own
-    processes dial, and take each twin's newest in turn; a twin of any other validator loses, at every
-    peer whose key is lower, to the connection that peer dials to the original's address, and a twin of
-    the highest-keyed validator is refused by everyone and never takes part (the test's CI flake)."""
-    peers: list[dict[str, str]] = json.loads(genesis.read_text())["peers"]
-    return min((p["public_key"], p["name"]) for p in peers if p["name"] in VALIDATORS)[1]
 
 
 @dataclass
@@ -61,7 +51,7 @@ def twin_net(tmp_path: Path) -> Iterator[TwinNet]:
 
     def twin_config(node: testnet.TestnetNode) -> None:
         if not chosen:
-            chosen.append(lowest_key_validator(node.config.parent.parent / "genesis.json"))
+            chosen.append(lowest_key_validator(node.config.parent.parent / "genesis.json", VALIDATORS))
         if node.name == chosen[0]:
             with node.config.open("a") as f:
                 f.write("\n[testing]\ntwin = true\n")
@@ -92,7 +82,7 @@ def test_the_twinned_validator_is_the_lowest_keyed(tmp_path: Path) -> None:
     genesis = tmp_path / "genesis.json"
     keys = {"nbc": "c0", "aclb": "a1", "abaa": "ff", "wing": "b2", "ftb": "00"}  # the observer never counts
     genesis.write_text(json.dumps({"peers": [{"name": n, "public_key": k} for n, k in keys.items()]}))
-    assert lowest_key_validator(genesis) == "aclb"
+    assert lowest_key_validator(genesis, VALIDATORS) == "aclb"
 
 
 def test_two_processes_sharing_a_validator_key_break_neither_agreement_nor_liveness(twin_net: TwinNet) -> None:

@@ -233,6 +233,8 @@ _P2P_HELP = {
     "bakong_p2p_bad_frames": "Oversized, undecodable or unauthenticated frames; each cost its connection",
     "bakong_p2p_dial_failures": "Outbound TCP connects that failed or timed out",
     "bakong_p2p_duplicate_connections": "Second connections to a connected peer (one of the two is closed)",
+    "bakong_p2p_key_clashes": "Refused second connections of a peer whose kept link went on delivering: two live "
+                              "processes hold that peer's key (a copied key?)",
     "bakong_p2p_frames_dropped": "Frames dropped (queue_full: a slow peer's outbound queue overflowed; isolated: "
                                  "fault injection cut this node off, either way)",
     "bakong_p2p_internal_errors": "The transport's own errors caught (see the log)",
@@ -250,6 +252,7 @@ _P2P_FIELDS: dict[str, tuple[str, str | None, str | None]] = {
     "bad_frames": ("bakong_p2p_bad_frames", None, None),
     "dial_failures": ("bakong_p2p_dial_failures", None, None),
     "duplicate_connections": ("bakong_p2p_duplicate_connections", None, None),
+    "key_clashes": ("bakong_p2p_key_clashes", None, None),
     "queue_drops": ("bakong_p2p_frames_dropped", "reason", "queue_full"),
     "isolated_drops": ("bakong_p2p_frames_dropped", "reason", "isolated"),
     "internal_errors": ("bakong_p2p_internal_errors", None, None),

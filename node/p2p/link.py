@@ -30,6 +30,7 @@ class TransportCounters:
     frames_out: int = 0
     dial_failures: int = 0  # TCP connect failed or timed out
     duplicate_connections: int = 0
+    key_clashes: int = 0  # refused duplicates proven to come from a second live holder of the key
     queue_drops: int = 0
     isolated_drops: int = 0
     internal_errors: int = 0

@@ -36,6 +36,9 @@ Policies:
   dialed by the same side, the newer one wins (the older is probably stale). Both sides apply the same
   rule, so they keep the same connection. When a newer link replaces an older one, the older one's
   unsent queue moves over; a frame already in flight on a closed connection may be lost.
+- A duplicate refused while the link we kept goes on delivering means two live processes hold that
+  peer's key (a copied key the signing guard cannot see: ``node/p2p/key_clash.py``): counted in
+  ``key_clashes`` and logged at WARNING, at most once per key per two minutes.
 - Inbound connections in their handshake are unauthenticated (anyone can open them), so they are
   bounded three ways, and one source cannot keep the peer set out (review finding 11: one stranger
   holding all 64 slots made restarted validators take ~50 s to reconnect):
@@ -81,6 +84,7 @@ from node.p2p.handshake import (
     Session,
     perform_handshake,
 )
+from node.p2p.key_clash import KeyClashWatch
 from node.p2p.link import PeerLink, TransportCounters
 
 log = logging.getLogger("bakong.p2p")
@@ -128,6 +132,7 @@ class Transport:
         self.max_frame = max_frame
         self.isolated = False
         self.counters = TransportCounters()
+        self.key_clashes = KeyClashWatch()
         self._key = key
         self._public_key = key.public_key
         self._is_allowed = is_allowed
@@ -184,6 +189,7 @@ class Transport:
         if dialer is not None:
             dialer.cancel()
         self._dialed_hosts.pop(public_key, None)
+        self.key_clashes.forget(public_key)
         link = self._links.get(public_key)
         if link is not None:
             self._drop(link, "removed")
@@ -343,8 +349,11 @@ class Transport:
         if current is not None:
             self.counters.duplicate_connections += 1
             if self._preferred(current, link) is current:
+                self.key_clashes.refused(link.peer_key, current.opened_at, _peer_name(writer),
+                                         _peer_name(current.writer), time.monotonic())
                 writer.close()
                 return None
+            self.key_clashes.link_lost(link.peer_key)
             link.take_queue_from(current)  # still plaintext, so nothing is lost or nonce-skipped
             self._shutdown(current)  # swapped silently: the peer stays connected throughout
         _enable_keepalive(writer)
@@ -371,6 +380,8 @@ class Transport:
                 payload = link.session.receiver.open(body)
                 self.counters.frames_in += 1
                 self.counters.bytes_in += HEADER.size + len(body)
+                if self.key_clashes.watching(link.peer_key):
+                    self._check_key_clash(link.peer_key)
                 if self.isolated:
                     self.counters.isolated_drops += 1
                     continue
@@ -382,6 +393,18 @@ class Transport:
             self._drop(link, f"disconnected ({exc or exc.__class__.__name__})")
             return
         self._drop(link, "read side ended")
+
+    def _check_key_clash(self, key: bytes) -> None:
+        clash = self.key_clashes.delivered(key, time.monotonic())
+        if clash is None:
+            return
+        self.counters.key_clashes += 1
+        if clash.report:
+            log.warning("peer %s: two live processes hold its node key: %d connections with it (the last "
+                        "from %s) were refused in the last %.0f s while the link to %s kept delivering. A copied "
+                        "key? Find and stop the other process (docs/health.md, \"Signing safety\")",
+                        key.hex()[:16], clash.seen, clash.refused_address, self.key_clashes.window_s,
+                        clash.kept_address)
 
     async def _write_loop(self, link: PeerLink) -> None:
         try:
@@ -402,6 +425,7 @@ class Transport:
     def _drop(self, link: PeerLink, reason: str) -> None:
         if self._links.get(link.peer_key) is link:
             del self._links[link.peer_key]
+            self.key_clashes.link_lost(link.peer_key)
             # An operator's first question when consensus stalls is "who is gone, and why": INFO.
             log.info("peer %s down: %s", link.peer_key.hex()[:16], reason)
             self._call("on_disconnect", self._on_disconnect, link.peer_key)

@@ -128,3 +128,31 @@ def test_a_copied_validator_key_stops_signing_and_two_dead_validators_make_the_o
     while "quorum lost" not in net.log(survivors[0]):
         assert time.monotonic() < deadline, "no 'quorum lost' line in the survivor's log"
         time.sleep(0.1)
+
+
+def test_a_copy_of_the_highest_keyed_validator_is_caught_by_its_guard_or_by_the_peers_that_refuse_it(
+        net: RunningNet) -> None:
+    """Its peers may all refuse the copy (each keeps the link it dialed to the original), so it never
+    syncs and its own guard sees nothing; then they see a second live holder of the key and say so."""
+    genesis = net.nodes[0].config.parent.parent / "genesis.json"
+    peers = json.loads(genesis.read_text())["peers"]
+    copied_key, copied = max((p["public_key"], p["name"]) for p in peers if p["name"] in VALIDATORS)
+    others = [v for v in VALIDATORS if v != copied]
+    wait_for_growth(net, [others[0]], 3)
+    copy = start_copy_of(net, copied)
+    deadline = time.monotonic() + 45
+    while True:
+        signing = net.client(copy.name).status()["signing"]
+        halted = signing is not None and not signing["allowed"]
+        clashes = {name: net.client(name).status()["p2p"]["key_clashes"] for name in others + ["ftb"]}
+        if halted or any(clashes.values()):
+            break
+        assert time.monotonic() < deadline, f"the copy is caught by no one: {signing}, {clashes}"
+        time.sleep(0.2)
+    print(f"copy of {copied}: its guard stopped it: {halted}; key clashes seen by its peers: {clashes}")
+    for name, seen in clashes.items():
+        if seen:
+            warned = [line for line in net.log(name).splitlines() if "two live processes hold its node key" in line]
+            assert warned and copied_key[:16] in warned[0], f"{name} counted a clash but did not log it"
+    net.kill(copy.name)
+    wait_for_growth(net, others, 2)  # the chain went on

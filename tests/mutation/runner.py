@@ -79,6 +79,8 @@ TEST_MAP: dict[str, list[str]] = {
                                  "tests/consensus/test_equivocation_counting.py", *_CONSENSUS_TESTS],
     "node/p2p/block_sync.py": ["tests/p2p/test_block_sync*.py"],
     "node/p2p/network.py": ["tests/p2p/test_network_regossip.py", "tests/p2p/test_gossip_pending.py"],
+    "node/p2p/key_clash.py": ["tests/p2p/test_key_clash.py"],
+    "node/p2p/transport.py": ["tests/p2p/test_transport*.py", "tests/p2p/test_key_clash.py"],
     "node/runtime/safety_store.py": ["tests/runtime/test_value_stash.py", "tests/runtime/test_safety_store.py",
                              "tests/runtime/test_safety_file_slots.py", "tests/consensus/test_safety_record.py"],
     "node/runtime/driver.py": ["tests/runtime/test_next_height_snapshot.py", "tests/runtime/test_driver_regossip.py",

@@ -130,3 +130,24 @@ def test_a_validator_we_dial_gets_in_when_strangers_from_many_addresses_fill_the
         writer.close()
 
     run_clean(scenario, timeout=25.0)
+
+
+def test_an_address_whose_peer_was_removed_loses_its_share_of_the_full_pool() -> None:
+    async def scenario(nodes: list[Node]) -> None:
+        limits = {"handshake_timeout": LONG, "inbound_handshake_timeout": LONG, "max_pending_handshakes": 4,
+                  "max_pending_per_address": 2}
+        (server,) = await started(nodes, **limits)
+        server.t.add_peer(b"r" * 32, HOST, 9)  # a validator at 127.0.0.1, then removed from the peer set
+        server.t.remove_peer(b"r" * 32)
+        held = [await silent_connection(server.port, source) for source in ("127.0.0.2", "127.0.0.3")
+                for _ in range(2)]
+        await wait_until(lambda: server.t._pending_handshakes == 4)
+        reader, writer = await silent_connection(server.port, HOST)  # a stranger now, like any other
+        async with asyncio.timeout(5.0):
+            assert await closed_by_node(reader)
+        assert server.t.counters.refused_connections == 1
+        for _reader, silent_writer in held:
+            silent_writer.close()
+        writer.close()
+
+    run_clean(scenario, timeout=25.0)

@@ -82,6 +82,8 @@ TEST_MAP: dict[str, list[str]] = {
     "node/p2p/key_clash.py": ["tests/p2p/test_key_clash.py"],
     "node/p2p/handshake.py": ["tests/p2p/test_wire_format.py", "tests/p2p/test_transport.py",
                               "tests/p2p/test_key_clash.py", "tests/p2p/test_p2p_hostile_input.py"],
+    "node/p2p/gossip.py": ["tests/p2p/test_gossip_intake.py", "tests/p2p/test_gossip_pending.py",
+                           "tests/p2p/test_gossip_regossip.py"],
     "node/p2p/messages.py": ["tests/p2p/test_peer_messages_wire.py", "tests/p2p/test_p2p_hostile_input.py"],
     "node/p2p/frames.py": ["tests/p2p/test_wire_format.py", "tests/p2p/test_transport.py",
                            "tests/p2p/test_p2p_hostile_input.py"],

@@ -165,8 +165,10 @@ def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         text = str(exc).lower()
         if isinstance(exc, msgpack.OutOfData) or "incomplete" in text or "exceeds max_" in text:
             raise TruncatedInput("input ends in the middle of a record") from exc
-        raise CodecError(f"undecodable input: {exc}") from exc
-    except (TypeError, RecursionError, UnicodeDecodeError) as exc:
+        reason = str(exc) or exc.__class__.__name__  # msgpack's StackError (nesting too deep) has no words
+        raise CodecError(f"undecodable input: {reason}") from exc
+    # BufferError: a memoryview of items wider than a byte (msgpack cannot read it), not a crash.
+    except (TypeError, RecursionError, UnicodeDecodeError, BufferError) as exc:
         raise CodecError(f"undecodable input: {exc.__class__.__name__}") from exc
     _check_decoded(value)
     again = pack(value)

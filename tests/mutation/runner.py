@@ -65,6 +65,8 @@ _CONSENSUS_TESTS = [
 # The most specific entry wins.
 TEST_MAP: dict[str, list[str]] = {
     "consensus/": _CONSENSUS_TESTS,
+    "consensus/codec.py": ["tests/ledger/test_codec_edges.py", "tests/ledger/test_codec.py",
+                           "tests/p2p/test_peer_messages_wire.py"],
     "consensus/round_log.py": ["tests/consensus/test_round_log.py", *_ENGINE_LEVEL, *_SIMULATED],
     "consensus/engine.py": [*_ENGINE_LEVEL, *_SIMULATED],
     "consensus/safety.py": ["tests/consensus/test_safety_record_rules.py", "tests/consensus/test_safety_record.py",

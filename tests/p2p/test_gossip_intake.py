@@ -112,18 +112,18 @@ def test_a_small_max_batch_flushes_each_time_it_fills(tmp_path: Path) -> None:
 
 
 def test_a_batch_sent_because_it_filled_takes_its_timer_along(tmp_path: Path) -> None:
-    node = Intake(tmp_path / "db", flush_ms=100, max_batch=3)
+    node = Intake(tmp_path / "db", flush_ms=1000, max_batch=3)
     txs = [t.encode() for t in node.payments(4)]
 
     async def scenario() -> None:
-        node.gossiper.enqueue(txs[0])  # starts the 100 ms interval
-        await asyncio.sleep(0.05)
+        node.gossiper.enqueue(txs[0])  # starts the 1 s interval
+        await asyncio.sleep(0.5)
         node.gossiper.enqueue(txs[1])
         node.gossiper.enqueue(txs[2])  # full: sent now, and the interval is over
-        node.gossiper.enqueue(txs[3])  # starts a new one
-        await asyncio.sleep(0.07)  # past the first interval's end, inside the second's
+        node.gossiper.enqueue(txs[3])  # starts a new one, ending at ~1.5 s
+        await asyncio.sleep(0.7)  # past the first interval's end (1.0 s), 300 ms inside the second's
         assert node.sent == [txs[0:3]]
-        await asyncio.sleep(0.06)
+        await asyncio.sleep(0.6)
         assert node.sent == [txs[0:3], txs[3:]]
 
     run(node, scenario())

@@ -130,16 +130,24 @@ async def keep_talking(sender: Node, to: Node) -> None:
         await asyncio.sleep(0.05)
 
 
+async def node_and_original(nodes: list[Node], ours: KeyPair, copied: KeyPair,
+                            watch: KeyClashWatch | None = None) -> tuple[Node, Node]:
+    """A node and the original holder of ``copied``, linked by the node's own dial (kept: its key is lower)."""
+    node, original = await Node(ours).start(), await Node(copied).start()
+    nodes.extend([node, original])
+    node.t.key_clashes = watch or fast_watch()
+    node.dial(original)
+    await wait_until(lambda: node.t.connected() == {copied.public_key})
+    return node, original
+
+
 def test_a_copy_refused_while_the_original_keeps_talking_is_counted_and_logged(
         caplog: pytest.LogCaptureFixture) -> None:
     async def scenario(nodes: list[Node]) -> None:
         ours, copied = keys_sorted_apart()
-        node = await Node(ours).start()
-        original, copy = await Node(copied).start(), await Node(copied).start()
-        nodes.extend([node, original, copy])
-        node.t.key_clashes = fast_watch()
-        node.dial(original)
-        await wait_until(lambda: node.t.connected() == {copied.public_key})
+        node, original = await node_and_original(nodes, ours, copied)
+        copy = await Node(copied).start()
+        nodes.append(copy)
         kept = node.t._links[copied.public_key]  # private peek: which connection the node holds
         talking = asyncio.create_task(keep_talking(original, node))
         await asyncio.sleep(0.4)  # the kept link has settled
@@ -182,17 +190,6 @@ def test_a_restarted_peer_redialing_is_no_clash() -> None:
 
     run_clean(scenario)
 
-
-
-async def node_and_original(nodes: list[Node], ours: KeyPair, copied: KeyPair,
-                            watch: KeyClashWatch | None = None) -> tuple[Node, Node]:
-    """A node and the original holder of ``copied``, linked by the node's own dial (kept: its key is lower)."""
-    node, original = await Node(ours).start(), await Node(copied).start()
-    nodes.extend([node, original])
-    node.t.key_clashes = watch or fast_watch()
-    node.dial(original)
-    await wait_until(lambda: node.t.connected() == {copied.public_key})
-    return node, original
 
 
 async def copy_connects(node: Node, copied: KeyPair) -> None:
